@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { ConfigInvalid, formatProblem, loadConfig, resolveConfigPath, type ConfigProblem } from '../config/load.js';
+import { configSchema, type WeirConfig } from '../config/schema.js';
+import { loadProfiles, profileDirs } from '../profiles/registry.js';
+import { parse } from './args.js';
+
+/** `weir check`: every problem of the config and of every profile, with file, line and key path. */
+export async function checkCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, schema: { type: 'boolean' } });
+  if (values.schema) {
+    console.log(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }), null, 2));
+    return 0;
+  }
+  const problems: ConfigProblem[] = [];
+  let config: WeirConfig | undefined;
+  let file: string | undefined;
+  try {
+    ({ config, file } = loadConfig(resolveConfigPath(values.config)));
+  } catch (err) {
+    if (!(err instanceof ConfigInvalid)) throw err;
+    problems.push(...err.problems);
+  }
+  // Profiles are checked even when the config is broken, with the default directories.
+  const { registry, problems: profileProblems } = loadProfiles(profileDirs(config ?? configSchema.parse({})));
+  problems.push(...profileProblems);
+  for (const p of problems) console.error(formatProblem(p));
+  if (problems.length) {
+    console.error(`${problems.length} problem(s) found`);
+    return 1;
+  }
+  console.log(`ok: config ${file ?? '(built-in defaults)'}; ${registry.size} device profile(s): ${registry.list().map((p) => p.name).join(', ')}`);
+  return 0;
+}

@@ -1,0 +1,38 @@
+import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { createLogger } from '../core/logger.js';
+import { Gateway } from '../gateway/gateway.js';
+import { loadProfilesOrThrow, profileDirs } from '../profiles/registry.js';
+import { configOption, parse } from './args.js';
+
+/** `weir run`: runs until SIGTERM/SIGINT, then stops gracefully and exits 0. */
+export async function runCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, configOption);
+  const { config, file } = loadConfig(resolveConfigPath(values.config));
+  const log = createLogger(config.log.level);
+  const profiles = loadProfilesOrThrow(profileDirs(config));
+  log.info({ config: file ?? '(built-in defaults)', profiles: profiles.list().map((p) => p.name) }, 'starting');
+
+  process.on('uncaughtException', (err) => {
+    // State is in the journal; a clean restart (systemd Restart=always) is safer than limping on.
+    log.fatal({ err }, 'uncaught exception; exiting');
+    log.flush();
+    process.exit(1);
+  });
+
+  const gateway = await Gateway.start({ config, profiles, log });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      gateway.stop().then(resolve, (err) => {
+        log.error({ err }, 'stop failed');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  log.flush();
+  return 0;
+}

@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { loadConfig, resolveConfigPath } from '../config/load.js';
+import type { WeirConfig } from '../config/schema.js';
+import type { GatewayStatus } from '../gateway/status.js';
+import { streamName } from '../journal/streams.js';
+import { parse } from './args.js';
+
+async function fromGateway(config: WeirConfig): Promise<GatewayStatus | null> {
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  try {
+    const res = await fetch(`http://${host}:${config.http.port}/api/status`, { signal: AbortSignal.timeout(2000) });
+    return res.ok ? ((await res.json()) as GatewayStatus) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** With no gateway answering, the journal file still tells the backlog (read-only). */
+function fromJournal(config: WeirConfig): Record<string, unknown> | null {
+  const file = join(config.dataDir, 'journal.sqlite');
+  if (!existsSync(file)) return null;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const acked = Number(db.prepare("SELECT value FROM meta WHERE name = 'acked_through'").pluck().get() ?? 0);
+    const rows = db.prepare('SELECT stream, count(*), min(received) FROM records WHERE seq > ? GROUP BY stream').raw().all(acked) as [number, number, number][];
+    const oldest = Math.min(...rows.map((r) => r[2]));
+    return {
+      backlog: Object.fromEntries(rows.map(([s, n]) => [streamName(s), n])),
+      oldestUnsentAgeSeconds: rows.length ? (Date.now() - oldest) / 1000 : 0,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function mib(bytes: number | null): string {
+  return bytes === null ? 'unknown' : `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/** `weir status`: asks the running gateway (/api/status); if none answers, reads the journal. */
+export async function statusCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } });
+  const { config } = loadConfig(resolveConfigPath(values.config));
+  const live = await fromGateway(config);
+  if (live) {
+    if (values.json) {
+      console.log(JSON.stringify(live, null, 2));
+      return 0;
+    }
+    console.log(`gateway      ${live.gateway} (weir ${live.version}), up ${live.uptimeSeconds} s`);
+    console.log(`uplink       ${live.uplink.state} since ${new Date(live.uplink.since).toISOString()}${live.uplink.lastError ? ` — last error: ${live.uplink.lastError}` : ''}`);
+    console.log(`backlog      ${live.backlogTotal} record(s) unsent`);
+    for (const [stream, n] of Object.entries(live.backlog)) console.log(`  ${stream.padEnd(11)}${n}`);
+    console.log(`oldest       ${live.oldestUnsentAgeSeconds.toFixed(1)} s unsent`);
+    console.log(`disk         journal ${mib(live.disk.journalBytes)} in ${live.disk.dataDir}, ${mib(live.disk.freeBytes)} free`);
+    for (const [name, s] of Object.entries(live.sources)) console.log(`source       ${name} ${JSON.stringify(s)}`);
+    return 0;
+  }
+  const offline = fromJournal(config);
+  const result = { running: false, uplink: 'unknown (gateway not running)', ...(offline ?? { backlog: {}, note: `no journal in ${config.dataDir}` }) };
+  console.log(values.json ? JSON.stringify(result, null, 2) : `gateway not answering on port ${config.http.port}; from the journal:\n${JSON.stringify(result, null, 2)}`);
+  return 3;
+}

@@ -1,0 +1,115 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { WeirError } from '../core/errors.js';
+import { envOverrides, setPath, type EnvOverride } from './env.js';
+import { configSchema, type WeirConfig } from './schema.js';
+
+/** One problem found in a config or profile file, pointing at the place to fix. */
+export interface ConfigProblem {
+  file: string;
+  /** Key path, e.g. `mqtt.port`; empty for the document itself. */
+  path: string;
+  line?: number;
+  column?: number;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line ? `${p.file}:${p.line}:${p.column ?? 1}` : p.file;
+  return `${where}: ${p.path || '(document)'}: ${p.message}`;
+}
+
+/** Parsed YAML plus a way to find the line of a key path. */
+export interface YamlSource {
+  file: string;
+  data: unknown;
+  problems: ConfigProblem[];
+  locate(path: ReadonlyArray<PropertyKey>): { line: number; column: number } | undefined;
+}
+
+export function parseYaml(file: string, text: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const problems: ConfigProblem[] = doc.errors.map((e) => {
+    const pos = lineCounter.linePos(e.pos[0]);
+    return { file, path: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
+  });
+  const locate = (path: ReadonlyArray<PropertyKey>) => {
+    // Walk up to the deepest existing node: a missing key is reported at its parent.
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) {
+        const pos = lineCounter.linePos(node.range[0]);
+        return { line: pos.line, column: pos.col };
+      }
+    }
+    return undefined;
+  };
+  return { file, data: problems.length ? undefined : (doc.toJS() ?? {}), problems, locate };
+}
+
+/** Turns zod issues into problems located in the YAML source. */
+export function zodProblems(src: YamlSource, error: z.ZodError, prefix: PropertyKey[] = []): ConfigProblem[] {
+  return error.issues.flatMap((issue) => {
+    // One problem per unknown key, located at the key itself (typos are the usual cause).
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys.map((key) => {
+      const path = [...prefix, ...issue.path, ...(key === undefined ? [] : [key])];
+      const message = key === undefined ? issue.message : 'unknown key';
+      return { file: src.file, path: path.map(String).join('.'), ...src.locate(path), message };
+    });
+  });
+}
+
+/** Which file `weir run`/`check` reads: -c, else $WEIR_CONFIG, else ./weir.yaml if present, else none. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (flag) return resolve(flag);
+  if (env.WEIR_CONFIG) return resolve(env.WEIR_CONFIG);
+  const local = resolve('weir.yaml');
+  return existsSync(local) ? local : undefined;
+}
+
+export interface LoadedConfig {
+  config: WeirConfig;
+  file: string | undefined;
+  overrides: EnvOverride[];
+}
+
+/**
+ * Reads, overrides from the environment and validates the config.
+ * Throws WEIR_CONFIG_NOT_FOUND or WEIR_CONFIG_INVALID; the latter carries every
+ * problem (not just the first) in `problems`.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let src: YamlSource = { file: '(defaults)', data: {}, problems: [], locate: () => undefined };
+  if (file) {
+    if (!existsSync(file)) throw new WeirError('WEIR_CONFIG_NOT_FOUND', `config file not found: ${file}`);
+    src = parseYaml(file, readFileSync(file, 'utf8'));
+  }
+  if (src.problems.length) throw new ConfigInvalid(src.problems);
+  const raw = src.data === null || typeof src.data !== 'object' ? src.data : structuredClone(src.data);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigInvalid([{ file: src.file, path: '', message: 'the config must be a YAML mapping' }]);
+  }
+  const overrides = envOverrides(configSchema.parse({}) as unknown as Record<string, unknown>, env);
+  for (const o of overrides) setPath(raw as Record<string, unknown>, o.path, o.value);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = zodProblems(src, parsed.error).map((p) => {
+      const o = overrides.find((ov) => ov.path.join('.') === p.path);
+      return o ? { ...p, file: `$${o.variable}`, line: undefined, column: undefined } : p;
+    });
+    throw new ConfigInvalid(problems);
+  }
+  return { config: parsed.data, file, overrides };
+}
+
+export class ConfigInvalid extends WeirError {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super('WEIR_CONFIG_INVALID', problems.map(formatProblem).join('\n'));
+    this.problems = problems;
+  }
+}

@@ -1,0 +1,106 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * The one config schema: it validates, types (`WeirConfig`) and documents every key
+ * (`weir check --schema` prints it as JSON Schema). Every leaf has a default, so an
+ * empty file — or no file — is a complete config, and every leaf can be overridden
+ * from the environment as WEIR_<PATH> (see env.ts).
+ */
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+
+/** A Kafka topic name (Kafka's own rule: [a-zA-Z0-9._-], at most 249 characters). */
+const topic = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be 1–249 characters of a-z A-Z 0-9 . _ -');
+
+function defaultGatewayId(): string {
+  return hostname().replace(/[^a-zA-Z0-9._-]/g, '-') || 'weir';
+}
+
+const gateway = z.strictObject({
+  id: z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, 'must be 1–64 characters of a-z A-Z 0-9 . _ -')
+    .default(defaultGatewayId).describe('Gateway id: key of weir.status records and the weir-gateway header. Default: the host name.'),
+  statusIntervalSeconds: z.number().int().min(0).default(60).describe('A status record goes to weir.status this often (0: only at start and stop).'),
+  stopTimeoutMs: z.number().int().positive().default(10000).describe('Graceful stop: how long the last forward to Kafka may take.'),
+});
+
+const profiles = z.strictObject({
+  bundled: z.boolean().default(true).describe('Load the device profiles shipped in device-profiles/.'),
+  dirs: z.array(z.string()).default([]).describe('More directories of *.yaml device profiles; a later profile may not reuse a name.'),
+});
+
+const mqtt = z.strictObject({
+  enabled: z.boolean().default(true).describe('Run the embedded MQTT 3.1.1 broker.'),
+  host: host.default('0.0.0.0').describe('Address the MQTT listener binds to.'),
+  port: port.default(1883).describe('MQTT listener port (TCP).'),
+  maxPayloadBytes: z.number().int().positive().default(64 * 1024)
+    .describe('Larger PUBLISH payloads are dead-lettered (WEIR_PAYLOAD_TOO_LARGE); the packet itself is capped at 4x this.'),
+  unmatched: z.enum(['deadletter', 'ignore']).default('deadletter')
+    .describe('What to do with a PUBLISH whose topic no profile matches: dead-letter it, or just broker it.'),
+});
+
+const coap = z.strictObject({
+  enabled: z.boolean().default(true).describe('Run the CoAP server (UDP).'),
+  host: host.default('0.0.0.0').describe('Address the CoAP server binds to.'),
+  port: port.default(5683).describe('CoAP port (UDP), RFC 7252 §6.1 default 5683.'),
+});
+
+const http = z.strictObject({
+  host: host.default('0.0.0.0').describe('Address the HTTP server binds to.'),
+  port: port.default(8080).describe('HTTP port: /healthz, /readyz, /metrics, /api/status and ingest.'),
+  maxBodyBytes: z.number().int().positive().default(1024 * 1024).describe('Largest accepted request body.'),
+});
+
+const topics = z.strictObject({
+  readings: topic.default('weir.readings'),
+  aggregates: topic.default('weir.aggregates'),
+  alerts: topic.default('weir.alerts'),
+  deadletter: topic.default('weir.deadletter'),
+  status: topic.default('weir.status'),
+});
+
+const kafka = z.strictObject({
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1).default(['127.0.0.1:9092'])
+    .describe('Bootstrap brokers. Default: $WEIR_KAFKA_BROKERS (comma-separated) or 127.0.0.1:9092.'),
+  clientId: z.string().default('weir').describe('Kafka client id.'),
+  topics: topics.default(() => topics.parse({})).describe('Topic per journal stream.'),
+  createTopics: z.boolean().default(true).describe('Create missing topics at connect.'),
+  partitions: z.number().int().min(-1).default(6).describe('Partitions of topics Weir creates (-1: broker default).'),
+  replicationFactor: z.number().int().min(-1).default(-1).describe('Replication factor of topics Weir creates (-1: broker default).'),
+  compression: z.enum(['none', 'gzip']).default('gzip').describe('Batch compression.'),
+  batchMaxRecords: z.number().int().positive().default(5000).describe('Most records in one produce request.'),
+  batchMaxBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Most value bytes in one produce request.'),
+  requestTimeoutMs: z.number().int().positive().default(30000).describe('Produce request timeout.'),
+  retryInitialMs: z.number().int().positive().default(250).describe('First reconnect/resend delay; doubles up to retryMaxMs, with full jitter.'),
+  retryMaxMs: z.number().int().positive().default(30000).describe('Longest reconnect/resend delay.'),
+});
+
+const journal = z.strictObject({
+  synchronous: z.enum(['FULL', 'NORMAL']).default('FULL')
+    .describe('SQLite synchronous mode. FULL: an acknowledged reading survives a power cut. NORMAL survives only a process crash.'),
+  commitIntervalMs: z.number().min(0).max(1000).default(2)
+    .describe('Group commit: the longest a record waits for others to share its transaction.'),
+  maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),
+  maxPendingRecords: z.number().int().positive().default(100000)
+    .describe('Records waiting for a commit beyond which new ones are refused (WEIR_JOURNAL_BUSY).'),
+});
+
+const log = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Log level (JSON lines on stdout).'),
+});
+
+export const configSchema = z.strictObject({
+  gateway: gateway.default(() => gateway.parse({})),
+  dataDir: z.string().default('./weir-data').describe('Journal directory.'),
+  profiles: profiles.default(() => profiles.parse({})),
+  mqtt: mqtt.default(() => mqtt.parse({})),
+  coap: coap.default(() => coap.parse({})),
+  http: http.default(() => http.parse({})),
+  kafka: kafka.default(() => kafka.parse({})),
+  journal: journal.default(() => journal.parse({})),
+  log: log.default(() => log.parse({})),
+});
+
+export type WeirConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus instrument the gateway exports, in one registry per gateway (tests
+ * run several gateways in one process). Gauges that mirror state (backlog, uplink)
+ * are refreshed by the owning component through `onCollect`, so a scrape costs the
+ * hot path nothing.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly received = new Counter({
+    name: 'weir_received_total', help: 'Payloads received from devices, by protocol.',
+    labelNames: ['protocol'] as const, registers: [this.registry],
+  });
+  readonly committed = new Counter({
+    name: 'weir_records_committed_total', help: 'Records committed to the journal, by stream.',
+    labelNames: ['stream'] as const, registers: [this.registry],
+  });
+  readonly forwarded = new Counter({
+    name: 'weir_records_forwarded_total', help: 'Records acknowledged by Kafka, by stream.',
+    labelNames: ['stream'] as const, registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: 'weir_deadletters_total', help: 'Payloads dead-lettered, by error code.',
+    labelNames: ['code'] as const, registers: [this.registry],
+  });
+  readonly kafkaErrors = new Counter({
+    name: 'weir_kafka_errors_total', help: 'Failed Kafka connects and sends.',
+    labelNames: ['kind'] as const, registers: [this.registry],
+  });
+  readonly backlog = new Gauge({
+    name: 'weir_backlog_records', help: 'Records in the journal not yet acknowledged by Kafka, by stream.',
+    labelNames: ['stream'] as const, registers: [this.registry],
+  });
+  readonly oldestUnsentAge = new Gauge({
+    name: 'weir_oldest_unsent_age_seconds', help: 'Age of the oldest record not yet acknowledged by Kafka (0 when none).',
+    registers: [this.registry],
+  });
+  readonly journalBytes = new Gauge({
+    name: 'weir_journal_bytes', help: 'Bytes of the journal files on disk.', registers: [this.registry],
+  });
+  readonly uplinkUp = new Gauge({
+    name: 'weir_uplink_up', help: '1 while the Kafka uplink is connected and sending, else 0.', registers: [this.registry],
+  });
+  readonly commitSeconds = new Histogram({
+    name: 'weir_journal_commit_seconds', help: 'Time to commit one group of records, fsync included.',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: [this.registry],
+  });
+  readonly commitRecords = new Histogram({
+    name: 'weir_journal_commit_records', help: 'Records per journal commit (group commit size).',
+    buckets: [1, 4, 16, 64, 256, 1024, 4096], registers: [this.registry],
+  });
+  readonly mqttClients = new Gauge({
+    name: 'weir_mqtt_clients', help: 'Connected MQTT clients.', registers: [this.registry],
+  });
+
+  private collectors: Array<() => void> = [];
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'weir_' });
+  }
+
+  /** Registers a callback run before every scrape to refresh state gauges. */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
+  }
+
+  async render(): Promise<string> {
+    for (const fn of this.collectors) fn();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,160 @@
+import type { Context } from '../core/context.js';
+import { describeError } from '../core/errors.js';
+import type { Journal } from '../journal/journal.js';
+import { STREAMS } from '../journal/streams.js';
+import { backoffDelay } from './backoff.js';
+import type { KafkaProducerPort } from './producer.js';
+import { makeFormatter } from './record-format.js';
+
+export type UplinkState = 'connecting' | 'up' | 'down' | 'stopped';
+
+export interface UplinkStatus {
+  state: UplinkState;
+  /** Epoch ms the current state began. */
+  since: number;
+  lastError: string | null;
+  /** Highest sequence Kafka acknowledged. */
+  ackedThrough: number;
+}
+
+/**
+ * Moves committed records from the journal to Kafka, in journal order, one request
+ * at a time: with a single request in flight, a retry can never overtake what
+ * follows it, so each device's order holds across retries, outages and restarts
+ * (after a restart the journal hands back everything not yet acknowledged).
+ *
+ * Call order: start() → stop(deadlineMs). start() returns at once; connecting,
+ * sending and reconnecting (exponential backoff, full jitter) run in the background.
+ * A record is acked in the journal only after Kafka acknowledged it (acks=all).
+ * The uplink going down is logged once, and its return once, with the outage length.
+ */
+export class Forwarder {
+  private state: UplinkState = 'connecting';
+  private since: number;
+  private lastError: string | null = null;
+  private cursor = 0;
+  private connected = false;
+  private attempt = 0;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private readonly format;
+  private readonly log;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly journal: Journal,
+    private readonly producer: KafkaProducerPort,
+  ) {
+    this.since = ctx.clock.now();
+    this.format = makeFormatter(ctx.config);
+    this.log = ctx.log.child({ component: 'forwarder' });
+  }
+
+  start(): void {
+    this.unsubscribe = this.journal.onCommit(() => this.poke());
+    this.loop = this.run();
+  }
+
+  status(): UplinkStatus {
+    return { state: this.state, since: this.since, lastError: this.lastError, ackedThrough: this.cursor };
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Waits for a commit, a stop, or `ms` — whichever is first. */
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const cancel = this.ctx.clock.setTimer(ms, () => this.poke());
+      this.wake = () => {
+        cancel();
+        resolve();
+      };
+    });
+  }
+
+  private setState(state: UplinkState, err?: unknown): void {
+    if (err) this.lastError = describeError(err);
+    if (state === this.state) return;
+    const now = this.ctx.clock.now();
+    if (state === 'down') {
+      this.log.warn({ brokers: this.ctx.config.kafka.brokers, err: this.lastError },
+        'Kafka uplink is down; still accepting and buffering in the journal (logged once until it is back)');
+    } else if (state === 'up' && this.state === 'down') {
+      this.log.info({ outageSeconds: Math.round((now - this.since) / 1000), backlog: this.journal.stats().backlog }, 'Kafka uplink is back; draining the backlog');
+    }
+    this.state = state;
+    this.since = now;
+    this.ctx.metrics.uplinkUp.set(state === 'up' ? 1 : 0);
+  }
+
+  private async run(): Promise<void> {
+    const { kafka } = this.ctx.config;
+    while (!this.stopping) {
+      if (!this.connected) {
+        try {
+          await this.producer.connect();
+          if (kafka.createTopics) await this.producer.ensureTopics(STREAMS.map((s) => kafka.topics[s]), kafka.partitions, kafka.replicationFactor);
+          this.connected = true;
+          this.setState('up');
+        } catch (err) {
+          this.ctx.metrics.kafkaErrors.labels('connect').inc();
+          await this.producer.disconnect();
+          this.setState('down', err);
+          await this.idle(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+          continue;
+        }
+      }
+      const records = this.journal.read(this.cursor, kafka.batchMaxRecords, kafka.batchMaxBytes);
+      if (records.length === 0) {
+        await this.idle(1000);
+        continue;
+      }
+      try {
+        await this.producer.send(records.map(this.format));
+      } catch (err) {
+        this.ctx.metrics.kafkaErrors.labels('send').inc();
+        this.connected = false;
+        await this.producer.disconnect();
+        this.setState('down', err);
+        if (!this.stopping) await this.idle(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+        continue;
+      }
+      this.attempt = 0;
+      const last = records[records.length - 1]!.seq;
+      this.cursor = last;
+      this.journal.ack(last);
+      const counts = new Map<string, number>();
+      for (const r of records) counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
+      for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
+    }
+  }
+
+  /**
+   * Stops after the request in flight; while `deadlineMs` allows, first forwards
+   * what is already committed (the last forward of a graceful stop).
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    if (!this.loop) return;
+    const deadline = this.ctx.clock.monotonic() + deadlineMs;
+    while (this.connected && this.state === 'up' && this.ctx.clock.monotonic() < deadline && this.journal.stats().lastSeq > this.cursor) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.stopping = true;
+    this.poke();
+    this.unsubscribe?.();
+    // A request to an unreachable broker may hang until its timeout: do not wait past
+    // the deadline; disconnecting aborts it, and its records stay in the journal.
+    const left = Math.max(0, deadline - this.ctx.clock.monotonic());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, left)))]);
+    clearTimeout(timer);
+    await this.producer.disconnect();
+    this.state = 'stopped';
+  }
+}

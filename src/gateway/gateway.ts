@@ -1,0 +1,143 @@
+import type { WeirConfig } from '../config/schema.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Context } from '../core/context.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
+import { Forwarder } from '../forwarder/forwarder.js';
+import { KafkaJsProducer } from '../forwarder/kafkajs-producer.js';
+import type { KafkaProducerPort } from '../forwarder/producer.js';
+import { HttpServer } from '../http/server.js';
+import { Ingest } from '../ingest/ingest.js';
+import { appendAsync } from '../journal/journal.js';
+import { SqliteJournal } from '../journal/sqlite-journal.js';
+import type { ProfileRegistry } from '../profiles/registry.js';
+import { MqttBrokerSource } from '../sources/mqtt-broker.js';
+import type { Source } from '../sources/source.js';
+import { buildStatus, VERSION, type GatewayStatus } from './status.js';
+
+export interface GatewayOptions {
+  config: WeirConfig;
+  profiles: ProfileRegistry;
+  log?: Logger;
+  clock?: Clock;
+  /** Replaces the Kafka client (tests of the gateway without Kafka say so where used). */
+  producer?: KafkaProducerPort;
+}
+
+/**
+ * The running gateway: journal → forwarder → HTTP → sources, started in that order
+ * and stopped in reverse, in phases: stop accepting (in-flight payloads still commit
+ * and are acknowledged) → last forward within gateway.stopTimeoutMs → close Kafka →
+ * close the journal → close HTTP. A failed start undoes what it had started.
+ */
+export class Gateway {
+  readonly ctx: Context;
+  readonly journal: SqliteJournal;
+  readonly forwarder: Forwarder;
+  readonly ingest: Ingest;
+  readonly http: HttpServer;
+  readonly mqtt: MqttBrokerSource | null;
+  private readonly sources: Source[] = [];
+  private readonly abort = new AbortController();
+  private startedAt = 0;
+  private running = false;
+  private cancelStatusTimer: (() => void) | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private readonly profiles: ProfileRegistry;
+
+  private constructor(opts: GatewayOptions) {
+    const { config } = opts;
+    this.profiles = opts.profiles;
+    this.ctx = {
+      config,
+      log: opts.log ?? createLogger(config.log.level),
+      clock: opts.clock ?? systemClock,
+      metrics: new Metrics(),
+      signal: this.abort.signal,
+    };
+    this.journal = new SqliteJournal(this.ctx);
+    this.forwarder = new Forwarder(this.ctx, this.journal, opts.producer ?? new KafkaJsProducer(this.ctx));
+    this.ingest = new Ingest(this.ctx, this.journal, opts.profiles);
+    this.http = new HttpServer(this.ctx, { ready: () => this.ready(), status: () => this.status() });
+    this.mqtt = config.mqtt.enabled ? new MqttBrokerSource(this.ctx, this.ingest) : null;
+    if (this.mqtt) this.sources.push(this.mqtt);
+    this.ctx.metrics.onCollect(() => this.refreshGauges());
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts);
+    try {
+      await gw.startStages();
+    } catch (err) {
+      await gw.stop().catch(() => undefined);
+      throw err;
+    }
+    return gw;
+  }
+
+  private async startStages(): Promise<void> {
+    const { log, clock, config } = this.ctx;
+    this.startedAt = clock.now();
+    this.journal.open();
+    this.forwarder.start();
+    await this.http.start();
+    for (const source of this.sources) await source.start();
+    this.running = true;
+    this.emitStatus('started');
+    this.scheduleStatus(config.gateway.statusIntervalSeconds);
+    log.info({ gateway: config.gateway.id, version: VERSION, profiles: this.profiles.size }, 'gateway started');
+  }
+
+  private scheduleStatus(seconds: number): void {
+    if (seconds <= 0) return;
+    this.cancelStatusTimer = this.ctx.clock.setTimer(seconds * 1000, () => {
+      this.emitStatus('heartbeat');
+      this.scheduleStatus(seconds);
+    });
+  }
+
+  /** Puts a status record on the journal's status stream (→ weir.status). */
+  emitStatus(event: string): void {
+    const s = this.status();
+    const body = JSON.stringify({
+      event, version: VERSION, uptime_s: s.uptimeSeconds, uplink: s.uplink.state,
+      backlog: s.backlog, oldest_unsent_s: s.oldestUnsentAgeSeconds, journal_bytes: s.disk.journalBytes, last_seq: s.lastSeq,
+    });
+    appendAsync(this.journal, { stream: 'status', key: this.ctx.config.gateway.id, received: this.ctx.clock.now(), body })
+      .catch((err) => this.ctx.log.warn({ err }, 'could not journal a status record'));
+  }
+
+  ready(): { ready: boolean; checks: Record<string, unknown> } {
+    const listening = Object.fromEntries(this.sources.map((s) => [s.name, s.status().listening === true]));
+    const ready = this.running && Object.values(listening).every(Boolean);
+    return { ready, checks: { journal: this.running ? 'open' : 'closed', listeners: listening, uplink: this.forwarder.status().state } };
+  }
+
+  status(): GatewayStatus {
+    return buildStatus(this.ctx, this.startedAt, this.journal.stats(), this.forwarder.status(), this.sources);
+  }
+
+  private refreshGauges(): void {
+    const stats = this.journal.stats();
+    for (const [stream, n] of Object.entries(stats.backlog)) this.ctx.metrics.backlog.labels(stream).set(n);
+    this.ctx.metrics.oldestUnsentAge.set(stats.oldestReceived === null ? 0 : Math.max(0, (this.ctx.clock.now() - stats.oldestReceived) / 1000));
+    this.ctx.metrics.journalBytes.set(stats.diskBytes);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { log, config } = this.ctx;
+      this.abort.abort();
+      this.cancelStatusTimer?.();
+      for (const source of [...this.sources].reverse()) await source.stop().catch((err) => log.error({ err }, `stopping ${source.name} failed`));
+      if (this.running) this.emitStatus('stopped');
+      this.running = false;
+      await this.forwarder.stop(config.gateway.stopTimeoutMs);
+      await this.journal.close();
+      await this.http.stop();
+      log.info('gateway stopped');
+    })();
+    return this.stopping;
+  }
+}

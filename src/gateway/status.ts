@@ -1,0 +1,46 @@
+import { statfsSync } from 'node:fs';
+import type { Context } from '../core/context.js';
+import type { UplinkStatus } from '../forwarder/forwarder.js';
+import type { JournalStats } from '../journal/journal.js';
+import type { Source } from '../sources/source.js';
+
+export const VERSION = '0.1.0';
+
+/** The document behind /api/status and `weir status`. */
+export interface GatewayStatus {
+  gateway: string;
+  version: string;
+  startedAt: number;
+  uptimeSeconds: number;
+  uplink: UplinkStatus;
+  backlog: JournalStats['backlog'];
+  backlogTotal: number;
+  oldestUnsentAgeSeconds: number;
+  lastSeq: number;
+  disk: { dataDir: string; journalBytes: number; freeBytes: number | null };
+  sources: Record<string, Record<string, unknown>>;
+}
+
+export function buildStatus(ctx: Context, startedAt: number, journal: JournalStats, uplink: UplinkStatus, sources: Source[]): GatewayStatus {
+  const now = ctx.clock.now();
+  let freeBytes: number | null = null;
+  try {
+    const fs = statfsSync(ctx.config.dataDir);
+    freeBytes = fs.bavail * fs.bsize;
+  } catch {
+    // statfs unsupported: report unknown
+  }
+  return {
+    gateway: ctx.config.gateway.id,
+    version: VERSION,
+    startedAt,
+    uptimeSeconds: Math.round((now - startedAt) / 1000),
+    uplink,
+    backlog: journal.backlog,
+    backlogTotal: Object.values(journal.backlog).reduce((a, b) => a + b, 0),
+    oldestUnsentAgeSeconds: journal.oldestReceived === null ? 0 : Math.max(0, (now - journal.oldestReceived) / 1000),
+    lastSeq: journal.lastSeq,
+    disk: { dataDir: ctx.config.dataDir, journalBytes: journal.diskBytes, freeBytes },
+    sources: Object.fromEntries(sources.map((s) => [s.name, s.status()])),
+  };
+}

@@ -1,0 +1,90 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Context } from '../core/context.js';
+import { describeError } from '../core/errors.js';
+
+/** What the HTTP server asks of the gateway. */
+export interface HttpDeps {
+  /** Journal open and every source listening: /readyz. */
+  ready(): { ready: boolean; checks: Record<string, unknown> };
+  /** The document /api/status serves and `weir status` prints. */
+  status(): object;
+  /** Optional ingest handler (POST /ingest/...), added by the HTTP source. */
+  ingest?(req: IncomingMessage, res: ServerResponse, path: string): void;
+}
+
+/**
+ * The operations endpoint: /healthz (the process answers), /readyz (journal open,
+ * listeners up; uplink state reported but not required — with Kafka down the
+ * gateway is still ready: it buffers), /metrics (Prometheus text format 0.0.4),
+ * /api/status (JSON). POST /ingest/<path> is delegated to the HTTP source.
+ */
+export class HttpServer {
+  private server: Server | null = null;
+
+  constructor(private readonly ctx: Context, private readonly deps: HttpDeps) {}
+
+  async start(): Promise<void> {
+    const { http } = this.ctx.config;
+    const server = createServer((req, res) => {
+      this.route(req, res).catch((err) => {
+        this.ctx.log.error({ err: describeError(err), url: req.url }, 'HTTP handler failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(http.port, http.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.ctx.log.child({ component: 'http' }).info({ port: this.port }, 'HTTP listening');
+  }
+
+  get port(): number {
+    const addr = this.server?.address();
+    return typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path.startsWith('/ingest/') && this.deps.ingest) return this.deps.ingest(req, res, path.slice('/ingest/'.length));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
+    switch (path) {
+      case '/healthz':
+        return send(res, 200, { status: 'ok' });
+      case '/readyz': {
+        const r = this.deps.ready();
+        return send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', ...r.checks });
+      }
+      case '/metrics': {
+        const text = await this.ctx.metrics.render();
+        res.writeHead(200, { 'content-type': this.ctx.metrics.contentType });
+        res.end(text);
+        return;
+      }
+      case '/api/status':
+        return send(res, 200, this.deps.status());
+      default:
+        return send(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/api/status', 'POST /ingest/<path>'] });
+    }
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    server.closeIdleConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+export function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

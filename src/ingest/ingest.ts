@@ -1,0 +1,108 @@
+import type { Context } from '../core/context.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { Journal, JournalEntry } from '../journal/journal.js';
+import type { Reading, Rejection } from '../profiles/profile.js';
+import type { ProfileRegistry } from '../profiles/registry.js';
+import type { Protocol } from '../profiles/schema.js';
+
+/** One payload as a source received it. */
+export interface Delivery {
+  protocol: Protocol;
+  /** MQTT topic, CoAP/HTTP path, or serial port name: what profiles match on. */
+  topic: string;
+  payload: Buffer;
+  /** Who sent it: MQTT client id, remote address, port name. */
+  client: string;
+  /** Size limit for this protocol; larger payloads are dead-lettered. */
+  maxBytes: number;
+}
+
+export interface IngestOutcome {
+  readings: number;
+  deadLetters: number;
+  /** No profile matched and the source is configured to ignore such payloads. */
+  ignored: boolean;
+}
+
+export type IngestCallback = (err: Error | null, outcome: IngestOutcome) => void;
+
+/**
+ * The path every source feeds: size check → profile match → decode → journal.
+ *
+ * submit() appends synchronously (so the journal keeps each device's order exactly
+ * as submit() was called) and calls back once every record of the payload is
+ * committed — only then may the source acknowledge the device. A bad payload is
+ * committed as a dead letter and acknowledged like a good one: the device must not
+ * resend it forever. The callback carries an error only when the journal could not
+ * commit (closed, busy, disk); then the source must not acknowledge.
+ */
+export class Ingest {
+  constructor(
+    private readonly ctx: Context,
+    private readonly journal: Journal,
+    private profiles: ProfileRegistry,
+  ) {}
+
+  /** Swaps the profiles (live reload); payloads already submitted are unaffected. */
+  setProfiles(profiles: ProfileRegistry): void {
+    this.profiles = profiles;
+  }
+
+  submit(d: Delivery, done: IngestCallback): void {
+    const received = this.ctx.clock.now();
+    this.ctx.metrics.received.labels(d.protocol).inc();
+    if (d.payload.length > d.maxBytes) {
+      return this.commit([this.deadLetter(d, received, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` })], 0, done);
+    }
+    const match = this.profiles.match(d.protocol, d.topic);
+    if (!match) {
+      if (d.protocol === 'mqtt' && this.ctx.config.mqtt.unmatched === 'ignore') {
+        return process.nextTick(done, null, { readings: 0, deadLetters: 0, ignored: true });
+      }
+      return this.commit([this.deadLetter(d, received, { code: 'WEIR_NO_PROFILE', reason: `no device profile matches ${d.protocol} "${d.topic}"` })], 0, done);
+    }
+    const { readings, rejects } = match.profile.decode({ payload: d.payload, params: match.params, received });
+    const entries = readings.map((r) => readingEntry(r, received));
+    for (const reject of rejects) entries.push(this.deadLetter(d, received, reject, match.profile.name));
+    this.commit(entries, readings.length, done);
+  }
+
+  private deadLetter(d: Delivery, received: number, r: Rejection, profile?: string): JournalEntry {
+    this.ctx.metrics.deadLetters.labels(r.code).inc();
+    this.ctx.log.debug({ code: r.code, topic: d.topic, client: d.client }, r.reason);
+    const body: Record<string, unknown> = {
+      protocol: d.protocol,
+      source: d.topic,
+      client: d.client,
+      code: r.code satisfies ErrorCode,
+      reason: r.reason,
+      payload_b64: (r.payload ?? d.payload).toString('base64'),
+    };
+    if (profile) body.profile = profile;
+    if (r.device) body.device = r.device;
+    return { stream: 'deadletter', key: r.device ?? d.client, received, body: JSON.stringify(body) };
+  }
+
+  private commit(entries: JournalEntry[], readings: number, done: IngestCallback): void {
+    const outcome: IngestOutcome = { readings, deadLetters: entries.length - readings, ignored: false };
+    if (entries.length === 0) return process.nextTick(done, null, outcome); // e.g. an empty JSON array
+    let left = entries.length;
+    let failed: Error | null = null;
+    for (const entry of entries) {
+      this.journal.append(entry, (err) => {
+        failed ??= err;
+        if (--left === 0) done(failed, outcome);
+      });
+    }
+  }
+}
+
+/** The stored body of a reading: weir.readings' value less gateway, device, seq, received. */
+export function readingEntry(r: Reading, received: number): JournalEntry {
+  return {
+    stream: 'readings',
+    key: r.device,
+    received,
+    body: JSON.stringify({ profile: r.profile, ts: r.ts, tags: r.tags, metrics: r.metrics }),
+  };
+}

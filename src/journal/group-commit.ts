@@ -1,0 +1,95 @@
+import type { Clock } from '../core/clock.js';
+import { WeirError } from '../core/errors.js';
+
+export interface GroupCommitOptions<T> {
+  clock: Clock;
+  /** Longest an item waits for company before its group is committed. 0: next turn of the event loop. */
+  intervalMs: number;
+  /** A group this large is committed on the next turn, without waiting out the interval. */
+  maxBatch: number;
+  /** Items waiting beyond this are refused with WEIR_JOURNAL_BUSY. */
+  maxPending: number;
+  /** Commits one group durably, or throws; synchronous (better-sqlite3 is). */
+  commit(items: T[]): void;
+  /** Told after every group, committed or failed. */
+  onGroup?(count: number, seconds: number, err: Error | null): void;
+}
+
+type Done = (err: Error | null) => void;
+
+/**
+ * Group commit: items arriving close together share one transaction, so one fsync
+ * covers many readings (one commit per reading would cost ~50x the flash writes and
+ * cap ingest at a few thousand per second). Items are committed in the order add()
+ * was called; every callback runs after its group's commit, on a later turn.
+ */
+export class GroupCommitter<T> {
+  private items: T[] = [];
+  private dones: Done[] = [];
+  private cancelTimer: (() => void) | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private closed = false;
+
+  constructor(private readonly opts: GroupCommitOptions<T>) {}
+
+  get pending(): number {
+    return this.items.length;
+  }
+
+  /** Queues `item`; `done` gets null once it is durable, or the error that stopped it. */
+  add(item: T, done: Done): void {
+    if (this.closed) return deferError(done, new WeirError('WEIR_JOURNAL_CLOSED', 'journal is closed'));
+    if (this.items.length >= this.opts.maxPending) {
+      return deferError(done, new WeirError('WEIR_JOURNAL_BUSY', `${this.items.length} records already wait for a commit`));
+    }
+    this.items.push(item);
+    this.dones.push(done);
+    this.schedule();
+  }
+
+  /** Commits everything pending now, synchronously (callbacks still run later). */
+  flush(): void {
+    this.unschedule();
+    if (this.items.length === 0) return;
+    const items = this.items;
+    const dones = this.dones;
+    this.items = [];
+    this.dones = [];
+    const started = performance.now();
+    let failure: Error | null = null;
+    try {
+      this.opts.commit(items);
+    } catch (err) {
+      failure = new WeirError('WEIR_JOURNAL_FAILED', `journal commit failed: ${(err as Error).message}`, { cause: err });
+    }
+    this.opts.onGroup?.(items.length, (performance.now() - started) / 1000, failure);
+    // Callbacks on a later turn: a caller's done() must never re-enter add() mid-flush.
+    process.nextTick(() => {
+      for (const done of dones) done(failure);
+    });
+  }
+
+  /** Refuses new items; what is pending is committed by the caller's final flush(). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private schedule(): void {
+    if (this.items.length >= this.opts.maxBatch || this.opts.intervalMs === 0) {
+      if (!this.immediate) this.immediate = setImmediate(() => this.flush());
+      return;
+    }
+    if (!this.cancelTimer) this.cancelTimer = this.opts.clock.setTimer(this.opts.intervalMs, () => this.flush());
+  }
+
+  private unschedule(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = null;
+  }
+}
+
+function deferError(done: Done, err: Error): void {
+  process.nextTick(done, err);
+}

@@ -1,0 +1,76 @@
+import type { StreamName } from './streams.js';
+
+/** A record as handed to the journal. */
+export interface JournalEntry {
+  stream: StreamName;
+  /** Kafka record key: the device id (the gateway id on the status stream). */
+  key: string;
+  /** Gateway wall-clock time of receipt, epoch ms. */
+  received: number;
+  /**
+   * The record's value as a JSON object text, without the fields the journal supplies
+   * at forward time: gateway, seq, received, and device (which is `key`) on device
+   * streams. Stored as is; keeping it small keeps flash writes small.
+   */
+  body: string;
+}
+
+/** A committed record, as read back for forwarding. */
+export interface StoredRecord extends JournalEntry {
+  /** Gateway-wide sequence: unique and increasing, across restarts. */
+  seq: number;
+}
+
+export type CommitCallback = (err: Error | null, seq: number) => void;
+
+export interface JournalStats {
+  /** Records not yet acknowledged by Kafka, by stream. */
+  backlog: Record<StreamName, number>;
+  /** `received` of the oldest unacknowledged record, or null when there is none. */
+  oldestReceived: number | null;
+  /** Bytes of the database and its WAL on disk. */
+  diskBytes: number;
+  /** Highest sequence assigned so far. */
+  lastSeq: number;
+}
+
+/**
+ * The durable journal: the one place a reading lives between its device's ack and
+ * Kafka's.
+ *
+ * Call order: open() → append()* / read()* / ack()* in any interleaving → close().
+ *
+ * Guarantees:
+ * - append() assigns the sequence synchronously, so records are ordered exactly as
+ *   append() was called; its callback runs only after the record's transaction is
+ *   durable (per `journal.synchronous`), never synchronously inside append().
+ * - Many appends share one transaction (group commit, bounded by
+ *   `journal.commitIntervalMs` and `journal.maxBatchRecords`).
+ * - Sequences are unique and increasing across restarts, even after every record
+ *   has been acknowledged and deleted.
+ * - A record is removed only by ack() of its sequence; read() never returns acked
+ *   records. Memory does not grow with the backlog: read() returns a bounded page.
+ *
+ * Errors (given to the append callback, never thrown from append()):
+ * WEIR_JOURNAL_CLOSED after close() began; WEIR_JOURNAL_BUSY when
+ * `journal.maxPendingRecords` are already waiting; WEIR_JOURNAL_FAILED when the commit
+ * itself failed (then none of that batch was acknowledged).
+ */
+export interface Journal {
+  open(): void;
+  append(entry: JournalEntry, done: CommitCallback): void;
+  /** Committed records with seq > afterSeq in sequence order, at most `limit` / about `maxBytes` of bodies. */
+  read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[];
+  /** Kafka acknowledged every record up to and including `throughSeq`. */
+  ack(throughSeq: number): void;
+  /** Subscribes to commits; returns an unsubscribe function. */
+  onCommit(listener: (lastSeq: number) => void): () => void;
+  stats(): JournalStats;
+  /** Commits what is pending, persists acks, closes the file. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Promise form of append() for callers that prefer it. */
+export function appendAsync(journal: Journal, entry: JournalEntry): Promise<number> {
+  return new Promise((resolve, reject) => journal.append(entry, (err, seq) => (err ? reject(err) : resolve(seq))));
+}

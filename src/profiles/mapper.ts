@@ -1,0 +1,116 @@
+import { WeirError } from '../core/errors.js';
+import { getPath, parsePath, type FieldPath } from './field-path.js';
+import type { Reading } from './profile.js';
+import type { ProfileSpec } from './schema.js';
+
+type Source = { kind: 'field'; path: FieldPath; text: string } | { kind: 'segment'; name: string } | { kind: 'value'; value: string };
+
+function compileSource(src: ProfileSpec['device']): Source {
+  if ('field' in src) return { kind: 'field', path: parsePath(src.field), text: src.field };
+  if ('segment' in src) return { kind: 'segment', name: src.segment };
+  return { kind: 'value', value: String(src.value) };
+}
+
+function describe(src: Source): string {
+  return src.kind === 'field' ? `field "${src.text}"` : src.kind === 'segment' ? `segment {${src.name}}` : 'constant';
+}
+
+function resolve(src: Source, doc: unknown, params: Record<string, string>): unknown {
+  if (src.kind === 'field') return getPath(doc, src.path);
+  if (src.kind === 'segment') return params[src.name];
+  return src.value;
+}
+
+function asText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+/** Numbers as sensors send them: numbers, numeric strings, booleans (1/0). */
+function asNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'string' && v.trim() !== '') {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+/** ISO-8601 date-time (RFC 3339 §5.6 profile), with or without offset. */
+const ISO = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number | undefined {
+  if (format === 'iso8601' || (format === 'auto' && typeof v === 'string' && !/^\s*-?\d+(\.\d+)?\s*$/.test(v))) {
+    if (typeof v !== 'string' || !ISO.test(v)) return undefined;
+    const t = Date.parse(v);
+    return Number.isFinite(t) ? t : undefined;
+  }
+  const n = asNumber(v);
+  if (n === undefined || typeof v === 'boolean') return undefined;
+  const ms = format === 'ms' ? n : format === 's' ? n * 1000 : Math.abs(n) >= 1e11 ? n : n * 1000;
+  return Math.round(ms);
+}
+
+const DEVICE_ID_MAX = 128;
+
+/**
+ * Compiles a profile's mapping into a function document → reading. The function
+ * throws WeirError (WEIR_WRONG_SHAPE, WEIR_OUT_OF_RANGE) with the dead-letter reason.
+ */
+export function compileMapper(spec: ProfileSpec): (doc: unknown, params: Record<string, string>, received: number) => Reading {
+  const device = compileSource(spec.device);
+  const time = spec.time ? { path: parsePath(spec.time.field), field: spec.time.field, format: spec.time.format } : undefined;
+  const tags = Object.entries(spec.tags).map(([tag, src]) => ({ tag, src: compileSource(src) }));
+  const metrics = Object.entries(spec.metrics).map(([metric, m]) => ({
+    metric, ...m, path: parsePath(m.field ?? metric), fieldText: m.field ?? metric,
+  }));
+  const dropOutOfRange = spec.outOfRange === 'drop-metric';
+
+  return (doc, params, received) => {
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+      throw new WeirError('WEIR_WRONG_SHAPE', `expected an object, got ${Array.isArray(doc) ? 'an array' : doc === null ? 'null' : typeof doc}`);
+    }
+    const id = asText(resolve(device, doc, params));
+    if (id === undefined || id === '') throw new WeirError('WEIR_WRONG_SHAPE', `missing device id (${describe(device)})`);
+    if (id.length > DEVICE_ID_MAX) throw new WeirError('WEIR_WRONG_SHAPE', `device id longer than ${DEVICE_ID_MAX} characters`);
+
+    let ts = received;
+    if (time) {
+      const raw = getPath(doc, time.path);
+      if (raw === undefined) throw new WeirError('WEIR_WRONG_SHAPE', `missing event time field "${time.field}"`);
+      const parsed = parseTime(raw, time.format);
+      if (parsed === undefined) throw new WeirError('WEIR_WRONG_SHAPE', `event time field "${time.field}" is not a valid ${time.format} time: ${JSON.stringify(raw)?.slice(0, 64)}`);
+      ts = parsed;
+    }
+
+    const tagValues: Record<string, string> = {};
+    for (const { tag, src } of tags) {
+      const v = asText(resolve(src, doc, params));
+      if (v !== undefined) tagValues[tag] = v;
+    }
+
+    const values: Record<string, number> = {};
+    let count = 0;
+    for (const m of metrics) {
+      const raw = getPath(doc, m.path);
+      if (raw === undefined || raw === null) {
+        if (m.required) throw new WeirError('WEIR_WRONG_SHAPE', `missing required metric field "${m.fieldText}"`);
+        continue;
+      }
+      const n = asNumber(raw);
+      if (n === undefined) throw new WeirError('WEIR_WRONG_SHAPE', `metric field "${m.fieldText}" is not a number: ${JSON.stringify(raw)?.slice(0, 64)}`);
+      const value = n * m.scale + m.offset;
+      if ((m.min !== undefined && value < m.min) || (m.max !== undefined && value > m.max)) {
+        if (dropOutOfRange) continue;
+        throw new WeirError('WEIR_OUT_OF_RANGE', `metric ${m.metric}=${value} outside [${m.min ?? '-inf'}, ${m.max ?? 'inf'}]`);
+      }
+      values[m.metric] = value;
+      count++;
+    }
+    if (count === 0) throw new WeirError('WEIR_WRONG_SHAPE', `no metric present (expected ${metrics.map((m) => `"${m.fieldText}"`).join(', ')})`);
+    return { device: id, profile: spec.name, ts, tags: tagValues, metrics: values };
+  };
+}

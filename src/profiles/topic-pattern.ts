@@ -1,0 +1,71 @@
+/**
+ * Topic and path patterns: `sensors/{device}/cpu`. Segments are split on "/"
+ * (MQTT topic levels, MQTT 3.1.1 §4.7; URI path segments, RFC 3986 §3.3).
+ * - a literal segment matches itself;
+ * - `{name}` matches exactly one non-empty segment and captures it as `name`;
+ * - `+` matches one segment without capturing (MQTT's single-level wildcard);
+ * - a final `#` matches any remaining levels, zero or more (MQTT's multi-level one).
+ * A leading "/" is ignored for CoAP and HTTP paths, so `/t/{device}` and `t/{device}` are one.
+ */
+export interface TopicPattern {
+  source: string;
+  /** True when the pattern has no wildcards: it is matched by exact lookup. */
+  literal: boolean;
+  /** Count of literal segments: more specific patterns are tried first. */
+  specificity: number;
+  match(topic: string): Record<string, string> | null;
+}
+
+const NAME = /^\{([a-zA-Z_][a-zA-Z0-9_]*)\}$/;
+
+export function normalizeTopic(topic: string): string {
+  return topic.startsWith('/') ? topic.slice(1) : topic;
+}
+
+/** Compiles a pattern; throws an Error with a readable message when it is malformed. */
+export function compilePattern(source: string): TopicPattern {
+  const segments = normalizeTopic(source).split('/');
+  const names = new Set<string>();
+  const parts = segments.map((seg, i) => {
+    const named = NAME.exec(seg);
+    if (named) {
+      const name = named[1]!;
+      if (names.has(name)) throw new Error(`segment name {${name}} is used twice in "${source}"`);
+      names.add(name);
+      return { kind: 'capture' as const, name };
+    }
+    if (seg === '+') return { kind: 'any' as const };
+    if (seg === '#') {
+      if (i !== segments.length - 1) throw new Error(`"#" must be the last segment in "${source}"`);
+      return { kind: 'rest' as const };
+    }
+    if (/[{}+#]/.test(seg)) throw new Error(`malformed segment "${seg}" in "${source}" (use {name}, + or a final #)`);
+    return { kind: 'literal' as const, text: seg };
+  });
+  const literal = parts.every((p) => p.kind === 'literal');
+  const normalized = segments.join('/');
+  return {
+    source,
+    literal,
+    specificity: parts.filter((p) => p.kind === 'literal').length,
+    match(topic: string) {
+      const t = normalizeTopic(topic);
+      if (literal) return t === normalized ? {} : null;
+      const levels = t.split('/');
+      const captured: Record<string, string> = {};
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i]!;
+        if (part.kind === 'rest') return captured;
+        const level = levels[i];
+        if (level === undefined) return null;
+        if (part.kind === 'literal') {
+          if (level !== part.text) return null;
+        } else {
+          if (level === '') return null;
+          if (part.kind === 'capture') captured[part.name] = level;
+        }
+      }
+      return levels.length === parts.length ? captured : null;
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
+import type { Context } from '../core/context.js';
+import { describeError } from '../core/errors.js';
+import type { Ingest } from '../ingest/ingest.js';
+import { guardPacketSize } from './mqtt-packet-guard.js';
+import type { Source } from './source.js';
+
+/** Packets may carry this much besides the payload (topic, header) before the guard cuts them. */
+const PACKET_OVERHEAD = 64 * 1024;
+
+/**
+ * The embedded MQTT 3.1.1 broker (aedes). Every PUBLISH goes through
+ * authorizePublish, where its readings are appended to the journal synchronously —
+ * aedes dispatches all packets of one socket read concurrently, so appending here
+ * keeps each device's order — and aedes is let go on (sending PUBACK for QoS 1,
+ * PUBREC for QoS 2) only once the journal committed them. QoS 0 is journaled too,
+ * but without waiting: there is nothing to acknowledge.
+ */
+export class MqttBrokerSource implements Source {
+  readonly name = 'mqtt';
+  private broker!: Aedes;
+  private server!: Server;
+  private sockets = new Set<Socket>();
+  private accepting = false;
+  private address = '';
+  /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
+  private inflight = 0;
+  private drained: (() => void) | null = null;
+
+  constructor(private readonly ctx: Context, private readonly ingest: Ingest) {}
+
+  async start(): Promise<void> {
+    const { mqtt } = this.ctx.config;
+    const log = this.ctx.log.child({ component: 'mqtt' });
+    this.broker = await Aedes.createBroker({
+      // Long client ids are common (MAC addresses, UUIDs); MQTT 3.1.1 §3.1.3.1 allows them.
+      maxClientsIdLength: 256,
+      heartbeatInterval: 60_000,
+      authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
+    });
+    this.broker.on('client', () => this.ctx.metrics.mqttClients.set(this.broker.connectedClients));
+    this.broker.on('clientDisconnect', () => this.ctx.metrics.mqttClients.set(this.broker.connectedClients));
+    this.broker.on('clientError', (client, err) => log.debug({ client: client?.id, err: describeError(err) }, 'client error'));
+    this.server = createServer((socket) => {
+      if (!this.accepting) return socket.destroy();
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      guardPacketSize(socket, mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD, (announced) => {
+        this.ctx.metrics.deadLetters.labels('WEIR_PAYLOAD_TOO_LARGE').inc();
+        log.warn({ remote: socket.remoteAddress, announced }, 'MQTT packet over the size cap; connection closed');
+      });
+      this.broker.handle(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(mqtt.port, mqtt.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.server.address();
+    this.address = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+    this.accepting = true;
+    log.info({ address: this.address }, 'MQTT broker listening');
+  }
+
+  /** The port actually bound (config may say 0). */
+  get port(): number {
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  private onPublish(client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void): void {
+    if (!client) return callback(null); // the broker's own publications (alerts, $SYS)
+    // Stopping: refuse without acknowledging; the device resends to the next run.
+    if (!this.accepting) return callback(new Error('gateway is stopping'));
+    // A QoS 2 PUBLISH retransmitted before PUBREL was journaled the first time
+    // ([MQTT-4.3.3-2]: deliver once); aedes tracks those ids in _inboundInflight.
+    const inflight = (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight;
+    if (packet.qos === 2 && packet.messageId !== undefined && inflight?.has(packet.messageId)) return callback(null);
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const delivery = { protocol: 'mqtt' as const, topic: packet.topic, payload, client: client.id, maxBytes: this.ctx.config.mqtt.maxPayloadBytes };
+    if (packet.qos === 0) {
+      this.ingest.submit(delivery, (err) => {
+        if (err) this.ctx.log.warn({ client: client.id, err: describeError(err) }, 'QoS 0 payload lost: journal refused it');
+      });
+      return callback(null);
+    }
+    // MQTT 3.1.1 cannot refuse a PUBLISH; on a journal error the connection is closed
+    // without PUBACK, and the client resends with DUP set after reconnecting (§4.4).
+    this.inflight++;
+    this.ingest.submit(delivery, (err) => {
+      callback(err);
+      if (--this.inflight === 0) this.drained?.();
+    });
+  }
+
+  status(): Record<string, unknown> {
+    return { listening: this.accepting, address: this.address, clients: this.broker?.connectedClients ?? 0 };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.accepting = false;
+    // Let accepted payloads commit and their PUBACKs go out before connections close,
+    // so a clean stop makes no duplicates.
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      // Connected devices: aedes closes them after pending callbacks (PUBACKs) ran.
+      this.broker.close(() => {
+        for (const s of this.sockets) s.destroy();
+      });
+    });
+  }
+}

@@ -1,0 +1,52 @@
+import type { Socket } from 'node:net';
+
+/**
+ * Caps the size of MQTT packets a client may send. MQTT 3.1.1 lets a packet announce
+ * up to 256 MB in its Remaining Length (§2.2.3) and mqtt-packet buffers it all before
+ * parsing, so one bad device could exhaust a Pi's memory. This scans the fixed
+ * headers as the broker reads the socket and destroys the connection as soon as a
+ * header announces more than `maxBytes`, having buffered at most one socket read.
+ *
+ * It listens to 'data', which Readable.read() emits for every chunk aedes pulls on
+ * 'readable', so it sees exactly the bytes the broker parses, in order.
+ */
+export function guardPacketSize(socket: Socket, maxBytes: number, onViolation: (announced: number) => void): void {
+  let state: 'type' | 'length' | 'body' = 'type';
+  let length = 0;
+  let multiplier = 1;
+  let remaining = 0;
+
+  socket.on('data', (chunk: Buffer) => {
+    let i = 0;
+    while (i < chunk.length) {
+      if (state === 'body') {
+        const take = Math.min(remaining, chunk.length - i);
+        remaining -= take;
+        i += take;
+        if (remaining === 0) state = 'type';
+        continue;
+      }
+      const byte = chunk[i++]!;
+      if (state === 'type') {
+        state = 'length';
+        length = 0;
+        multiplier = 1;
+        continue;
+      }
+      length += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+      if (byte & 0x80) {
+        if (multiplier > 128 ** 4) return violation(length); // malformed: more than 4 length bytes
+        continue;
+      }
+      if (length > maxBytes) return violation(length);
+      remaining = length;
+      state = remaining === 0 ? 'type' : 'body';
+    }
+  });
+
+  function violation(announced: number): void {
+    onViolation(announced);
+    socket.destroy();
+  }
+}
