@@ -25,6 +25,10 @@ export class Metrics {
     name: 'weir_deadletters_total', help: 'Payloads dead-lettered, by error code.',
     labelNames: ['code'] as const, registers: [this.registry],
   });
+  readonly duplicates = new Counter({
+    name: 'weir_duplicates_total', help: 'Resent payloads acknowledged without journaling them again (already committed).',
+    registers: [this.registry],
+  });
   readonly kafkaErrors = new Counter({
     name: 'weir_kafka_errors_total', help: 'Failed Kafka connects and sends.',
     labelNames: ['kind'] as const, registers: [this.registry],

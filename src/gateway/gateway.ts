@@ -80,6 +80,7 @@ export class Gateway {
     const { log, clock, config } = this.ctx;
     this.startedAt = clock.now();
     this.journal.open();
+    this.ingest.open();
     this.forwarder.start();
     await this.http.start();
     for (const source of this.sources) await source.start();

@@ -4,6 +4,10 @@ import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { Reading, Rejection } from '../profiles/profile.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Protocol } from '../profiles/schema.js';
+import { RecentRecords } from './dedup.js';
+
+/** Records remembered for recognising resent payloads; the journal keeps as many on disk. */
+export const DEDUP_WINDOW = 10_000;
 
 /** One payload as a source received it. */
 export interface Delivery {
@@ -37,11 +41,21 @@ export type IngestCallback = (err: Error | null, outcome: IngestOutcome) => void
  * commit (closed, busy, disk); then the source must not acknowledge.
  */
 export class Ingest {
+  private readonly recent = new RecentRecords(DEDUP_WINDOW);
+
   constructor(
     private readonly ctx: Context,
     private readonly journal: Journal,
     private profiles: ProfileRegistry,
   ) {}
+
+  /** Call once the journal is open, before any submit(): remembers its recent records. */
+  open(): void {
+    const tail = this.journal.tail(DEDUP_WINDOW).reverse();
+    for (const r of tail) {
+      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add(r.key, r.body);
+    }
+  }
 
   /** Swaps the profiles (live reload); payloads already submitted are unaffected. */
   setProfiles(profiles: ProfileRegistry): void {
@@ -83,13 +97,18 @@ export class Ingest {
     return { stream: 'deadletter', key: r.device ?? d.client, received, body: JSON.stringify(body) };
   }
 
-  private commit(entries: JournalEntry[], readings: number, done: IngestCallback): void {
-    const outcome: IngestOutcome = { readings, deadLetters: entries.length - readings, ignored: false };
-    if (entries.length === 0) return process.nextTick(done, null, outcome); // e.g. an empty JSON array
+  private commit(all: JournalEntry[], readings: number, done: IngestCallback): void {
+    const outcome: IngestOutcome = { readings, deadLetters: all.length - readings, ignored: false };
+    const entries = all.filter((e) => !this.recent.has(e.key, e.body));
+    if (entries.length < all.length) this.ctx.metrics.duplicates.inc(all.length - entries.length);
+    // Nothing new (an empty JSON array, or a resend of committed records): acknowledge.
+    if (entries.length === 0) return process.nextTick(done, null, outcome);
     let left = entries.length;
     let failed: Error | null = null;
     for (const entry of entries) {
       this.journal.append(entry, (err) => {
+        // Remembered only once durable: a resend racing its original's commit is journaled again (rare, harmless).
+        if (!err) this.recent.add(entry.key, entry.body);
         failed ??= err;
         if (--left === 0) done(failed, outcome);
       });

@@ -61,6 +61,8 @@ export interface Journal {
   append(entry: JournalEntry, done: CommitCallback): void;
   /** Committed records with seq > afterSeq in sequence order, at most `limit` / about `maxBytes` of bodies. */
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[];
+  /** The last `limit` records appended, acknowledged or not, newest first (see RETAIN_TAIL). */
+  tail(limit: number): StoredRecord[];
   /** Kafka acknowledged every record up to and including `throughSeq`. */
   ack(throughSeq: number): void;
   /** Subscribes to commits; returns an unsubscribe function. */

@@ -12,6 +12,12 @@ const SCHEMA_VERSION = 1;
 /** Acks are persisted (rows deleted) at most this often: deletes cost flash writes too. */
 const ACK_PERSIST_MS = 1000;
 
+/**
+ * Acknowledged records kept on disk anyway, newest first: ingest seeds its resend
+ * detector from them after a crash (src/ingest/dedup.ts). About 1 MB.
+ */
+export const RETAIN_TAIL = 10_000;
+
 interface Pending extends JournalEntry {
   seq: number;
 }
@@ -89,6 +95,7 @@ export class SqliteJournal implements Journal {
     return {
       insert: db.prepare('INSERT INTO records (seq, stream, key, received, body) VALUES (?, ?, ?, ?, ?)'),
       read: db.prepare('SELECT seq, stream, key, received, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
+      tail: db.prepare('SELECT seq, stream, key, received, body FROM records ORDER BY seq DESC LIMIT ?').raw(),
       countRange: db.prepare('SELECT stream, count(*) FROM records WHERE seq > ? AND seq <= ? GROUP BY stream').raw(),
       oldest: db.prepare('SELECT received FROM records WHERE seq > ? ORDER BY seq LIMIT 1').pluck(),
       deleteThrough: db.prepare('DELETE FROM records WHERE seq <= ?'),
@@ -132,6 +139,11 @@ export class SqliteJournal implements Journal {
     return out;
   }
 
+  tail(limit: number): StoredRecord[] {
+    const rows = this.stmts.tail.all(limit) as [number, number, string, number, string][];
+    return rows.map(([seq, stream, key, received, body]) => ({ seq, stream: streamName(stream), key, received, body }));
+  }
+
   ack(throughSeq: number): void {
     if (throughSeq <= this.ackedThrough) return;
     const counts = this.stmts.countRange.all(this.ackedThrough, throughSeq) as [number, number][];
@@ -149,7 +161,7 @@ export class SqliteJournal implements Journal {
     const through = this.ackedThrough;
     try {
       this.db.transaction(() => {
-        this.stmts.deleteThrough.run(through);
+        this.stmts.deleteThrough.run(Math.min(through, this.lastSeq - RETAIN_TAIL));
         this.stmts.setMeta.run('acked_through', through);
       })();
       this.persistedAck = through;

@@ -1,0 +1,48 @@
+/**
+ * Recently committed records, so a payload a device sends again is acknowledged
+ * without being journaled twice.
+ *
+ * Why: MQTT QoS 1 is at-least-once (MQTT 3.1.1 §4.3.2). When the gateway is killed
+ * after committing a reading but before its PUBACK left, the device resends it after
+ * reconnecting — often without the DUP flag (MQTT.js never sets it). Journaled again,
+ * it would reach Kafka under a new weir-seq, and the central tier could not drop it;
+ * the contract says duplicates carry the same weir-seq. A record is recognised by its
+ * key and stored body, which include the device's event time, so only a byte-equal
+ * reading of the same device at the same event time counts as a repeat.
+ *
+ * Seeded at start from the journal's tail (the journal keeps that many acknowledged
+ * records on disk), so the window spans a crash. Memory is bounded by `capacity`.
+ */
+export class RecentRecords {
+  private readonly set = new Set<string>();
+  private readonly ring: string[];
+  private next = 0;
+
+  constructor(readonly capacity: number) {
+    this.ring = new Array<string>(capacity);
+  }
+
+  private static id(key: string, body: string): string {
+    return `${key}\n${body}`;
+  }
+
+  has(key: string, body: string): boolean {
+    return this.set.has(RecentRecords.id(key, body));
+  }
+
+  /** Remembers a committed record, forgetting the oldest beyond capacity. */
+  add(key: string, body: string): void {
+    if (this.capacity === 0) return;
+    const id = RecentRecords.id(key, body);
+    if (this.set.has(id)) return;
+    const evicted = this.ring[this.next];
+    if (evicted !== undefined) this.set.delete(evicted);
+    this.ring[this.next] = id;
+    this.set.add(id);
+    this.next = (this.next + 1) % this.capacity;
+  }
+
+  get size(): number {
+    return this.set.size;
+  }
+}
