@@ -98,7 +98,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = zodProblems(src, parsed.error).map((p) => {
-      const o = overrides.find((ov) => ov.path.join('.') === p.path);
+      const o = overrides.find((ov) => `${p.path}.`.startsWith(`${ov.path.join('.')}.`));
       return o ? { ...p, file: `$${o.variable}`, line: undefined, column: undefined } : p;
     });
     throw new ConfigInvalid(problems);

@@ -51,6 +51,10 @@ export class Metrics {
     name: 'weir_journal_commit_seconds', help: 'Time to commit one group of records, fsync included.',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: [this.registry],
   });
+  readonly forwardLatency = new Histogram({
+    name: 'weir_forward_latency_seconds', help: 'From receipt at the gateway to acknowledgement by Kafka, per record.',
+    buckets: [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300], registers: [this.registry],
+  });
   readonly commitRecords = new Histogram({
     name: 'weir_journal_commit_records', help: 'Records per journal commit (group commit size).',
     buckets: [1, 4, 16, 64, 256, 1024, 4096], registers: [this.registry],

@@ -130,7 +130,11 @@ export class Forwarder {
       this.cursor = last;
       this.journal.ack(last);
       const counts = new Map<string, number>();
-      for (const r of records) counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
+      const now = this.ctx.clock.now();
+      for (const r of records) {
+        counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
+        this.ctx.metrics.forwardLatency.observe((now - r.received) / 1000);
+      }
       for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
     }
   }

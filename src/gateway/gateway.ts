@@ -11,6 +11,7 @@ import { Ingest } from '../ingest/ingest.js';
 import { appendAsync } from '../journal/journal.js';
 import { SqliteJournal } from '../journal/sqlite-journal.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
+import { HttpIngestSource } from '../sources/http-ingest.js';
 import { MqttBrokerSource } from '../sources/mqtt-broker.js';
 import type { Source } from '../sources/source.js';
 import { buildStatus, VERSION, type GatewayStatus } from './status.js';
@@ -59,7 +60,13 @@ export class Gateway {
     this.journal = new SqliteJournal(this.ctx);
     this.forwarder = new Forwarder(this.ctx, this.journal, opts.producer ?? new KafkaJsProducer(this.ctx));
     this.ingest = new Ingest(this.ctx, this.journal, opts.profiles);
-    this.http = new HttpServer(this.ctx, { ready: () => this.ready(), status: () => this.status() });
+    const httpIngest = new HttpIngestSource(this.ctx, this.ingest);
+    this.http = new HttpServer(this.ctx, {
+      ready: () => this.ready(),
+      status: () => this.status(),
+      ingest: (req, res, path) => httpIngest.handle(req, res, path),
+    });
+    this.sources.push(httpIngest);
     this.mqtt = config.mqtt.enabled ? new MqttBrokerSource(this.ctx, this.ingest) : null;
     if (this.mqtt) this.sources.push(this.mqtt);
     this.ctx.metrics.onCollect(() => this.refreshGauges());

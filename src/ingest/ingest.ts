@@ -24,6 +24,8 @@ export interface Delivery {
 export interface IngestOutcome {
   readings: number;
   deadLetters: number;
+  /** Error code and reason of each dead letter, for protocols that can tell the device. */
+  rejects: Array<{ code: ErrorCode; reason: string }>;
   /** No profile matched and the source is configured to ignore such payloads. */
   ignored: boolean;
 }
@@ -66,19 +68,21 @@ export class Ingest {
     const received = this.ctx.clock.now();
     this.ctx.metrics.received.labels(d.protocol).inc();
     if (d.payload.length > d.maxBytes) {
-      return this.commit([this.deadLetter(d, received, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` })], 0, done);
+      const reject = { code: 'WEIR_PAYLOAD_TOO_LARGE' as const, reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` };
+      return this.commit([this.deadLetter(d, received, reject)], [reject], done);
     }
     const match = this.profiles.match(d.protocol, d.topic);
     if (!match) {
       if (d.protocol === 'mqtt' && this.ctx.config.mqtt.unmatched === 'ignore') {
-        return process.nextTick(done, null, { readings: 0, deadLetters: 0, ignored: true });
+        return process.nextTick(done, null, { readings: 0, deadLetters: 0, rejects: [], ignored: true });
       }
-      return this.commit([this.deadLetter(d, received, { code: 'WEIR_NO_PROFILE', reason: `no device profile matches ${d.protocol} "${d.topic}"` })], 0, done);
+      const reject = { code: 'WEIR_NO_PROFILE' as const, reason: `no device profile matches ${d.protocol} "${d.topic}"` };
+      return this.commit([this.deadLetter(d, received, reject)], [reject], done);
     }
     const { readings, rejects } = match.profile.decode({ payload: d.payload, params: match.params, received });
     const entries = readings.map((r) => readingEntry(r, received));
     for (const reject of rejects) entries.push(this.deadLetter(d, received, reject, match.profile.name));
-    this.commit(entries, readings.length, done);
+    this.commit(entries, rejects, done);
   }
 
   private deadLetter(d: Delivery, received: number, r: Rejection, profile?: string): JournalEntry {
@@ -97,8 +101,11 @@ export class Ingest {
     return { stream: 'deadletter', key: r.device ?? d.client, received, body: JSON.stringify(body) };
   }
 
-  private commit(all: JournalEntry[], readings: number, done: IngestCallback): void {
-    const outcome: IngestOutcome = { readings, deadLetters: all.length - readings, ignored: false };
+  private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback): void {
+    const outcome: IngestOutcome = {
+      readings: all.length - rejects.length, deadLetters: rejects.length,
+      rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
+    };
     const entries = all.filter((e) => !this.recent.has(e.key, e.body));
     if (entries.length < all.length) this.ctx.metrics.duplicates.inc(all.length - entries.length);
     // Nothing new (an empty JSON array, or a resend of committed records): acknowledge.

@@ -51,7 +51,7 @@ function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number 
   const n = asNumber(v);
   if (n === undefined || typeof v === 'boolean') return undefined;
   const ms = format === 'ms' ? n : format === 's' ? n * 1000 : Math.abs(n) >= 1e11 ? n : n * 1000;
-  return Math.round(ms);
+  return Number.isFinite(ms) ? Math.round(ms) : undefined;
 }
 
 const DEVICE_ID_MAX = 128;

@@ -1,0 +1,281 @@
+// A real single-node Apache Kafka broker (KRaft) for tests and benchmarks.
+// Kafka is not a Debian package; the broker jars come from Maven Central through
+// test/kafka/pom.xml and run on the machine's Java. Tests must never fake Kafka:
+// the gateway's whole promise is what happens against a real one.
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const pomPath = join(repoRoot, 'test/kafka/pom.xml');
+const INSTALL_HINT =
+  'Install it with `apt-get install -y openjdk-17-jre-headless maven`, ' +
+  'or set KAFKA_BROKERS=host:port to use an existing Kafka broker instead.';
+
+function hasCommand(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+let classpathPromise: Promise<string> | undefined;
+
+/** Resolves the broker classpath with Maven once, then reuses .cache/kafka/classpath-<pom hash>.txt. */
+export async function kafkaClasspath(): Promise<string> {
+  classpathPromise ??= resolveClasspath().catch((err: unknown) => {
+    classpathPromise = undefined; // let a later caller retry after e.g. a network blip
+    throw err;
+  });
+  return classpathPromise;
+}
+
+async function resolveClasspath(): Promise<string> {
+  const missing = [
+    hasCommand('java', ['-version']) ? null : 'java (a Java 17+ runtime)',
+    hasCommand('mvn', ['-v']) ? null : 'mvn (Apache Maven)',
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw new Error(`Real-Kafka tests need ${missing.join(' and ')}, not found on PATH. ${INSTALL_HINT}`);
+  }
+  const pom = await readFile(pomPath);
+  const hash = createHash('sha256').update(pom).digest('hex').slice(0, 16);
+  const cacheFile = join(repoRoot, '.cache/kafka', `classpath-${hash}.txt`);
+  if (existsSync(cacheFile)) {
+    const cached = (await readFile(cacheFile, 'utf8')).trim();
+    // The cache names jars in ~/.m2; a fresh machine may keep .cache but not ~/.m2.
+    if (cached && cached.split(':').every((jar) => existsSync(jar))) return cached;
+  }
+  await mkdir(dirname(cacheFile), { recursive: true });
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    await promisify(execFile)(
+      'mvn',
+      ['-q', '-B', '-f', pomPath, 'dependency:build-classpath', `-Dmdep.outputFile=${tmp}`],
+      { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 },
+    );
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`mvn could not resolve the Kafka broker from ${pomPath}: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+  await rename(tmp, cacheFile); // atomic, so a concurrent reader never sees half a file
+  return (await readFile(cacheFile, 'utf8')).trim();
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}
+
+// Brokers still running when this process exits are killed: a JVM left behind
+// holds ports and 512 MB on a 2-core box. 'exit' covers normal ends; setpriv's
+// parent-death signal covers a test runner killed by a signal.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+const useSetpriv = hasCommand('setpriv', ['--help']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface BrokerState { port: number; controllerPort: number; clusterId: string }
+
+export class KafkaBroker {
+  readonly brokers: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly controllerPort: number,
+    private readonly classpath: string,
+  ) {
+    this.brokers = `127.0.0.1:${port}`;
+  }
+
+  /** Starts a broker; with an existing `dir` it reuses that broker's data, ports and cluster id. */
+  static async start(opts: { dir?: string; port?: number } = {}): Promise<KafkaBroker> {
+    const classpath = await kafkaClasspath();
+    const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'weir-kafka-')));
+    await mkdir(dir, { recursive: true });
+    const stateFile = join(dir, 'weir-broker.json');
+    const prev: BrokerState | undefined = existsSync(stateFile)
+      ? (JSON.parse(await readFile(stateFile, 'utf8')) as BrokerState)
+      : undefined;
+    const state: BrokerState = {
+      port: opts.port ?? prev?.port ?? (await freePort()),
+      controllerPort: prev?.controllerPort ?? (await freePort()),
+      clusterId: prev?.clusterId ?? randomBytes(16).toString('base64url'), // KRaft wants a base64 UUID
+    };
+    const broker = new KafkaBroker(dir, state.port, state.controllerPort, classpath);
+    await broker.writeConfig();
+    if (!existsSync(join(dir, 'data/meta.properties'))) {
+      await promisify(execFile)(
+        'java',
+        ['-cp', classpath, `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
+          'kafka.tools.StorageTool', 'format', '-t', state.clusterId, '-c', join(dir, 'server.properties')],
+        { timeout: 120_000 },
+      );
+    }
+    await writeFile(stateFile, JSON.stringify(state));
+    await broker.start();
+    return broker;
+  }
+
+  private async writeConfig(): Promise<void> {
+    const { dir, port, controllerPort } = this;
+    const props = {
+      'process.roles': 'broker,controller',
+      'node.id': '1',
+      'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+      listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names': 'CONTROLLER',
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'log.dirs': join(dir, 'data'),
+      // One node: every internal topic must accept a replication factor of 1.
+      'offsets.topic.replication.factor': '1',
+      'offsets.topic.num.partitions': '3',
+      'transaction.state.log.replication.factor': '1',
+      'transaction.state.log.min.isr': '1',
+      'share.coordinator.state.topic.replication.factor': '1',
+      'share.coordinator.state.topic.min.isr': '1',
+      'default.replication.factor': '1',
+      'num.partitions': '1',
+      // The gateway must create/expect its topics explicitly; auto-creation would hide bugs.
+      'auto.create.topics.enable': 'false',
+      // Consumers in tests should join at once rather than after the 3 s default.
+      'group.initial.rebalance.delay.ms': '0',
+    };
+    await writeFile(join(dir, 'server.properties'),
+      Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+    await writeFile(join(dir, 'log4j2.properties'), [
+      'status = warn',
+      'shutdownHook = disable', // Kafka shuts logging down itself; avoids a noisy warning on SIGTERM
+      'appender.out.type = Console',
+      'appender.out.name = OUT',
+      'appender.out.layout.type = PatternLayout',
+      'appender.out.layout.pattern = [%d] %p %m (%c)%n',
+      'rootLogger.level = WARN',
+      'rootLogger.appenderRef.out.ref = OUT',
+    ].join('\n') + '\n');
+  }
+
+  get logFile(): string {
+    return join(this.dir, 'broker.log');
+  }
+
+  /** (Re)starts the process on the same port and data dir; resolves once it answers metadata. */
+  async start(): Promise<void> {
+    if (this.child) return;
+    const javaArgs = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(this.dir, 'log4j2.properties')}`,
+      '-cp', this.classpath, 'kafka.Kafka', join(this.dir, 'server.properties')];
+    const [cmd, args] = useSetpriv
+      ? ['setpriv', ['--pdeathsig', 'SIGKILL', 'java', ...javaArgs]]
+      : ['java', javaArgs];
+    const log = openSync(this.logFile, 'a');
+    const child = spawn(cmd as string, args as string[], { stdio: ['ignore', log, log] });
+    closeSync(log);
+    this.child = child;
+    live.add(child);
+    let exitCode: string | undefined;
+    this.exited = new Promise((res) => {
+      child.once('exit', (code, signal) => {
+        exitCode = signal ?? String(code);
+        live.delete(child);
+        if (this.child === child) this.child = undefined;
+        res();
+      });
+    });
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      if (exitCode !== undefined) throw new Error(`Kafka broker exited (${exitCode}) during start\n${await this.logTail()}`);
+      if (await this.answersMetadata()) return;
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`Kafka broker at ${this.brokers} not ready after 90 s\n${await this.logTail()}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  // Ready means a client gets metadata and every partition has a leader again:
+  // right after a restart the topic list comes back before leaders are elected.
+  private async answersMetadata(): Promise<boolean> {
+    const admin = new Kafka({
+      clientId: 'weir-test-ready', brokers: [this.brokers], logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 },
+    }).admin();
+    try {
+      await admin.connect();
+      const topics = await admin.listTopics();
+      if (topics.length === 0) return true;
+      const md = await admin.fetchTopicMetadata({ topics });
+      return md.topics.every((t) => t.partitions.every((p) => p.leader >= 0));
+    } catch {
+      return false;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async logTail(lines = 40): Promise<string> {
+    const text = await readFile(this.logFile, 'utf8').catch(() => '');
+    return `--- last lines of ${this.logFile} ---\n${text.split('\n').slice(-lines).join('\n')}`;
+  }
+
+  /** SIGTERM (controlled shutdown), then SIGKILL if it has not exited within the deadline. */
+  async stop(deadlineMs = 30_000): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    // A plain sleep() in the race would keep the event loop (and vitest) alive for
+    // the whole deadline after a quick exit, so the timer is cleared.
+    const killer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+    await this.exited;
+    clearTimeout(killer);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Creates topics (ignoring ones that exist) and waits until their partitions have leaders. */
+export async function createTopics(brokers: string, topics: string[], partitions = 1): Promise<void> {
+  const admin = new Kafka({ clientId: 'weir-test-admin', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
