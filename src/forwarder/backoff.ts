@@ -5,5 +5,5 @@
  */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.max(initialMs / 2, Math.floor(random() * ceiling));
+  return Math.min(maxMs, Math.max(initialMs / 2, Math.floor(random() * ceiling)));
 }

@@ -47,14 +47,18 @@ export class GroupCommitter<T> {
     this.schedule();
   }
 
-  /** Commits everything pending now, synchronously (callbacks still run later). */
+  /**
+   * Commits up to maxBatch pending items now, synchronously (callbacks still run
+   * later); a remainder gets its own transaction on the next turn, so a burst never
+   * holds the event loop in one huge transaction.
+   */
   flush(): void {
     this.unschedule();
     if (this.items.length === 0) return;
-    const items = this.items;
-    const dones = this.dones;
-    this.items = [];
-    this.dones = [];
+    const n = Math.min(this.items.length, this.opts.maxBatch);
+    const items = this.items.splice(0, n);
+    const dones = this.dones.splice(0, n);
+    if (this.items.length > 0) this.immediate = setImmediate(() => this.flush());
     const started = performance.now();
     let failure: Error | null = null;
     try {
@@ -69,9 +73,15 @@ export class GroupCommitter<T> {
     });
   }
 
-  /** Refuses new items; what is pending is committed by the caller's final flush(). */
+  /** Refuses new items; what is pending is committed by the caller's final drain(). */
   close(): void {
     this.closed = true;
+  }
+
+  /** Commits everything pending, in groups of at most maxBatch (for close). */
+  drain(): void {
+    while (this.items.length > 0) this.flush();
+    this.unschedule();
   }
 
   private schedule(): void {

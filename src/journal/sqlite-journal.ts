@@ -198,7 +198,7 @@ export class SqliteJournal implements Journal {
     this.closing ??= (async () => {
       this.committer.close();
       if (!this.db?.open) return; // never opened (a failed start)
-      this.committer.flush();
+      this.committer.drain();
       this.cancelAckTimer?.();
       this.persistAcks();
       // Let the last group's callbacks run before the file goes away.

@@ -23,7 +23,7 @@ export function compileProfile(spec: ProfileSpec, file: string): { profile?: Com
   spec.match.forEach((rule, i) => {
     const text = 'topic' in rule ? rule.topic : 'path' in rule ? rule.path : rule.port;
     try {
-      patterns.push({ protocol: rule.protocol, pattern: compilePattern(text) });
+      patterns.push({ protocol: rule.protocol, pattern: compilePattern(text, rule.protocol === 'mqtt') });
     } catch (err) {
       problem(`match.${i}`, (err as Error).message);
     }

@@ -103,8 +103,9 @@ export function compileMapper(spec: ProfileSpec): (doc: unknown, params: Record<
       const n = asNumber(raw);
       if (n === undefined) throw new WeirError('WEIR_WRONG_SHAPE', `metric field "${m.fieldText}" is not a number: ${JSON.stringify(raw)?.slice(0, 64)}`);
       const value = n * m.scale + m.offset;
-      if ((m.min !== undefined && value < m.min) || (m.max !== undefined && value > m.max)) {
-        if (dropOutOfRange) continue;
+      if (!Number.isFinite(value) || (m.min !== undefined && value < m.min) || (m.max !== undefined && value > m.max)) {
+        // A required metric is the reading's reason to exist: out of range, the document goes.
+        if (dropOutOfRange && !m.required) continue;
         throw new WeirError('WEIR_OUT_OF_RANGE', `metric ${m.metric}=${value} outside [${m.min ?? '-inf'}, ${m.max ?? 'inf'}]`);
       }
       values[m.metric] = value;

@@ -35,7 +35,7 @@ export class ProfileRegistry {
       this.byName.set(p.name, p);
       for (const { protocol, pattern } of p.patterns) {
         if (pattern.literal) {
-          const key = `${protocol}:${normalizeTopic(pattern.source)}`;
+          const key = `${protocol}:${normalizeTopic(pattern.source, protocol === 'mqtt')}`;
           if (!this.literal.has(key)) this.literal.set(key, { profile: p, params: {} });
         } else {
           this.patterns.push({ protocol, pattern, profile: p });
@@ -59,7 +59,7 @@ export class ProfileRegistry {
 
   /** The profile for a payload that arrived on `topic` (an MQTT topic, or a CoAP/HTTP path). */
   match(protocol: Protocol, topic: string): ProfileMatch | undefined {
-    const key = `${protocol}:${normalizeTopic(topic)}`;
+    const key = `${protocol}:${normalizeTopic(topic, protocol === 'mqtt')}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached ?? undefined;
     let found: ProfileMatch | null = this.literal.get(key) ?? null;

@@ -5,7 +5,8 @@
  * - `{name}` matches exactly one non-empty segment and captures it as `name`;
  * - `+` matches one segment without capturing (MQTT's single-level wildcard);
  * - a final `#` matches any remaining levels, zero or more (MQTT's multi-level one).
- * A leading "/" is ignored for CoAP and HTTP paths, so `/t/{device}` and `t/{device}` are one.
+ * A leading "/" is ignored for CoAP and HTTP paths, so `/t/{device}` and `t/{device}` are one;
+ * for MQTT it is an empty first level, as the spec has it.
  */
 export interface TopicPattern {
   source: string;
@@ -18,13 +19,18 @@ export interface TopicPattern {
 
 const NAME = /^\{([a-zA-Z_][a-zA-Z0-9_]*)\}$/;
 
-export function normalizeTopic(topic: string): string {
-  return topic.startsWith('/') ? topic.slice(1) : topic;
+/**
+ * CoAP and HTTP paths lose a leading "/"; MQTT topics keep it: in MQTT "/a" and "a"
+ * are different topics (MQTT 3.1.1 §4.7.3).
+ */
+export function normalizeTopic(topic: string, keepLeadingSlash = false): string {
+  return !keepLeadingSlash && topic.startsWith('/') ? topic.slice(1) : topic;
 }
 
 /** Compiles a pattern; throws an Error with a readable message when it is malformed. */
-export function compilePattern(source: string): TopicPattern {
-  const segments = normalizeTopic(source).split('/');
+export function compilePattern(source: string, keepLeadingSlash = false): TopicPattern {
+  const norm = (t: string) => normalizeTopic(t, keepLeadingSlash);
+  const segments = norm(source).split('/');
   const names = new Set<string>();
   const parts = segments.map((seg, i) => {
     const named = NAME.exec(seg);
@@ -49,7 +55,7 @@ export function compilePattern(source: string): TopicPattern {
     literal,
     specificity: parts.filter((p) => p.kind === 'literal').length,
     match(topic: string) {
-      const t = normalizeTopic(topic);
+      const t = norm(topic);
       if (literal) return t === normalized ? {} : null;
       const levels = t.split('/');
       const captured: Record<string, string> = {};

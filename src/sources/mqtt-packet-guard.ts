@@ -36,7 +36,7 @@ export function guardPacketSize(socket: Socket, maxBytes: number, onViolation: (
       length += (byte & 0x7f) * multiplier;
       multiplier *= 128;
       if (byte & 0x80) {
-        if (multiplier > 128 ** 4) return violation(length); // malformed: more than 4 length bytes
+        if (multiplier >= 128 ** 4) return violation(length); // malformed: a 4th length byte may not continue (§2.2.3)
         continue;
       }
       if (length > maxBytes) return violation(length);

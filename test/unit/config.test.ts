@@ -1,0 +1,154 @@
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigInvalid, formatProblem, loadConfig, resolveConfigPath, type ConfigProblem } from '../../src/config/load.js';
+import { isWeirError } from '../../src/core/errors.js';
+import { cleanupTempDirs, tempDir } from './support.js';
+
+afterEach(cleanupTempDirs);
+
+function writeConfig(text: string): string {
+  const file = join(tempDir(), 'weir.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The problems loadConfig reports, or fails the test when it does not throw ConfigInvalid. */
+function problemsOf(file: string | undefined, env: NodeJS.ProcessEnv = {}): ConfigProblem[] {
+  try {
+    loadConfig(file, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigInvalid);
+    expect(isWeirError(err, 'WEIR_CONFIG_INVALID')).toBe(true);
+    return (err as ConfigInvalid).problems;
+  }
+  throw new Error('expected loadConfig to report problems');
+}
+
+describe('loadConfig defaults', () => {
+  it('with no file and no environment gives the contract defaults', () => {
+    const { config, file, overrides } = loadConfig(undefined, {});
+    expect(file).toBeUndefined();
+    expect(overrides).toEqual([]);
+    expect(config.mqtt.port).toBe(1883);
+    expect(config.coap.port).toBe(5683);
+    expect(config.http.port).toBe(8080);
+    expect(config.dataDir).toBe('./weir-data');
+    expect(config.profiles.bundled).toBe(true);
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(config.kafka.topics).toEqual({
+      readings: 'weir.readings', aggregates: 'weir.aggregates', alerts: 'weir.alerts', deadletter: 'weir.deadletter', status: 'weir.status',
+    });
+    expect(config.gateway.id).toMatch(/^[a-zA-Z0-9._-]{1,64}$/);
+    expect(config.journal.synchronous).toBe('FULL');
+  });
+
+  it("accepts the contract's example config as written", () => {
+    // Verbatim from PRODUCT.md, "Config file (YAML); these keys must work as written".
+    const file = writeConfig(`gateway: { id: gw-1 }
+dataDir: ./weir-data
+mqtt: { port: 1883 }
+coap: { port: 5683 }
+http: { port: 8080 }
+kafka: { brokers: ["127.0.0.1:9092"] }
+`);
+    const { config } = loadConfig(file, {});
+    expect(config.gateway.id).toBe('gw-1');
+    expect(config.dataDir).toBe('./weir-data');
+    expect([config.mqtt.port, config.coap.port, config.http.port]).toEqual([1883, 5683, 8080]);
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
+  });
+
+  it('takes values from the file over the defaults, and an empty file is a complete config', () => {
+    const { config } = loadConfig(writeConfig('mqtt: { port: 2883 }\njournal: { commitIntervalMs: 10 }\n'), {});
+    expect(config.mqtt.port).toBe(2883);
+    expect(config.mqtt.host).toBe('0.0.0.0');
+    expect(config.journal.commitIntervalMs).toBe(10);
+    expect(loadConfig(writeConfig(''), {}).config.http.port).toBe(8080);
+  });
+});
+
+describe('environment overrides', () => {
+  it('override defaults and the file: lists, numbers, nested keys', () => {
+    const file = writeConfig('mqtt: { port: 1883 }\nkafka: { brokers: ["x:1"] }\n');
+    const { config, overrides } = loadConfig(file, {
+      WEIR_KAFKA_BROKERS: 'a:1, b:2',
+      WEIR_MQTT_PORT: '1999',
+      WEIR_JOURNAL_COMMIT_INTERVAL_MS: '7',
+      WEIR_DATA_DIR: '/var/lib/weir',
+      WEIR_PROFILES_BUNDLED: 'false',
+      UNRELATED: 'x',
+    });
+    expect(config.kafka.brokers).toEqual(['a:1', 'b:2']);
+    expect(config.mqtt.port).toBe(1999);
+    expect(config.journal.commitIntervalMs).toBe(7);
+    expect(config.dataDir).toBe('/var/lib/weir');
+    expect(config.profiles.bundled).toBe(false);
+    expect(overrides.map((o) => o.variable).sort()).toEqual(
+      ['WEIR_DATA_DIR', 'WEIR_JOURNAL_COMMIT_INTERVAL_MS', 'WEIR_KAFKA_BROKERS', 'WEIR_MQTT_PORT', 'WEIR_PROFILES_BUNDLED']);
+  });
+
+  it.each([
+    ['WEIR_MQTT_PORT', 'abc', 'mqtt.port'],
+    ['WEIR_MQTT_PORT', '70000', 'mqtt.port'],
+    ['WEIR_JOURNAL_COMMIT_INTERVAL_MS', '5000', 'journal.commitIntervalMs'],
+    ['WEIR_MQTT_ENABLED', 'maybe', 'mqtt.enabled'],
+    ['WEIR_KAFKA_BROKERS', 'no-port-here', 'kafka.brokers'],
+  ])('reports an invalid %s=%s naming the variable', (variable, value, path) => {
+    for (const file of [undefined, writeConfig('mqtt: { port: 1883 }\nkafka: { brokers: ["k:9092"] }\n')]) {
+      const problems = problemsOf(file, { [variable]: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]!.file).toBe(`$${variable}`);
+      expect(problems[0]!.path.startsWith(path)).toBe(true);
+      expect(problems[0]!.line).toBeUndefined(); // not a place in the file
+      expect(formatProblem(problems[0]!)).toContain(variable);
+    }
+  });
+});
+
+describe('invalid config files', () => {
+  it('reports every problem with file:line:column and key path', () => {
+    const text = [
+      'gateway: { id: gw-1 }',
+      'mqtt:',
+      '  port: "not-a-number"',
+      '  prot: 1883',
+      'kafka:',
+      '  brokers: ["good:9092", "bad-broker"]',
+      'unknownTop: 1',
+      '',
+    ].join('\n');
+    const file = writeConfig(text);
+    const problems = problemsOf(file);
+    const col = (line: number, needle: string) => text.split('\n')[line - 1]!.indexOf(needle) + 1;
+    expect(problems.map((p) => [p.path, p.line, p.column])).toEqual(expect.arrayContaining([
+      ['mqtt.port', 3, col(3, '"not-a-number"')],
+      ['mqtt.prot', 4, expect.any(Number)],
+      ['kafka.brokers.1', 6, col(6, '"bad-broker"')],
+      ['unknownTop', 7, expect.any(Number)],
+    ]));
+    expect(problems).toHaveLength(4);
+    expect(problems.every((p) => p.file === file)).toBe(true);
+    expect(problems.find((p) => p.path === 'mqtt.prot')?.message).toMatch(/unknown key/);
+    // The thrown message lists them all, one per line, as file:line:column: path: message.
+    const message = (() => { try { loadConfig(file, {}); } catch (e) { return (e as Error).message; } return ''; })();
+    expect(message.split('\n')).toHaveLength(4);
+    expect(message).toContain(`${file}:6:${col(6, '"bad-broker"')}: kafka.brokers.1: `);
+  });
+
+  it('reports YAML syntax errors with their line, and a non-mapping document', () => {
+    const problems = problemsOf(writeConfig('mqtt:\n  port: 1883\n   bad: [unclosed\n'));
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems[0]!.line).toBeGreaterThanOrEqual(2);
+    expect(problemsOf(writeConfig('- just\n- a list\n'))[0]!.message).toMatch(/mapping/);
+  });
+
+  it('throws WEIR_CONFIG_NOT_FOUND for a missing file', () => {
+    expect(() => loadConfig(join(tempDir(), 'absent.yaml'), {})).toThrow(expect.objectContaining({ code: 'WEIR_CONFIG_NOT_FOUND' }));
+  });
+
+  it('resolves the config path: -c, then $WEIR_CONFIG', () => {
+    expect(resolveConfigPath('x/a.yaml', { WEIR_CONFIG: 'b.yaml' })).toBe(resolve('x/a.yaml'));
+    expect(resolveConfigPath(undefined, { WEIR_CONFIG: 'b.yaml' })).toBe(resolve('b.yaml'));
+  });
+});
