@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigInvalid, formatProblem, loadConfig, resolveConfigPath, type ConfigProblem } from '../config/load.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigInvalid, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
 import { configSchema, type WeirConfig } from '../config/schema.js';
 import { loadProfiles, profileDirs } from '../profiles/registry.js';
 import { parse } from './args.js';
@@ -20,8 +21,10 @@ export async function checkCommand(args: string[]): Promise<number> {
     if (!(err instanceof ConfigInvalid)) throw err;
     problems.push(...err.problems);
   }
-  // Profiles are checked even when the config is broken, with the default directories.
-  const { registry, problems: profileProblems } = loadProfiles(profileDirs(config ?? configSchema.parse({})));
+  // Profiles are checked even when the config is broken: with its profiles block if
+  // that part is valid, else with the defaults.
+  config ??= fallbackConfig(file ?? resolveConfigPath(values.config));
+  const { registry, problems: profileProblems } = loadProfiles(profileDirs(config));
   problems.push(...profileProblems);
   for (const p of problems) console.error(formatProblem(p));
   if (problems.length) {
@@ -30,4 +33,12 @@ export async function checkCommand(args: string[]): Promise<number> {
   }
   console.log(`ok: config ${file ?? '(built-in defaults)'}; ${registry.size} device profile(s): ${registry.list().map((p) => p.name).join(', ')}`);
   return 0;
+}
+
+function fallbackConfig(file: string | undefined): WeirConfig {
+  const defaults = configSchema.parse({});
+  if (!file || !existsSync(file)) return defaults;
+  const raw = parseYaml(file, readFileSync(file, 'utf8')).data as { profiles?: unknown } | undefined;
+  const profiles = configSchema.shape.profiles.safeParse(raw?.profiles);
+  return profiles.success ? { ...defaults, profiles: profiles.data } : defaults;
 }

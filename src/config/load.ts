@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { WeirError } from '../core/errors.js';
 import { envOverrides, setPath, type EnvOverride } from './env.js';
@@ -26,7 +26,8 @@ export interface YamlSource {
   file: string;
   data: unknown;
   problems: ConfigProblem[];
-  locate(path: ReadonlyArray<PropertyKey>): { line: number; column: number } | undefined;
+  /** Line and column of the node at `path`; with `atKey`, of the key naming it. */
+  locate(path: ReadonlyArray<PropertyKey>, atKey?: boolean): { line: number; column: number } | undefined;
 }
 
 export function parseYaml(file: string, text: string): YamlSource {
@@ -36,7 +37,18 @@ export function parseYaml(file: string, text: string): YamlSource {
     const pos = lineCounter.linePos(e.pos[0]);
     return { file, path: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
   });
-  const locate = (path: ReadonlyArray<PropertyKey>) => {
+  const locate = (path: ReadonlyArray<PropertyKey>, atKey = false) => {
+    if (atKey && path.length > 0) {
+      const parent = doc.getIn(path.slice(0, -1) as unknown[], true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
+        const range = pair && isScalar(pair.key) ? pair.key.range : undefined;
+        if (range) {
+          const pos = lineCounter.linePos(range[0]);
+          return { line: pos.line, column: pos.col };
+        }
+      }
+    }
     // Walk up to the deepest existing node: a missing key is reported at its parent.
     for (let n = path.length; n >= 0; n--) {
       const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
@@ -58,7 +70,7 @@ export function zodProblems(src: YamlSource, error: z.ZodError, prefix: Property
     return keys.map((key) => {
       const path = [...prefix, ...issue.path, ...(key === undefined ? [] : [key])];
       const message = key === undefined ? issue.message : 'unknown key';
-      return { file: src.file, path: path.map(String).join('.'), ...src.locate(path), message };
+      return { file: src.file, path: path.map(String).join('.'), ...src.locate(path, key !== undefined), message };
     });
   });
 }
