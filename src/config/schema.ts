@@ -70,7 +70,8 @@ const kafka = z.strictObject({
   replicationFactor: z.number().int().min(-1).default(-1).describe('Replication factor of topics Weir creates (-1: broker default).'),
   compression: z.enum(['none', 'gzip']).default('gzip').describe('Batch compression.'),
   batchMaxRecords: z.number().int().positive().default(5000).describe('Most records in one produce request.'),
-  batchMaxBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Most value bytes in one produce request.'),
+  batchMaxBytes: z.number().int().positive().default(768 * 1024)
+    .describe('Most value bytes in one produce request; keep it under the brokers\' message.max.bytes (1 MiB by default) for compression: none.'),
   requestTimeoutMs: z.number().int().positive().default(30000).describe('Produce request timeout.'),
   retryInitialMs: z.number().int().positive().default(250).describe('First reconnect/resend delay; doubles up to retryMaxMs, with full jitter.'),
   retryMaxMs: z.number().int().positive().default(30000).describe('Longest reconnect/resend delay.'),

@@ -19,6 +19,7 @@ export const ErrorCodes = {
   WEIR_JOURNAL_BUSY: { retryable: true, doc: 'Too many records are waiting for a commit; the device should retry shortly.' },
   WEIR_KAFKA_UNREACHABLE: { retryable: true, doc: 'The Kafka cluster could not be reached; records stay in the journal.' },
   WEIR_KAFKA_SEND_FAILED: { retryable: true, doc: 'Kafka rejected or did not acknowledge a batch; it will be sent again.' },
+  WEIR_KAFKA_RECORD_TOO_LARGE: { retryable: false, doc: 'Kafka refused a record or batch as too large (message.max.bytes); batches are split, and a single record Kafka can never take is skipped, logged and announced on weir.status.' },
   WEIR_USAGE: { retryable: false, doc: 'A CLI command was called with wrong arguments.' },
 } as const;
 

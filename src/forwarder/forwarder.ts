@@ -1,6 +1,6 @@
 import type { Context } from '../core/context.js';
-import { describeError } from '../core/errors.js';
-import type { Journal } from '../journal/journal.js';
+import { describeError, isWeirError } from '../core/errors.js';
+import type { Journal, StoredRecord } from '../journal/journal.js';
 import { STREAMS } from '../journal/streams.js';
 import { backoffDelay } from './backoff.js';
 import type { KafkaProducerPort } from './producer.js';
@@ -33,6 +33,8 @@ export class Forwarder {
   private since: number;
   private lastError: string | null = null;
   private cursor = 0;
+  /** Records per request: halved when Kafka says a batch is too large, regrown on success. */
+  private limit: number;
   private connected = false;
   private attempt = 0;
   private stopping = false;
@@ -48,6 +50,7 @@ export class Forwarder {
     private readonly producer: KafkaProducerPort,
   ) {
     this.since = ctx.clock.now();
+    this.limit = ctx.config.kafka.batchMaxRecords;
     this.format = makeFormatter(ctx.config);
     this.log = ctx.log.child({ component: 'forwarder' });
   }
@@ -110,7 +113,7 @@ export class Forwarder {
           continue;
         }
       }
-      const records = this.journal.read(this.cursor, kafka.batchMaxRecords, kafka.batchMaxBytes);
+      const records = this.journal.read(this.cursor, this.limit, kafka.batchMaxBytes);
       if (records.length === 0) {
         await this.idle(1000);
         continue;
@@ -118,6 +121,15 @@ export class Forwarder {
       try {
         await this.producer.send(records.map(this.format));
       } catch (err) {
+        if (isWeirError(err, 'WEIR_KAFKA_RECORD_TOO_LARGE')) {
+          this.ctx.metrics.kafkaErrors.labels('too_large').inc();
+          if (records.length > 1) {
+            this.limit = Math.max(1, Math.floor(records.length / 2));
+            continue;
+          }
+          this.skip(records[0]!, err);
+          continue;
+        }
         this.ctx.metrics.kafkaErrors.labels('send').inc();
         this.connected = false;
         await this.producer.disconnect();
@@ -126,6 +138,7 @@ export class Forwarder {
         continue;
       }
       this.attempt = 0;
+      this.limit = Math.min(kafka.batchMaxRecords, this.limit * 2);
       const last = records[records.length - 1]!.seq;
       this.cursor = last;
       this.journal.ack(last);
@@ -137,6 +150,20 @@ export class Forwarder {
       }
       for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
     }
+  }
+
+  /**
+   * A single record Kafka will never accept (larger than its message.max.bytes) would
+   * block every record behind it forever: it is skipped, loudly, and the skip is
+   * announced on the status stream so the central tier sees the gap.
+   */
+  private skip(record: StoredRecord, err: unknown): void {
+    this.log.error({ seq: record.seq, stream: record.stream, key: record.key, bytes: record.body.length, err: describeError(err) },
+      'Kafka refuses this record as too large; skipping it');
+    this.cursor = record.seq;
+    this.journal.ack(record.seq);
+    const body = JSON.stringify({ event: 'record-rejected', code: 'WEIR_KAFKA_RECORD_TOO_LARGE', seq: record.seq, stream: record.stream, device: record.key, bytes: record.body.length });
+    this.journal.append({ stream: 'status', key: this.ctx.config.gateway.id, received: this.ctx.clock.now(), body }, () => undefined);
   }
 
   /**

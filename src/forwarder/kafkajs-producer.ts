@@ -77,7 +77,8 @@ export class KafkaJsProducer implements KafkaProducerPort {
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
     } catch (err) {
-      throw new WeirError('WEIR_KAFKA_SEND_FAILED', (err as Error).message, { cause: err });
+      const tooLarge = errorTypes(err).some((t) => t === 'MESSAGE_TOO_LARGE' || t === 'RECORD_LIST_TOO_LARGE');
+      throw new WeirError(tooLarge ? 'WEIR_KAFKA_RECORD_TOO_LARGE' : 'WEIR_KAFKA_SEND_FAILED', (err as Error).message, { cause: err });
     }
   }
 
@@ -86,4 +87,13 @@ export class KafkaJsProducer implements KafkaProducerPort {
     this.producer = null;
     await p?.disconnect().catch(() => undefined);
   }
+}
+
+/** KafkaJS's protocol error types along an error's cause chain. */
+function errorTypes(err: unknown): string[] {
+  const types: string[] = [];
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === 'string') types.push(e.type);
+  }
+  return types;
 }

@@ -9,6 +9,9 @@ import { RecentRecords } from './dedup.js';
 /** Records remembered for recognising resent payloads; the journal keeps as many on disk. */
 export const DEDUP_WINDOW = 10_000;
 
+/** Dead letters carry at most this much of the payload, so Kafka (1 MiB per message by default) always takes them. */
+export const DEADLETTER_PAYLOAD_MAX = 64 * 1024;
+
 /** One payload as a source received it. */
 export interface Delivery {
   protocol: Protocol;
@@ -94,8 +97,14 @@ export class Ingest {
       client: d.client,
       code: r.code satisfies ErrorCode,
       reason: r.reason,
-      payload_b64: (r.payload ?? d.payload).toString('base64'),
+      payload_b64: '',
     };
+    const payload = r.payload ?? d.payload;
+    body.payload_b64 = payload.subarray(0, DEADLETTER_PAYLOAD_MAX).toString('base64');
+    if (payload.length > DEADLETTER_PAYLOAD_MAX) {
+      body.payload_truncated = true;
+      body.payload_bytes = payload.length;
+    }
     if (profile) body.profile = profile;
     if (r.device) body.device = r.device;
     return { stream: 'deadletter', key: r.device ?? d.client, received, body: JSON.stringify(body) };
