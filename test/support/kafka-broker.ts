@@ -16,7 +16,7 @@ import { Kafka, logLevel } from 'kafkajs';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const pomPath = join(repoRoot, 'test/kafka/pom.xml');
 const INSTALL_HINT =
-  'Install it with `apt-get install -y openjdk-17-jre-headless maven`, ' +
+  'Install with `apt-get install -y openjdk-17-jre-headless maven` (Debian/Ubuntu), ' +
   'or set KAFKA_BROKERS=host:port to use an existing Kafka broker instead.';
 
 function hasCommand(cmd: string, args: string[]): boolean {
@@ -117,9 +117,10 @@ export class KafkaBroker {
       : undefined;
     const state: BrokerState = {
       port: opts.port ?? prev?.port ?? (await freePort()),
-      controllerPort: prev?.controllerPort ?? (await freePort()),
+      controllerPort: prev?.controllerPort ?? 0,
       clusterId: prev?.clusterId ?? randomBytes(16).toString('base64url'), // KRaft wants a base64 UUID
     };
+    while (state.controllerPort === 0 || state.controllerPort === state.port) state.controllerPort = await freePort();
     const broker = new KafkaBroker(dir, state.port, state.controllerPort, classpath);
     await broker.writeConfig();
     if (!existsSync(join(dir, 'data/meta.properties'))) {
@@ -149,7 +150,7 @@ export class KafkaBroker {
       'log.dirs': join(dir, 'data'),
       // One node: every internal topic must accept a replication factor of 1.
       'offsets.topic.replication.factor': '1',
-      'offsets.topic.num.partitions': '3',
+      'offsets.topic.num.partitions': '3', // not 50: the first consumer group joins faster
       'transaction.state.log.replication.factor': '1',
       'transaction.state.log.min.isr': '1',
       'share.coordinator.state.topic.replication.factor': '1',
