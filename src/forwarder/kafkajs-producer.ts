@@ -1,7 +1,7 @@
 import { CompressionTypes, Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
-import type { KafkaProducerPort, OutRecord } from './producer.js';
+import { isTooLarge, type KafkaProducerPort, type OutRecord } from './producer.js';
 
 /**
  * KafkaProducerPort on KafkaJS 2.2.4. KafkaJS has no linger or batch size: each
@@ -77,8 +77,7 @@ export class KafkaJsProducer implements KafkaProducerPort {
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
     } catch (err) {
-      const tooLarge = errorTypes(err).some((t) => t === 'MESSAGE_TOO_LARGE' || t === 'RECORD_LIST_TOO_LARGE');
-      throw new WeirError(tooLarge ? 'WEIR_KAFKA_RECORD_TOO_LARGE' : 'WEIR_KAFKA_SEND_FAILED', (err as Error).message, { cause: err });
+      throw new WeirError(isTooLarge(err) ? 'WEIR_KAFKA_RECORD_TOO_LARGE' : 'WEIR_KAFKA_SEND_FAILED', (err as Error).message, { cause: err });
     }
   }
 
@@ -89,11 +88,3 @@ export class KafkaJsProducer implements KafkaProducerPort {
   }
 }
 
-/** KafkaJS's protocol error types along an error's cause chain. */
-function errorTypes(err: unknown): string[] {
-  const types: string[] = [];
-  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (typeof e.type === 'string') types.push(e.type);
-  }
-  return types;
-}

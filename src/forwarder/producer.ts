@@ -1,3 +1,19 @@
+/**
+ * Kafka's error names (MESSAGE_TOO_LARGE, …) found anywhere in a client error: along
+ * `cause`, in an AggregateError's `errors`, as KafkaJS's `type` or platformatic's `apiId`.
+ */
+export function kafkaErrorNames(err: unknown, depth = 0): string[] {
+  if (!err || typeof err !== 'object' || depth > 6) return [];
+  const e = err as { type?: unknown; apiId?: unknown; cause?: unknown; errors?: unknown };
+  const names = [e.type, e.apiId].filter((n): n is string => typeof n === 'string');
+  const nested = [e.cause, ...(Array.isArray(e.errors) ? e.errors : [])];
+  return [...names, ...nested.flatMap((n) => kafkaErrorNames(n, depth + 1))];
+}
+
+export function isTooLarge(err: unknown): boolean {
+  return kafkaErrorNames(err).some((n) => n === 'MESSAGE_TOO_LARGE' || n === 'RECORD_LIST_TOO_LARGE');
+}
+
 /** One record as Kafka receives it. */
 export interface OutRecord {
   topic: string;

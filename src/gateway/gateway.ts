@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { Forwarder } from '../forwarder/forwarder.js';
 import { KafkaJsProducer } from '../forwarder/kafkajs-producer.js';
+import { PlatformaticProducer } from '../forwarder/platformatic-producer.js';
 import type { KafkaProducerPort } from '../forwarder/producer.js';
 import { HttpServer } from '../http/server.js';
 import { Ingest } from '../ingest/ingest.js';
@@ -58,7 +59,8 @@ export class Gateway {
       signal: this.abort.signal,
     };
     this.journal = new SqliteJournal(this.ctx);
-    this.forwarder = new Forwarder(this.ctx, this.journal, opts.producer ?? new KafkaJsProducer(this.ctx));
+    const producer = opts.producer ?? (config.kafka.client === 'kafkajs' ? new KafkaJsProducer(this.ctx) : new PlatformaticProducer(this.ctx));
+    this.forwarder = new Forwarder(this.ctx, this.journal, producer);
     this.ingest = new Ingest(this.ctx, this.journal, opts.profiles);
     const httpIngest = new HttpIngestSource(this.ctx, this.ingest);
     this.http = new HttpServer(this.ctx, {

@@ -26,13 +26,14 @@ function mosquittoPub(port: number, topic: string, message: string): Promise<voi
   });
 }
 
-describe('MQTT → journal → Kafka', () => {
+// Both Kafka clients behind KafkaProducerPort pass the same suite.
+describe.each(['platformatic', 'kafkajs'] as const)('MQTT → journal → Kafka (%s)', (client) => {
   const brokers = inject('kafkaBrokers');
   let setup: TestSetup;
   let gateway: Gateway;
 
   beforeAll(async () => {
-    setup = await testSetup(brokers, { mqtt: { maxPayloadBytes: 1024 } });
+    setup = await testSetup(brokers, { mqtt: { maxPayloadBytes: 1024 }, kafka: { client, compression: 'gzip' } });
     gateway = await startInProcess(setup);
   });
   afterAll(async () => {

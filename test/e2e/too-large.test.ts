@@ -7,7 +7,7 @@ import type { Gateway } from '../../src/gateway/gateway.js';
 import { consumeAll } from '../support/kcat.js';
 import { cpuReading, getText, metric, startInProcess, testSetup } from '../support/gateway.js';
 
-describe('records Kafka will not take', () => {
+describe.each(['platformatic', 'kafkajs'] as const)('records Kafka will not take (%s)', (client) => {
   const brokers = inject('kafkaBrokers');
   let gateway: Gateway | undefined;
   afterAll(async () => {
@@ -15,7 +15,7 @@ describe('records Kafka will not take', () => {
   });
 
   it('splits oversized batches and skips a single oversized record, announcing it on weir.status', async () => {
-    const setup = await testSetup(brokers, { kafka: { compression: 'none' } });
+    const setup = await testSetup(brokers, { kafka: { client, compression: 'none' } });
     const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     // Small limits: a batch of ~40 readings, or one 4 KiB dead letter, is too large.
