@@ -40,9 +40,11 @@ export class SqliteJournal implements Journal {
   private listeners = new Set<(lastSeq: number) => void>();
   private stmts!: ReturnType<SqliteJournal['prepare']>;
   private closing: Promise<void> | null = null;
+  private readonly log: Context['log'];
 
   constructor(private readonly ctx: Context) {
     this.file = join(ctx.config.dataDir, 'journal.sqlite');
+    this.log = ctx.log.child({ component: 'journal' });
     const { journal } = ctx.config;
     this.committer = new GroupCommitter<Pending>({
       clock: ctx.clock,
@@ -53,7 +55,7 @@ export class SqliteJournal implements Journal {
       onGroup: (count, seconds, err) => {
         ctx.metrics.commitSeconds.observe(seconds);
         ctx.metrics.commitRecords.observe(count);
-        if (err) ctx.log.error({ err, count }, 'journal commit failed; devices were not acknowledged');
+        if (err) this.log.error({ err, count }, 'journal commit failed; devices were not acknowledged');
       },
     });
   }
@@ -87,7 +89,7 @@ export class SqliteJournal implements Journal {
     // One scan at start; afterwards the counts are kept as records come and go.
     const rows = db.prepare('SELECT stream, count(*) FROM records WHERE seq > ? GROUP BY stream').raw().all(this.ackedThrough) as [number, number][];
     for (const [id, count] of rows) this.backlog[streamName(id)] = count;
-    this.ctx.log.info({ file: this.file, lastSeq: this.lastSeq, backlog: this.backlog }, 'journal open');
+    this.log.info({ file: this.file, lastSeq: this.lastSeq, backlog: this.backlog }, 'journal open');
   }
 
   private prepare() {
@@ -167,7 +169,7 @@ export class SqliteJournal implements Journal {
       this.persistedAck = through;
     } catch (err) {
       // Not fatal: the rows are re-sent after a restart (same weir-seq), never lost.
-      this.ctx.log.warn({ err }, 'could not delete acknowledged records; will retry');
+      this.log.warn({ err }, 'could not delete acknowledged records; will retry');
       this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
     }
   }
@@ -204,7 +206,7 @@ export class SqliteJournal implements Journal {
       // Let the last group's callbacks run before the file goes away.
       await new Promise((r) => setImmediate(r));
       this.db.close();
-      this.ctx.log.info({ lastSeq: this.lastSeq }, 'journal closed');
+      this.log.info({ lastSeq: this.lastSeq }, 'journal closed');
     })();
     return this.closing;
   }
