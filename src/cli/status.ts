@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import type { WeirConfig } from '../config/schema.js';
 import type { GatewayStatus } from '../gateway/status.js';
+import { listSegments } from '../journal/segments.js';
 import { streamName } from '../journal/streams.js';
 import { parse } from './args.js';
 
@@ -24,12 +25,13 @@ function fromJournal(config: WeirConfig): Record<string, unknown> | null {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const acked = Number(db.prepare("SELECT value FROM meta WHERE name = 'acked_through'").pluck().get() ?? 0);
-    const rows = db.prepare('SELECT stream, count(*), min(received) FROM records WHERE seq > ? GROUP BY stream').raw().all(acked) as [number, number, number][];
-    const oldest = Math.min(...rows.map((r) => r[2]));
-    return {
-      backlog: Object.fromEntries(rows.map(([s, n]) => [streamName(s), n])),
-      oldestUnsentAgeSeconds: rows.length ? (Date.now() - oldest) / 1000 : 0,
-    };
+    const backlog: Record<string, number> = {};
+    let oldest: number | undefined;
+    for (const seg of listSegments(db)) {
+      for (const [s, n] of seg.countRange(acked, Number.MAX_SAFE_INTEGER)) backlog[streamName(s)] = (backlog[streamName(s)] ?? 0) + n;
+      oldest ??= seg.oldestReceived(acked);
+    }
+    return { backlog, oldestUnsentAgeSeconds: oldest === undefined ? 0 : (Date.now() - oldest) / 1000 };
   } finally {
     db.close();
   }

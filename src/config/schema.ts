@@ -92,6 +92,8 @@ const journal = z.strictObject({
   commitIntervalMs: z.number().min(0).max(1000).default(2)
     .describe('Group commit: the longest a record waits for others to share its transaction.'),
   maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),
+  segmentRecords: z.number().int().min(16).default(16384)
+    .describe('Records per journal segment (a table); a segment is dropped whole once Kafka acknowledged all of it, which writes far less flash than deleting rows.'),
   maxPendingRecords: z.number().int().positive().default(100000)
     .describe('Records waiting for a commit beyond which new ones are refused (WEIR_JOURNAL_BUSY).'),
 });

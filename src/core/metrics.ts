@@ -52,7 +52,7 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: [this.registry],
   });
   readonly forwardLatency = new Histogram({
-    name: 'weir_forward_latency_seconds', help: 'From receipt at the gateway to acknowledgement by Kafka, per record.',
+    name: 'weir_forward_latency_seconds', help: 'From receipt at the gateway to acknowledgement by Kafka, observed for the oldest and newest record of each request.',
     buckets: [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300], registers: [this.registry],
   });
   readonly commitRecords = new Histogram({

@@ -139,15 +139,15 @@ export class Forwarder {
       }
       this.attempt = 0;
       this.limit = Math.min(kafka.batchMaxRecords, this.limit * 2);
-      const last = records[records.length - 1]!.seq;
-      this.cursor = last;
-      this.journal.ack(last);
+      const last = records[records.length - 1]!;
+      this.cursor = last.seq;
+      this.journal.ack(last.seq);
       const counts = new Map<string, number>();
+      for (const r of records) counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
+      // Per batch, its oldest and newest record: the extremes, at two observations a request.
       const now = this.ctx.clock.now();
-      for (const r of records) {
-        counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
-        this.ctx.metrics.forwardLatency.observe((now - r.received) / 1000);
-      }
+      this.ctx.metrics.forwardLatency.observe((now - records[0]!.received) / 1000);
+      if (records.length > 1) this.ctx.metrics.forwardLatency.observe((now - last.received) / 1000);
       for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
     }
   }

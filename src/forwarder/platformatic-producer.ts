@@ -39,6 +39,9 @@ export class PlatformaticProducer implements KafkaProducerPort {
       maxInflights: 1,
       autocreateTopics: false,
       compression: this.ctx.config.kafka.compression,
+      // No per-send option/message schema validation (ajv): the forwarder builds every
+      // message itself, and the check cost ~4% of the gateway's CPU in the benchmark.
+      strict: false,
     });
     try {
       // Construction is lazy: ask for metadata so "connected" means a broker answered.

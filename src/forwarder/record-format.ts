@@ -8,7 +8,8 @@ export const RECORD_SCHEMA = '1';
 
 /**
  * Builds the Kafka record for a journal record: the stored body plus the fields the
- * journal supplies (gateway, seq, received, and device on device streams), the
+ * journal supplies (gateway, seq, received, device on device streams, profile and ts
+ * when stored), the
  * device id as key, and the contract's headers. String splicing, not parse +
  * stringify: this runs once per record on a Pi.
  */
@@ -19,6 +20,8 @@ export function makeFormatter(config: WeirConfig): (r: StoredRecord) => OutRecor
   return (r) => {
     let head = `{"gateway":${gatewayJson},"seq":${r.seq},"received":${r.received}`;
     if (DEVICE_STREAMS.has(r.stream)) head += `,"device":${JSON.stringify(r.key)}`;
+    if (r.profile !== undefined) head += `,"profile":${JSON.stringify(r.profile)}`;
+    if (r.ts !== undefined) head += `,"ts":${r.ts}`;
     const rest = r.body.length > 2 ? `,${r.body.slice(1)}` : '}';
     return {
       topic: topics[r.stream],

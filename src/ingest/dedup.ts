@@ -7,12 +7,19 @@
  * reconnecting — often without the DUP flag (MQTT.js never sets it). Journaled again,
  * it would reach Kafka under a new weir-seq, and the central tier could not drop it;
  * the contract says duplicates carry the same weir-seq. A record is recognised by its
- * key and stored body, which include the device's event time, so only a byte-equal
+ * key, event time, profile and stored body, so only a byte-equal
  * reading of the same device at the same event time counts as a repeat.
  *
  * Seeded at start from the journal's tail (the journal keeps that many acknowledged
  * records on disk), so the window spans a crash. Memory is bounded by `capacity`.
  */
+export interface RecordIdentity {
+  key: string;
+  ts?: number;
+  profile?: string;
+  body: string;
+}
+
 export class RecentRecords {
   private readonly set = new Set<string>();
   private readonly ring: string[];
@@ -22,18 +29,19 @@ export class RecentRecords {
     this.ring = new Array<string>(capacity);
   }
 
-  private static id(key: string, body: string): string {
-    return `${key}\n${body}`;
+  /** Everything stored about a record but its sequence and time of receipt. */
+  private static id(r: RecordIdentity): string {
+    return `${r.key}\n${r.ts ?? ''}\n${r.profile ?? ''}\n${r.body}`;
   }
 
-  has(key: string, body: string): boolean {
-    return this.set.has(RecentRecords.id(key, body));
+  has(r: RecordIdentity): boolean {
+    return this.set.has(RecentRecords.id(r));
   }
 
   /** Remembers a committed record, forgetting the oldest beyond capacity. */
-  add(key: string, body: string): void {
+  add(r: RecordIdentity): void {
     if (this.capacity === 0) return;
-    const id = RecentRecords.id(key, body);
+    const id = RecentRecords.id(r);
     if (this.set.has(id)) return;
     const evicted = this.ring[this.next];
     if (evicted !== undefined) this.set.delete(evicted);

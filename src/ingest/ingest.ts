@@ -54,11 +54,20 @@ export class Ingest {
     private profiles: ProfileRegistry,
   ) {}
 
+  private readonly receivedCounters = new Map<string, ReturnType<Context['metrics']['received']['labels']>>();
+
+  /** The bound counter of a protocol: binding once saves a label hash per payload. */
+  private receivedBy(protocol: Protocol) {
+    let c = this.receivedCounters.get(protocol);
+    if (!c) this.receivedCounters.set(protocol, (c = this.ctx.metrics.received.labels(protocol)));
+    return c;
+  }
+
   /** Call once the journal is open, before any submit(): remembers its recent records. */
   open(): void {
     const tail = this.journal.tail(DEDUP_WINDOW).reverse();
     for (const r of tail) {
-      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add(r.key, r.body);
+      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add(r);
     }
   }
 
@@ -69,7 +78,7 @@ export class Ingest {
 
   submit(d: Delivery, done: IngestCallback): void {
     const received = this.ctx.clock.now();
-    this.ctx.metrics.received.labels(d.protocol).inc();
+    this.receivedBy(d.protocol).inc();
     if (d.payload.length > d.maxBytes) {
       const reject = { code: 'WEIR_PAYLOAD_TOO_LARGE' as const, reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` };
       return this.commit([this.deadLetter(d, received, reject)], [reject], done);
@@ -115,7 +124,7 @@ export class Ingest {
       readings: all.length - rejects.length, deadLetters: rejects.length,
       rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
     };
-    const entries = all.filter((e) => !this.recent.has(e.key, e.body));
+    const entries = all.filter((e) => !this.recent.has(e));
     if (entries.length < all.length) this.ctx.metrics.duplicates.inc(all.length - entries.length);
     // Nothing new (an empty JSON array, or a resend of committed records): acknowledge.
     if (entries.length === 0) return process.nextTick(done, null, outcome);
@@ -124,7 +133,7 @@ export class Ingest {
     for (const entry of entries) {
       this.journal.append(entry, (err) => {
         // Remembered only once durable: a resend racing its original's commit is journaled again (rare, harmless).
-        if (!err) this.recent.add(entry.key, entry.body);
+        if (!err) this.recent.add(entry);
         failed ??= err;
         if (--left === 0) done(failed, outcome);
       });
@@ -132,12 +141,14 @@ export class Ingest {
   }
 }
 
-/** The stored body of a reading: weir.readings' value less gateway, device, seq, received. */
+/** A reading as journaled: weir.readings' value less what the journal supplies (see JournalEntry). */
 export function readingEntry(r: Reading, received: number): JournalEntry {
   return {
     stream: 'readings',
     key: r.device,
     received,
-    body: JSON.stringify({ profile: r.profile, ts: r.ts, tags: r.tags, metrics: r.metrics }),
+    ts: r.ts,
+    profile: r.profile,
+    body: JSON.stringify({ tags: r.tags, metrics: r.metrics }),
   };
 }

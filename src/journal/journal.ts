@@ -7,10 +7,14 @@ export interface JournalEntry {
   key: string;
   /** Gateway wall-clock time of receipt, epoch ms. */
   received: number;
+  /** Event time, epoch ms, for records that have one (readings, alerts): stored as a column. */
+  ts?: number;
+  /** Device profile name, for device streams: stored as a column. */
+  profile?: string;
   /**
-   * The record's value as a JSON object text, without the fields the journal supplies
-   * at forward time: gateway, seq, received, and device (which is `key`) on device
-   * streams. Stored as is; keeping it small keeps flash writes small.
+   * The rest of the record's value as a JSON object text: everything but the fields
+   * the journal supplies at forward time — gateway, seq, received, device (which is
+   * `key`) on device streams, ts and profile. Small rows mean few flash writes.
    */
   body: string;
 }

@@ -5,9 +5,11 @@ import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
 import { GroupCommitter } from './group-commit.js';
 import type { CommitCallback, Journal, JournalEntry, JournalStats, StoredRecord } from './journal.js';
+import { listSegments, Segment, toRecord } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 
-const SCHEMA_VERSION = 1;
+/** 2: segment tables seg_<n> with ts and profile columns. */
+const SCHEMA_VERSION = 2;
 
 /** Acks are persisted (rows deleted) at most this often: deletes cost flash writes too. */
 const ACK_PERSIST_MS = 1000;
@@ -24,8 +26,9 @@ interface Pending extends JournalEntry {
 
 /**
  * The journal on better-sqlite3: WAL, synchronous=FULL by default (the notes: WAL's
- * NORMAL can lose the last commits on a power cut), group commit, and a sequence
- * whose high-water mark survives deletion (meta.acked_through).
+ * NORMAL can lose the last commits on a power cut), group commit, records in segment
+ * tables dropped whole once acknowledged (segments.ts), and a sequence whose
+ * high-water mark survives their removal (meta.acked_through).
  */
 export class SqliteJournal implements Journal {
   readonly file: string;
@@ -38,7 +41,9 @@ export class SqliteJournal implements Journal {
   private cancelAckTimer: (() => void) | null = null;
   private backlog: Record<StreamName, number> = emptyCounts();
   private listeners = new Set<(lastSeq: number) => void>();
-  private stmts!: ReturnType<SqliteJournal['prepare']>;
+  private segments: Segment[] = [];
+  private getMeta!: Database.Statement;
+  private setMeta!: Database.Statement;
   private closing: Promise<void> | null = null;
   private readonly log: Context['log'];
 
@@ -71,39 +76,23 @@ export class SqliteJournal implements Journal {
     db.pragma(`synchronous = ${this.ctx.config.journal.synchronous}`);
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_size_limit = 67108864');
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS records (
-        seq INTEGER PRIMARY KEY,
-        stream INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        received INTEGER NOT NULL,
-        body TEXT NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    `);
+    db.exec('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
     db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
-    this.stmts = this.prepare();
-    this.ackedThrough = this.persistedAck = Number(this.stmts.getMeta.pluck().get('acked_through') ?? 0);
-    const maxSeq = Number(db.prepare('SELECT max(seq) FROM records').pluck().get() ?? 0);
-    this.lastSeq = Math.max(maxSeq, this.ackedThrough);
+    this.getMeta = db.prepare('SELECT value FROM meta WHERE name = ?').pluck();
+    this.setMeta = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value');
+    this.ackedThrough = this.persistedAck = Number(this.getMeta.get('acked_through') ?? 0);
+    this.segments = listSegments(db);
+    if (this.segments.length === 0) this.segments.push(new Segment(db, 1).create());
+    this.lastSeq = Math.max(this.ackedThrough, ...this.segments.map((g) => g.lastSeq));
     // One scan at start; afterwards the counts are kept as records come and go.
-    const rows = db.prepare('SELECT stream, count(*) FROM records WHERE seq > ? GROUP BY stream').raw().all(this.ackedThrough) as [number, number][];
-    for (const [id, count] of rows) this.backlog[streamName(id)] = count;
-    this.log.info({ file: this.file, lastSeq: this.lastSeq, backlog: this.backlog }, 'journal open');
+    for (const seg of this.segments) {
+      for (const [id, count] of seg.countRange(this.ackedThrough, Number.MAX_SAFE_INTEGER)) this.backlog[streamName(id)] += count;
+    }
+    this.log.info({ file: this.file, lastSeq: this.lastSeq, segments: this.segments.length, backlog: this.backlog }, 'journal open');
   }
 
-  private prepare() {
-    const db = this.db;
-    return {
-      insert: db.prepare('INSERT INTO records (seq, stream, key, received, body) VALUES (?, ?, ?, ?, ?)'),
-      read: db.prepare('SELECT seq, stream, key, received, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
-      tail: db.prepare('SELECT seq, stream, key, received, body FROM records ORDER BY seq DESC LIMIT ?').raw(),
-      countRange: db.prepare('SELECT stream, count(*) FROM records WHERE seq > ? AND seq <= ? GROUP BY stream').raw(),
-      oldest: db.prepare('SELECT received FROM records WHERE seq > ? ORDER BY seq LIMIT 1').pluck(),
-      deleteThrough: db.prepare('DELETE FROM records WHERE seq <= ?'),
-      getMeta: db.prepare('SELECT value FROM meta WHERE name = ?'),
-      setMeta: db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
-    };
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
   }
 
   append(entry: JournalEntry, done: CommitCallback): void {
@@ -117,59 +106,86 @@ export class SqliteJournal implements Journal {
   }
 
   private commitGroup(items: Pending[]): void {
-    const { insert } = this.stmts;
-    this.db.transaction(() => {
-      for (const r of items) insert.run(r.seq, STREAM_ID[r.stream], r.key, r.received, r.body);
-    })();
-    for (const r of items) {
-      this.backlog[r.stream]++;
-      this.ctx.metrics.committed.labels(r.stream).inc();
+    const per = this.ctx.config.journal.segmentRecords;
+    const segmentsBefore = this.segments.length;
+    const { count, firstSeq, lastSeq } = this.active;
+    try {
+      this.db.transaction(() => {
+        for (const r of items) {
+          if (this.active.count >= per) this.segments.push(new Segment(this.db, this.active.id + 1).create());
+          this.active.insert(r.seq, STREAM_ID[r.stream], r.key, r.received, r.ts, r.profile, r.body);
+        }
+      })();
+    } catch (err) {
+      // Rolled back: so is the in-memory picture of the segments.
+      this.segments.length = segmentsBefore;
+      Object.assign(this.active, { count, firstSeq, lastSeq });
+      throw err;
     }
+    const before = { ...this.backlog };
+    for (const r of items) this.backlog[r.stream]++;
+    // One counter update per stream and group, not per record: labels() hashes on every call.
+    for (const s of STREAMS) if (this.backlog[s] !== before[s]) this.ctx.metrics.committed.labels(s).inc(this.backlog[s] - before[s]);
     const last = items[items.length - 1]!.seq;
     for (const listener of this.listeners) listener(last);
   }
 
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
-    const rows = this.stmts.read.all(Math.max(afterSeq, this.ackedThrough), limit) as [number, number, string, number, string][];
+    const from = Math.max(afterSeq, this.ackedThrough);
     const out: StoredRecord[] = [];
     let bytes = 0;
-    for (const [seq, stream, key, received, body] of rows) {
-      bytes += body.length + key.length;
-      if (out.length > 0 && bytes > maxBytes) break;
-      out.push({ seq, stream: streamName(stream), key, received, body });
+    for (const seg of this.segments) {
+      if (seg.count === 0 || seg.lastSeq <= from) continue;
+      for (const row of seg.read(from, limit - out.length)) {
+        const r = toRecord(row);
+        bytes += r.body.length + r.key.length;
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push(r);
+      }
+      if (out.length >= limit) break;
     }
     return out;
   }
 
   tail(limit: number): StoredRecord[] {
-    const rows = this.stmts.tail.all(limit) as [number, number, string, number, string][];
-    return rows.map(([seq, stream, key, received, body]) => ({ seq, stream: streamName(stream), key, received, body }));
+    const out: StoredRecord[] = [];
+    for (let i = this.segments.length - 1; i >= 0 && out.length < limit; i--) {
+      out.push(...this.segments[i]!.tail(limit - out.length).map(toRecord));
+    }
+    return out;
   }
 
   ack(throughSeq: number): void {
     if (throughSeq <= this.ackedThrough) return;
-    const counts = this.stmts.countRange.all(this.ackedThrough, throughSeq) as [number, number][];
-    for (const [id, count] of counts) this.backlog[streamName(id)] -= count;
+    for (const seg of this.segments) {
+      if (seg.count === 0 || seg.lastSeq <= this.ackedThrough || seg.firstSeq > throughSeq) continue;
+      for (const [id, count] of seg.countRange(this.ackedThrough, throughSeq)) this.backlog[streamName(id)] -= count;
+    }
     this.ackedThrough = throughSeq;
     if (!this.cancelAckTimer) {
       this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
     }
   }
 
-  /** Deletes acknowledged rows and records the high-water mark, in one transaction. */
+  /**
+   * Records the acknowledged high-water mark and drops the segments it covers whole,
+   * in one transaction — keeping the newest RETAIN_TAIL records and the active segment.
+   */
   private persistAcks(): void {
     this.cancelAckTimer = null;
     if (this.ackedThrough <= this.persistedAck) return;
     const through = this.ackedThrough;
+    const droppable = this.segments.slice(0, -1).filter((s) => s.lastSeq <= through && s.lastSeq <= this.lastSeq - RETAIN_TAIL);
     try {
       this.db.transaction(() => {
-        this.stmts.deleteThrough.run(Math.min(through, this.lastSeq - RETAIN_TAIL));
-        this.stmts.setMeta.run('acked_through', through);
+        for (const seg of droppable) seg.drop();
+        this.setMeta.run('acked_through', through);
       })();
       this.persistedAck = through;
+      if (droppable.length) this.segments = this.segments.filter((s) => !droppable.includes(s));
     } catch (err) {
       // Not fatal: the rows are re-sent after a restart (same weir-seq), never lost.
-      this.log.warn({ err }, 'could not delete acknowledged records; will retry');
+      this.log.warn({ err }, 'could not persist acknowledgements; will retry');
       this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
     }
   }
@@ -180,7 +196,8 @@ export class SqliteJournal implements Journal {
   }
 
   stats(): JournalStats {
-    const oldest = this.db?.open ? (this.stmts.oldest.get(this.ackedThrough) as number | undefined) : undefined;
+    const seg = this.db?.open ? this.segments.find((g) => g.count > 0 && g.lastSeq > this.ackedThrough) : undefined;
+    const oldest = seg?.oldestReceived(this.ackedThrough);
     return { backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.lastSeq };
   }
 

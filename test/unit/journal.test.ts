@@ -38,9 +38,15 @@ const append = (j: SqliteJournal, e: JournalEntry) =>
 const appendErr = (j: SqliteJournal, e: JournalEntry) =>
   new Promise<Error | null>((resolve) => j.append(e, (err) => resolve(err)));
 
+/** Tables holding records: the journal keeps them in segments seg_<n>. */
+const segmentTables = (db: Database.Database) =>
+  db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck().all() as string[];
+
 const rowCount = (file: string) => {
   const db = new Database(file, { readonly: true });
-  try { return db.prepare('SELECT count(*) FROM records').pluck().get() as number; } finally { db.close(); }
+  try {
+    return segmentTables(db).reduce((n, t) => n + (db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number), 0);
+  } finally { db.close(); }
 };
 
 describe('SqliteJournal group commit', () => {
@@ -55,7 +61,7 @@ describe('SqliteJournal group commit', () => {
       j.append(entry(i), (err, seq) => {
         if (err) return reject(err);
         // The row must already be durable and visible to another connection.
-        if (visibleAtFirstCallback < 0) visibleAtFirstCallback = reader.prepare('SELECT count(*) FROM records WHERE seq <= ?').pluck().get(seq) as number;
+        if (visibleAtFirstCallback < 0) visibleAtFirstCallback = reader.prepare('SELECT count(*) FROM seg_1 WHERE seq <= ?').pluck().get(seq) as number;
         seqs[i] = seq;
         resolve();
       });
@@ -142,7 +148,7 @@ describe('SqliteJournal durability and sequence', () => {
 
     // Whatever tail the journal keeps, the acked rows may be deleted: simulate that.
     const db = new Database(second.file);
-    db.prepare('DELETE FROM records').run();
+    for (const t of segmentTables(db)) db.prepare(`DELETE FROM ${t}`).run();
     db.close();
     expect(rowCount(second.file)).toBe(0);
 
@@ -151,21 +157,23 @@ describe('SqliteJournal durability and sequence', () => {
     expect(await append(third, entry(10))).toBe(7);
   });
 
-  it('deletes acked rows from disk once the ack is persisted (beyond any retained tail)', async () => {
+  it('drops acked segments whole once the ack is persisted, keeping the retained tail and the active segment', async () => {
     const clock = new ManualClock();
-    const { j } = journalIn(tempDir(), { commitIntervalMs: 0, maxPendingRecords: RETAIN_TAIL + 100 }, clock);
-    const total = RETAIN_TAIL + 30;
+    const S = 16; // records per segment
+    const { j } = journalIn(tempDir(), { commitIntervalMs: 0, segmentRecords: S, maxPendingRecords: RETAIN_TAIL + 100 }, clock);
+    const total = RETAIN_TAIL + 40;
     await Promise.all(Array.from({ length: total }, (_, i) => append(j, entry(i))));
     j.ack(20);
     expect(rowCount(j.file)).toBe(total); // acks are persisted lazily
     clock.advance(1000);
-    const remaining = total - Math.min(20, total - RETAIN_TAIL);
-    expect(remaining).toBeLessThan(total);
-    expect(rowCount(j.file)).toBe(remaining);
+    // Only segment 1 (seqs 1..16) is wholly acknowledged: 17..20 share segment 2 with 21..32.
+    expect(rowCount(j.file)).toBe(total - S);
     expect(j.read(0, 10, Infinity)[0]?.seq).toBe(21);
     j.ack(total);
     await j.close();
-    expect(rowCount(j.file)).toBe(total - Math.min(total, total - RETAIN_TAIL));
+    // Acked through the end, but the newest RETAIN_TAIL records stay: segments up to
+    // seq 40 (= total - RETAIN_TAIL) go, i.e. the first two; seg 3 (33..48) holds tail records.
+    expect(rowCount(j.file)).toBe(total - 2 * S);
   });
 
   it('ack hides records from read and keeps per-stream backlog, also after a restart', async () => {
@@ -192,6 +200,28 @@ describe('SqliteJournal durability and sequence', () => {
     const { j: reopened } = journalIn(dir);
     expect(reopened.read(0, 100, Infinity)).toEqual([]);
     expect(reopened.stats().backlog.readings).toBe(0);
+  });
+
+  it('reads across segment boundaries in order, before and after a restart', async () => {
+    const dir = tempDir();
+    const { j } = journalIn(dir, { segmentRecords: 16 });
+    const entries = Array.from({ length: 50 }, (_, i) => ({ ...entry(i), ts: 1_600_000_000_000 + i, profile: 'p' }));
+    await Promise.all(entries.map((e) => append(j, e)));
+    const check = (jj: SqliteJournal) => {
+      expect(jj.read(0, 100, Infinity).map((r) => r.seq)).toEqual(entries.map((_, i) => i + 1));
+      expect(jj.read(14, 5, Infinity).map((r) => r.seq)).toEqual([15, 16, 17, 18, 19]); // spans seg 1 → seg 2
+      expect(jj.read(0, 100, Infinity).map(({ key, received, body, ts, profile }) => ({ key, received, body, ts, profile }))).toEqual(
+        entries.map(({ key, received, body, ts, profile }) => ({ key, received, body, ts, profile })));
+      expect(jj.tail(20).map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 50 - i));
+    };
+    check(j);
+    await j.close();
+    const db = new Database(j.file, { readonly: true });
+    expect(segmentTables(db).sort()).toEqual(['seg_1', 'seg_2', 'seg_3', 'seg_4']);
+    db.close();
+    const { j: again } = journalIn(dir, { segmentRecords: 16 });
+    check(again);
+    expect(await append(again, entry(99))).toBe(51);
   });
 
   it('read() honours limit and maxBytes but always returns at least one record', async () => {

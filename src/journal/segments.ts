@@ -1,0 +1,100 @@
+import type Database from 'better-sqlite3';
+import type { StoredRecord } from './journal.js';
+import { streamName } from './streams.js';
+
+/** A row as SQLite returns it with .raw(): [seq, stream, key, received, ts, profile, body]. */
+type Row = [number, number, string, number, number | null, string | null, string];
+
+const COLUMNS = 'seq, stream, key, received, ts, profile, body';
+
+export function toRecord(row: Row): StoredRecord {
+  const [seq, stream, key, received, ts, profile, body] = row;
+  const r: StoredRecord = { seq, stream: streamName(stream), key, received, body };
+  if (ts !== null) r.ts = ts;
+  if (profile !== null) r.profile = profile;
+  return r;
+}
+
+/**
+ * One segment of the journal: a table `seg_<id>` holding a contiguous range of
+ * sequences. Why segments: deleting acknowledged rows one by one rewrites every page
+ * they sit on (in the WAL, then again at checkpoint), doubling the flash writes per
+ * reading; dropping a whole table only frees its pages. A segment is dropped once all
+ * its records are acknowledged and a newer segment holds the retained tail.
+ */
+export class Segment {
+  readonly table: string;
+  count = 0;
+  firstSeq = 0;
+  lastSeq = 0;
+  private stmts: ReturnType<Segment['prepare']> | null = null;
+
+  constructor(private readonly db: Database.Database, readonly id: number) {
+    this.table = `seg_${id}`;
+  }
+
+  /** Creates the table (inside the caller's transaction, if any). */
+  create(): this {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS ${this.table} (
+      seq INTEGER PRIMARY KEY, stream INTEGER NOT NULL, key TEXT NOT NULL,
+      received INTEGER NOT NULL, ts INTEGER, profile TEXT, body TEXT NOT NULL)`);
+    return this;
+  }
+
+  /** Reads count and sequence range of an existing table (at open). */
+  load(): this {
+    const [count, first, last] = this.db.prepare(`SELECT count(*), min(seq), max(seq) FROM ${this.table}`).raw().get() as [number, number | null, number | null];
+    this.count = count;
+    this.firstSeq = first ?? 0;
+    this.lastSeq = last ?? 0;
+    return this;
+  }
+
+  private prepare() {
+    const t = this.table;
+    return {
+      insert: this.db.prepare(`INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      read: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`).raw(),
+      tail: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} ORDER BY seq DESC LIMIT ?`).raw(),
+      countRange: this.db.prepare(`SELECT stream, count(*) FROM ${t} WHERE seq > ? AND seq <= ? GROUP BY stream`).raw(),
+      oldest: this.db.prepare(`SELECT received FROM ${t} WHERE seq > ? ORDER BY seq LIMIT 1`).pluck(),
+    };
+  }
+
+  private get s() {
+    return (this.stmts ??= this.prepare());
+  }
+
+  insert(seq: number, stream: number, key: string, received: number, ts: number | undefined, profile: string | undefined, body: string): void {
+    this.s.insert.run(seq, stream, key, received, ts ?? null, profile ?? null, body);
+    if (this.count++ === 0) this.firstSeq = seq;
+    this.lastSeq = seq;
+  }
+
+  read(afterSeq: number, limit: number): Row[] {
+    return this.s.read.all(afterSeq, limit) as Row[];
+  }
+
+  tail(limit: number): Row[] {
+    return this.s.tail.all(limit) as Row[];
+  }
+
+  countRange(afterSeq: number, throughSeq: number): Array<[number, number]> {
+    return this.s.countRange.all(afterSeq, throughSeq) as Array<[number, number]>;
+  }
+
+  oldestReceived(afterSeq: number): number | undefined {
+    return this.s.oldest.get(afterSeq) as number | undefined;
+  }
+
+  drop(): void {
+    this.stmts = null;
+    this.db.exec(`DROP TABLE IF EXISTS ${this.table}`);
+  }
+}
+
+/** The segment tables present in a database, oldest first. */
+export function listSegments(db: Database.Database): Segment[] {
+  const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck().all() as string[];
+  return names.map((n) => Number(n.slice(4))).sort((a, b) => a - b).map((id) => new Segment(db, id).load());
+}
