@@ -7,6 +7,7 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // 2 cores and end-to-end tests that run brokers, JVMs and gateways: files run one at a time.
     fileParallelism: false,
+    reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
   },
