@@ -67,7 +67,8 @@ async function resolveClasspath(): Promise<string> {
   return (await readFile(cacheFile, 'utf8')).trim();
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now (the usual tiny race until the caller binds it). */
+export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const srv = createServer();
     srv.unref();
