@@ -1,7 +1,7 @@
 import { Admin, Producer, stringSerializers } from '@platformatic/kafka';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
-import { isTooLarge, type KafkaProducerPort, type OutRecord } from './producer.js';
+import { sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
 
 type StringProducer = Producer<string, string, string, string>;
 
@@ -72,7 +72,7 @@ export class PlatformaticProducer implements KafkaProducerPort {
     try {
       await this.producer.send({ messages: records });
     } catch (err) {
-      throw new WeirError(isTooLarge(err) ? 'WEIR_KAFKA_RECORD_TOO_LARGE' : 'WEIR_KAFKA_SEND_FAILED', (err as Error).message, { cause: err });
+      throw sendFailure(err);
     }
   }
 

@@ -1,3 +1,5 @@
+import { WeirError } from '../core/errors.js';
+
 /**
  * Kafka's error names (MESSAGE_TOO_LARGE, …) found anywhere in a client error: along
  * `cause`, in an AggregateError's `errors`, as KafkaJS's `type` or platformatic's `apiId`.
@@ -12,6 +14,11 @@ export function kafkaErrorNames(err: unknown, depth = 0): string[] {
 
 export function isTooLarge(err: unknown): boolean {
   return kafkaErrorNames(err).some((n) => n === 'MESSAGE_TOO_LARGE' || n === 'RECORD_LIST_TOO_LARGE');
+}
+
+/** A client's failed send as the catalogue names it: too large (split or skip) or retryable. */
+export function sendFailure(err: unknown): WeirError {
+  return new WeirError(isTooLarge(err) ? 'WEIR_KAFKA_RECORD_TOO_LARGE' : 'WEIR_KAFKA_SEND_FAILED', (err as Error).message, { cause: err });
 }
 
 /** One record as Kafka receives it. */
