@@ -1,13 +1,13 @@
 import type { Context } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
-import type { Journal, JournalEntry } from '../journal/journal.js';
+import { RETAIN_TAIL, type Journal, type JournalEntry } from '../journal/journal.js';
 import type { Reading, Rejection } from '../profiles/profile.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Protocol } from '../profiles/schema.js';
 import { RecentRecords } from './dedup.js';
 
-/** Records remembered for recognising resent payloads; the journal keeps as many on disk. */
-export const DEDUP_WINDOW = 10_000;
+/** Records remembered for recognising resent payloads: as many as the journal keeps on disk. */
+export const DEDUP_WINDOW = RETAIN_TAIL;
 
 /** Dead letters carry at most this much of the payload, so Kafka (1 MiB per message by default) always takes them. */
 export const DEADLETTER_PAYLOAD_MAX = 64 * 1024;
@@ -26,7 +26,6 @@ export interface Delivery {
 
 export interface IngestOutcome {
   readings: number;
-  deadLetters: number;
   /** Error code and reason of each dead letter, for protocols that can tell the device. */
   rejects: Array<{ code: ErrorCode; reason: string }>;
   /** No profile matched and the source is configured to ignore such payloads. */
@@ -86,7 +85,7 @@ export class Ingest {
     const match = this.profiles.match(d.protocol, d.topic);
     if (!match) {
       if (d.protocol === 'mqtt' && this.ctx.config.mqtt.unmatched === 'ignore') {
-        return process.nextTick(done, null, { readings: 0, deadLetters: 0, rejects: [], ignored: true });
+        return process.nextTick(done, null, { readings: 0, rejects: [], ignored: true });
       }
       const reject = { code: 'WEIR_NO_PROFILE' as const, reason: `no device profile matches ${d.protocol} "${d.topic}"` };
       return this.commit([this.deadLetter(d, received, reject)], [reject], done);
@@ -121,7 +120,7 @@ export class Ingest {
 
   private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback): void {
     const outcome: IngestOutcome = {
-      readings: all.length - rejects.length, deadLetters: rejects.length,
+      readings: all.length - rejects.length,
       rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
     };
     const entries = all.filter((e) => !this.recent.has(e));

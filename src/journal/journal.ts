@@ -1,5 +1,12 @@
 import type { StreamName } from './streams.js';
 
+/**
+ * How many of the newest records a journal keeps readable through tail() even after
+ * Kafka acknowledged them: ingest seeds its resend detector from them after a crash
+ * (src/ingest/dedup.ts), so its window spans the restart. About 1 MB.
+ */
+export const RETAIN_TAIL = 10_000;
+
 /** A record as handed to the journal. */
 export interface JournalEntry {
   stream: StreamName;

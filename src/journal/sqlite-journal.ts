@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
 import { GroupCommitter } from './group-commit.js';
-import type { CommitCallback, Journal, JournalEntry, JournalStats, StoredRecord } from './journal.js';
+import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
 import { listSegments, Segment, toRecord } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 
@@ -14,11 +14,7 @@ const SCHEMA_VERSION = 2;
 /** Acks are persisted (rows deleted) at most this often: deletes cost flash writes too. */
 const ACK_PERSIST_MS = 1000;
 
-/**
- * Acknowledged records kept on disk anyway, newest first: ingest seeds its resend
- * detector from them after a crash (src/ingest/dedup.ts). About 1 MB.
- */
-export const RETAIN_TAIL = 10_000;
+export { RETAIN_TAIL };
 
 interface Pending extends JournalEntry {
   seq: number;

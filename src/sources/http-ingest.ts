@@ -50,11 +50,12 @@ export class HttpIngestSource implements Source {
       const delivery = { protocol: 'http' as const, topic: path, payload: Buffer.concat(chunks), client: req.socket.remoteAddress ?? 'http', maxBytes: limit };
       this.ingest.submit(delivery, (err, outcome) => {
         if (err) return unavailable(res, err.message);
-        if (outcome.readings === 0 && outcome.deadLetters > 0) {
+        const deadLetters = outcome.rejects.length;
+        if (outcome.readings === 0 && deadLetters > 0) {
           const notFound = outcome.rejects.every((r) => r.code === 'WEIR_NO_PROFILE');
-          return send(res, notFound ? 404 : 422, { accepted: 0, deadLetters: outcome.deadLetters, errors: outcome.rejects });
+          return send(res, notFound ? 404 : 422, { accepted: 0, deadLetters, errors: outcome.rejects });
         }
-        send(res, 200, { accepted: outcome.readings, deadLetters: outcome.deadLetters, errors: outcome.rejects });
+        send(res, 200, { accepted: outcome.readings, deadLetters, errors: outcome.rejects });
       });
     });
     req.on('error', () => res.destroy());
