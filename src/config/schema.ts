@@ -77,6 +77,8 @@ const kafka = z.strictObject({
   requestTimeoutMs: z.number().int().positive().default(30000).describe('Produce request timeout.'),
   retryInitialMs: z.number().int().positive().default(250).describe('First reconnect/resend delay; doubles up to retryMaxMs, with full jitter.'),
   retryMaxMs: z.number().int().positive().default(30000).describe('Longest reconnect/resend delay.'),
+  workerThread: z.boolean().default(true)
+    .describe('Run the forwarder (journal reads, record formatting, compression, the Kafka client) on its own thread, so Kafka work never delays a device\'s acknowledgement.'),
 });
 
 /** Cross-field rules of the kafka block. */

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Every Prometheus instrument the gateway exports, in one registry per gateway (tests
@@ -64,6 +64,7 @@ export class Metrics {
   });
 
   private collectors: Array<() => void> = [];
+  private remotes: Array<() => Promise<object[]>> = [];
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'weir_' });
@@ -74,9 +75,20 @@ export class Metrics {
     this.collectors.push(fn);
   }
 
+  /**
+   * Adds the metrics of another thread (its registry's getMetricsAsJSON()) to every
+   * scrape: same-named series are summed, as prom-client's AggregatorRegistry does
+   * for a cluster's workers.
+   */
+  addRemote(fn: () => Promise<object[]>): void {
+    this.remotes.push(fn);
+  }
+
   async render(): Promise<string> {
     for (const fn of this.collectors) fn();
-    return this.registry.metrics();
+    if (this.remotes.length === 0) return this.registry.metrics();
+    const all = await Promise.all([this.registry.getMetricsAsJSON(), ...this.remotes.map((fn) => fn())]);
+    return AggregatorRegistry.aggregate(all).metrics();
   }
 
   get contentType(): string {

@@ -1,6 +1,6 @@
 import type { Context } from '../core/context.js';
 import { describeError, isWeirError } from '../core/errors.js';
-import type { Journal, StoredRecord } from '../journal/journal.js';
+import type { Journal, JournalStats, StoredRecord } from '../journal/journal.js';
 import { STREAMS } from '../journal/streams.js';
 import { backoffDelay } from './backoff.js';
 import type { KafkaProducerPort } from './producer.js';
@@ -17,6 +17,23 @@ export interface UplinkStatus {
   ackedThrough: number;
 }
 
+/** What the forwarder needs of a journal: the journal itself, or its view from the forwarder's thread. */
+export type ForwardJournal = Pick<Journal, 'read' | 'ack' | 'append' | 'onCommit'> & { stats(): Pick<JournalStats, 'lastSeq'> };
+
+/** The gateway's handle on its forwarder, in this thread (Forwarder) or its own (ForwarderThread). */
+export interface ForwarderHandle {
+  start(): void;
+  status(): UplinkStatus;
+  stop(deadlineMs: number): Promise<void>;
+}
+
+export interface ForwarderOptions {
+  /** Highest sequence Kafka already acknowledged (the journal's acked_through): where to resume. */
+  ackedThrough?: number;
+  /** Called after every change of uplink state. */
+  onState?: (status: UplinkStatus) => void;
+}
+
 /**
  * Moves committed records from the journal to Kafka, in journal order, one request
  * at a time: with a single request in flight, a retry can never overtake what
@@ -28,7 +45,7 @@ export interface UplinkStatus {
  * A record is acked in the journal only after Kafka acknowledged it (acks=all).
  * The uplink going down is logged once, and its return once, with the outage length.
  */
-export class Forwarder {
+export class Forwarder implements ForwarderHandle {
   private state: UplinkState = 'connecting';
   private since: number;
   private lastError: string | null = null;
@@ -46,9 +63,11 @@ export class Forwarder {
 
   constructor(
     private readonly ctx: Context,
-    private readonly journal: Journal,
+    private readonly journal: ForwardJournal,
     private readonly producer: KafkaProducerPort,
+    private readonly opts: ForwarderOptions = {},
   ) {
+    this.cursor = opts.ackedThrough ?? 0;
     this.since = ctx.clock.now();
     this.limit = ctx.config.kafka.batchMaxRecords;
     this.format = makeFormatter(ctx.config);
@@ -89,11 +108,12 @@ export class Forwarder {
       this.log.warn({ brokers: this.ctx.config.kafka.brokers, err: this.lastError },
         'Kafka uplink is down; still accepting and buffering in the journal (logged once until it is back)');
     } else if (state === 'up' && this.state === 'down') {
-      this.log.info({ outageSeconds: Math.round((now - this.since) / 1000), backlog: this.journal.stats().backlog }, 'Kafka uplink is back; draining the backlog');
+      this.log.info({ outageSeconds: Math.round((now - this.since) / 1000), unsent: this.journal.stats().lastSeq - this.cursor }, 'Kafka uplink is back; draining the backlog');
     }
     this.state = state;
     this.since = now;
     this.ctx.metrics.uplinkUp.set(state === 'up' ? 1 : 0);
+    this.opts.onState?.(this.status());
   }
 
   private async run(): Promise<void> {
@@ -187,5 +207,6 @@ export class Forwarder {
     clearTimeout(timer);
     await this.producer.disconnect();
     this.state = 'stopped';
+    this.opts.onState?.(this.status());
   }
 }

@@ -3,9 +3,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { Context } from '../core/context.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
-import { Forwarder } from '../forwarder/forwarder.js';
-import { KafkaJsProducer } from '../forwarder/kafkajs-producer.js';
-import { PlatformaticProducer } from '../forwarder/platformatic-producer.js';
+import { createProducer } from '../forwarder/create-producer.js';
+import { Forwarder, type ForwarderHandle } from '../forwarder/forwarder.js';
+import { ForwarderThread } from '../forwarder/forwarder-thread.js';
 import type { KafkaProducerPort } from '../forwarder/producer.js';
 import { HttpServer } from '../http/server.js';
 import { Ingest } from '../ingest/ingest.js';
@@ -35,7 +35,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly ctx: Context;
   readonly journal: SqliteJournal;
-  readonly forwarder: Forwarder;
+  readonly forwarder: ForwarderHandle;
   readonly ingest: Ingest;
   readonly http: HttpServer;
   readonly mqtt: MqttBrokerSource | null;
@@ -59,8 +59,10 @@ export class Gateway {
       signal: this.abort.signal,
     };
     this.journal = new SqliteJournal(this.ctx);
-    const producer = opts.producer ?? (config.kafka.client === 'kafkajs' ? new KafkaJsProducer(this.ctx) : new PlatformaticProducer(this.ctx));
-    this.forwarder = new Forwarder(this.ctx, this.journal, producer);
+    // An injected producer lives in this thread, so its forwarder does too.
+    this.forwarder = config.kafka.workerThread && !opts.producer
+      ? new ForwarderThread(this.ctx, this.journal)
+      : new Forwarder(this.ctx, this.journal, opts.producer ?? createProducer(this.ctx));
     this.ingest = new Ingest(this.ctx, this.journal, opts.profiles);
     const httpIngest = new HttpIngestSource(this.ctx, this.ingest);
     this.http = new HttpServer(this.ctx, {

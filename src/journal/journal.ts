@@ -43,6 +43,8 @@ export interface JournalStats {
   diskBytes: number;
   /** Highest sequence assigned so far. */
   lastSeq: number;
+  /** Highest sequence Kafka acknowledged. */
+  ackedThrough: number;
 }
 
 /**

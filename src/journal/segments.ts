@@ -3,7 +3,7 @@ import type { StoredRecord } from './journal.js';
 import { streamName } from './streams.js';
 
 /** A row as SQLite returns it with .raw(): [seq, stream, key, received, ts, profile, body]. */
-type Row = [number, number, string, number, number | null, string | null, string];
+export type Row = [number, number, string, number, number | null, string | null, string];
 
 const COLUMNS = 'seq, stream, key, received, ts, profile, body';
 

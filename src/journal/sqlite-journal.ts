@@ -194,7 +194,7 @@ export class SqliteJournal implements Journal {
   stats(): JournalStats {
     const seg = this.db?.open ? this.segments.find((g) => g.count > 0 && g.lastSeq > this.ackedThrough) : undefined;
     const oldest = seg?.oldestReceived(this.ackedThrough);
-    return { backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.lastSeq };
+    return { backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.lastSeq, ackedThrough: this.ackedThrough };
   }
 
   private diskBytes(): number {

@@ -1,0 +1,76 @@
+/**
+ * Entry point of the forwarder's thread (see forwarder-thread.ts): the Forwarder as
+ * it runs in-thread, over a read-only JournalReader, with acknowledgements, state
+ * changes and metrics posted back to the gateway thread, which alone writes the
+ * journal. Call order of messages: commit* → stop → (posts 'stopped', exits).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../core/clock.js';
+import type { Context } from '../core/context.js';
+import { createLogger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
+import type { JournalEntry } from '../journal/journal.js';
+import { JournalReader } from '../journal/journal-reader.js';
+import { createProducer } from './create-producer.js';
+import { Forwarder, type ForwardJournal } from './forwarder.js';
+import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
+
+const port = parentPort!;
+const data = workerData as ForwardWorkerData;
+const post = (m: FromWorker): void => port.postMessage(m);
+
+const abort = new AbortController();
+const ctx: Context = {
+  config: data.config,
+  log: createLogger(data.logLevel),
+  clock: systemClock,
+  metrics: new Metrics({ processMetrics: false }),
+  signal: abort.signal,
+};
+
+const reader = new JournalReader(data.file);
+let lastSeq = data.lastSeq;
+const listeners = new Set<(lastSeq: number) => void>();
+
+/** The journal as the forwarder sees it from here: reads local, writes posted. */
+const journal: ForwardJournal = {
+  read: (afterSeq, limit, maxBytes) => reader.read(afterSeq, limit, maxBytes),
+  ack: (seq) => post({ t: 'ack', seq }),
+  append: (entry: JournalEntry, done) => {
+    post({ t: 'append', entry });
+    process.nextTick(done, null, 0);
+  },
+  onCommit: (listener) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  },
+  stats: () => ({ lastSeq }),
+};
+
+const forwarder = new Forwarder(ctx, journal, createProducer(ctx), {
+  ackedThrough: data.ackedThrough,
+  onState: (status) => post({ t: 'state', status }),
+});
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'commit':
+      lastSeq = Math.max(lastSeq, m.lastSeq);
+      for (const l of listeners) l(lastSeq);
+      break;
+    case 'metrics':
+      void ctx.metrics.registry.getMetricsAsJSON().then((metrics) => post({ t: 'metrics', id: m.id, metrics }));
+      break;
+    case 'stop':
+      lastSeq = Math.max(lastSeq, m.lastSeq);
+      abort.abort();
+      void forwarder.stop(m.deadlineMs).finally(() => {
+        reader.close();
+        post({ t: 'stopped' });
+        port.close();
+      });
+      break;
+  }
+});
+
+forwarder.start();

@@ -1,0 +1,96 @@
+import Database from 'better-sqlite3';
+import type { StoredRecord } from './journal.js';
+import { toRecord, type Row } from './segments.js';
+
+const COLUMNS = 'seq, stream, key, received, ts, profile, body';
+
+/**
+ * A second, read-only connection to the journal file, for the forwarder's thread:
+ * SQLite's WAL mode lets readers run beside the one writer without blocking it
+ * (https://sqlite.org/wal.html §2.2), so reading a batch for Kafka never delays a
+ * device's commit.
+ *
+ * It sees only committed transactions. The writer (SqliteJournal) appends to the
+ * newest segment table only, and creates segment n+1 only once n is full; it drops a
+ * segment only after every record in it was acknowledged — records this reader has
+ * already passed. So a segment that yields nothing while a newer one exists is done,
+ * and a dropped table ("no such table") holds nothing still needed.
+ *
+ * Call order: constructor → read()* → close(). Not thread-safe: one thread owns it.
+ */
+export class JournalReader {
+  private readonly db: Database.Database;
+  private segments: number[] = [];
+  /** Segments below this id were read to their end. */
+  private doneBelow = 0;
+  private readonly stmts = new Map<number, Database.Statement>();
+  private readonly listSegments: Database.Statement;
+
+  constructor(file: string) {
+    this.db = new Database(file, { readonly: true, fileMustExist: true });
+    this.db.pragma('busy_timeout = 5000');
+    this.listSegments = this.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck();
+    this.refresh();
+  }
+
+  private refresh(): void {
+    const ids = (this.listSegments.all() as string[]).map((n) => Number(n.slice(4))).filter((id) => id >= this.doneBelow).sort((a, b) => a - b);
+    for (const id of this.stmts.keys()) if (!ids.includes(id)) this.stmts.delete(id);
+    this.segments = ids;
+  }
+
+  private statement(id: number): Database.Statement {
+    let s = this.stmts.get(id);
+    if (!s) {
+      s = this.db.prepare(`SELECT ${COLUMNS} FROM seg_${id} WHERE seq > ? ORDER BY seq LIMIT ?`).raw();
+      this.stmts.set(id, s);
+    }
+    return s;
+  }
+
+  /**
+   * Committed records with seq > afterSeq in order: at most `limit`, and about
+   * `maxBytes` of key + body. `afterSeq` must not decrease from one call to the next
+   * (the forwarder only moves forward): segments read to their end are forgotten.
+   */
+  read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
+    const out: StoredRecord[] = [];
+    let bytes = 0;
+    for (let i = 0; i < this.segments.length && out.length < limit; i++) {
+      const id = this.segments[i]!;
+      let rows: Row[];
+      try {
+        rows = this.statement(id).all(afterSeq, limit - out.length) as Row[];
+      } catch (err) {
+        if (!/no such table/.test((err as Error).message)) throw err;
+        this.refresh();
+        i = -1; // the list changed under us: start over on the new one
+        continue;
+      }
+      for (const row of rows) {
+        const r = toRecord(row);
+        bytes += r.body.length + r.key.length;
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push(r);
+      }
+      // An exhausted segment with a successor is finished: forget it (and its statement).
+      if (rows.length === 0 && i < this.segments.length - 1 && out.length === 0) {
+        this.stmts.delete(id);
+        this.segments.splice(i--, 1);
+        this.doneBelow = id + 1;
+      }
+    }
+    // The writer may have started a segment since the list was read.
+    if (out.length < limit) {
+      const known = this.segments.length;
+      this.refresh();
+      if (this.segments.length > known && out.length === 0) return this.read(afterSeq, limit, maxBytes);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.stmts.clear();
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,83 @@
+// The forwarder thread's read-only view of the journal (src/journal/journal-reader.ts),
+// over a real SqliteJournal writing the same file, as in the gateway.
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import type { JournalEntry } from '../../src/journal/journal.js';
+import { JournalReader } from '../../src/journal/journal-reader.js';
+import { RETAIN_TAIL, SqliteJournal } from '../../src/journal/sqlite-journal.js';
+import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  cleanupTempDirs();
+});
+
+const entry = (i: number): JournalEntry => ({ stream: 'readings', key: `dev-${i % 3}`, received: 1_700_000_000_000 + i, ts: i, profile: 'p', body: `{"i":${i}}` });
+
+function setup(segmentRecords: number, clock = new ManualClock(1_700_000_000_000)) {
+  const ctx = makeContext({ dataDir: tempDir(), journal: { segmentRecords } }, clock);
+  const j = new SqliteJournal(ctx);
+  j.open();
+  closers.push(() => j.close());
+  const reader = new JournalReader(j.file);
+  closers.push(() => reader.close());
+  return { j, reader, clock };
+}
+
+async function appendAll(j: SqliteJournal, from: number, to: number, clock: ManualClock): Promise<void> {
+  const done = Array.from({ length: to - from + 1 }, (_, k) => new Promise<void>((resolve, reject) => j.append(entry(from + k), (err) => (err ? reject(err) : resolve()))));
+  await clock.advance(10);
+  await Promise.all(done);
+}
+
+describe('JournalReader', () => {
+  it('reads committed records in order across segments the writer creates after it opened', async () => {
+    const { j, reader, clock } = setup(64);
+    expect(reader.read(0, 100, 1 << 20)).toEqual([]);
+    await appendAll(j, 1, 300, clock); // 5 segments, 4 of them new since the reader opened
+    const seen: number[] = [];
+    let after = 0;
+    for (let page = reader.read(after, 70, 1 << 20); page.length > 0; page = reader.read(after, 70, 1 << 20)) {
+      expect(page.length).toBeLessThanOrEqual(70);
+      seen.push(...page.map((r) => r.seq));
+      after = page[page.length - 1]!.seq;
+    }
+    expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    const fresh = new JournalReader(j.file);
+    closers.push(() => fresh.close());
+    const r = fresh.read(41, 1, 1 << 20)[0]!;
+    expect(r).toEqual({ seq: 42, stream: 'readings', key: 'dev-0', received: 1_700_000_000_042, ts: 42, profile: 'p', body: '{"i":42}' });
+  });
+
+  it('never sees records whose commit has not happened yet', async () => {
+    const { j, reader, clock } = setup(64);
+    await appendAll(j, 1, 10, clock);
+    j.append(entry(11), () => undefined); // queued for the next group commit, not yet committed
+    expect(reader.read(0, 100, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    await clock.advance(10);
+    expect(reader.read(10, 100, 1 << 20).map((r) => r.seq)).toEqual([11]);
+  });
+
+  it('keeps reading after the writer drops acknowledged segments under it', async () => {
+    const { j, reader, clock } = setup(1000);
+    const total = RETAIN_TAIL + 5000;
+    for (let from = 1; from <= total; from += 5000) await appendAll(j, from, from + 4999, clock);
+    expect(reader.read(0, 10, 1 << 20)[0]!.seq).toBe(1); // statements now prepared on the oldest segments
+    j.ack(6000);
+    await clock.advance(1500); // the journal persists acks: drops segments 1..6 (all acked, outside the retained tail)
+    const page = reader.read(6000, 10, 1 << 20);
+    expect(page.map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 6001 + i));
+    const last = reader.read(total - 3, 10, 1 << 20);
+    expect(last.map((r) => r.seq)).toEqual([total - 2, total - 1, total]);
+  });
+
+  it('stops a page at about maxBytes but always returns at least one record', async () => {
+    const { j, reader, clock } = setup(64);
+    await appendAll(j, 1, 50, clock);
+    expect(reader.read(0, 50, 1).length).toBe(1);
+    const page = reader.read(0, 50, 60);
+    expect(page.length).toBeGreaterThan(1);
+    expect(page.length).toBeLessThan(50);
+  });
+});
