@@ -1,5 +1,8 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { bridgeConfigSchema } from './bridge-schema.js';
+import { coapConfigSchema } from './coap-schema.js';
+import { serialConfigSchema } from './serial-schema.js';
 
 /**
  * The one config schema: it validates, types (`WeirConfig`) and documents every key
@@ -38,12 +41,6 @@ const mqtt = z.strictObject({
     .describe('Larger PUBLISH payloads are dead-lettered (WEIR_PAYLOAD_TOO_LARGE); the packet itself is capped at 4x this.'),
   unmatched: z.enum(['deadletter', 'ignore']).default('deadletter')
     .describe('What to do with a PUBLISH whose topic no profile matches: dead-letter it, or just broker it.'),
-});
-
-const coap = z.strictObject({
-  enabled: z.boolean().default(true).describe('Run the CoAP server (UDP).'),
-  host: host.default('0.0.0.0').describe('Address the CoAP server binds to.'),
-  port: port.default(5683).describe('CoAP port (UDP), RFC 7252 §6.1 default 5683.'),
 });
 
 const http = z.strictObject({
@@ -109,8 +106,10 @@ export const configSchema = z.strictObject({
   dataDir: z.string().default('./weir-data').describe('Journal directory.'),
   profiles: profiles.default(() => profiles.parse({})),
   mqtt: mqtt.default(() => mqtt.parse({})),
-  coap: coap.default(() => coap.parse({})),
+  coap: coapConfigSchema.default(() => coapConfigSchema.parse({})),
   http: http.default(() => http.parse({})),
+  bridge: bridgeConfigSchema.default(() => bridgeConfigSchema.parse({})).describe('Subscribe to an existing site MQTT broker (MQTT 5 or 3.1.1), acknowledging each message only after its commit.'),
+  serial: serialConfigSchema.default(() => serialConfigSchema.parse({})).describe('Devices on serial lines.'),
   kafka: kafka.superRefine(checkKafka).default(() => kafka.parse({})),
   journal: journal.default(() => journal.parse({})),
   log: log.default(() => log.parse({})),

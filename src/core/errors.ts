@@ -13,6 +13,8 @@ export const ErrorCodes = {
   WEIR_PAYLOAD_TOO_LARGE: { retryable: false, doc: 'The payload exceeds the configured size limit for its protocol.' },
   WEIR_DECODE_FAILED: { retryable: false, doc: 'The payload could not be parsed by the profile\'s decoder (e.g. invalid JSON).' },
   WEIR_WRONG_SHAPE: { retryable: false, doc: 'The payload parsed, but a field the profile needs is missing or has the wrong type.' },
+  WEIR_UNSUPPORTED_FORMAT: { retryable: false, doc: 'The payload\'s declared content format (e.g. a CoAP Content-Format) is not one Weir can decode.' },
+  WEIR_SERIAL_UNAVAILABLE: { retryable: false, doc: 'Serial ports are configured but the optional serialport package or its native addon cannot be loaded.' },
   WEIR_OUT_OF_RANGE: { retryable: false, doc: 'A metric lies outside the valid range its profile declares.' },
   WEIR_JOURNAL_CLOSED: { retryable: true, doc: 'The journal is closed (the gateway is stopping); the device should retry.' },
   WEIR_JOURNAL_FAILED: { retryable: true, doc: 'A journal commit failed (disk error); nothing in that batch was acknowledged.' },

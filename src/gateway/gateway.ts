@@ -12,8 +12,12 @@ import { Ingest } from '../ingest/ingest.js';
 import { appendAsync } from '../journal/journal.js';
 import { SqliteJournal } from '../journal/sqlite-journal.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
+import { CoapObserveSource } from '../sources/coap-observe.js';
+import { CoapServerSource } from '../sources/coap-server.js';
 import { HttpIngestSource } from '../sources/http-ingest.js';
+import { MqttBridgeSource } from '../sources/mqtt-bridge.js';
 import { MqttBrokerSource } from '../sources/mqtt-broker.js';
+import { SerialSource } from '../sources/serial/serial-source.js';
 import type { Source } from '../sources/source.js';
 import { buildStatus, VERSION, type GatewayStatus } from './status.js';
 
@@ -73,6 +77,11 @@ export class Gateway {
     this.sources.push(httpIngest);
     this.mqtt = config.mqtt.enabled ? new MqttBrokerSource(this.ctx, this.ingest) : null;
     if (this.mqtt) this.sources.push(this.mqtt);
+    if (config.coap.enabled) this.sources.push(new CoapServerSource(this.ctx, this.ingest, config.coap));
+    if (config.coap.observe.length > 0) this.sources.push(new CoapObserveSource(this.ctx, this.ingest, config.coap));
+    if (config.bridge.enabled) this.sources.push(new MqttBridgeSource(this.ctx, this.ingest, config.bridge));
+    // SerialSource loads the native serialport addon only when a port is configured.
+    if (config.serial.ports.length > 0) this.sources.push(new SerialSource(this.ctx, this.ingest, config.serial));
     this.ctx.metrics.onCollect(() => this.refreshGauges());
   }
 
@@ -121,9 +130,15 @@ export class Gateway {
   }
 
   ready(): { ready: boolean; checks: Record<string, unknown> } {
-    const listening = Object.fromEntries(this.sources.map((s) => [s.name, s.status().listening === true]));
+    // Listeners gate readiness; client sources (bridge, observe) depend on peers, like
+    // the Kafka uplink: reported, not required.
+    const statuses = this.sources.map((s) => [s.name, s.status()] as const);
+    const listening = Object.fromEntries(statuses.filter(([, st]) => 'listening' in st).map(([name, st]) => [name, st.listening === true]));
     const ready = this.running && Object.values(listening).every(Boolean);
-    return { ready, checks: { journal: this.running ? 'open' : 'closed', listeners: listening, uplink: this.forwarder.status().state } };
+    const checks: Record<string, unknown> = { journal: this.running ? 'open' : 'closed', listeners: listening, uplink: this.forwarder.status().state };
+    const bridge = statuses.find(([name]) => name === 'bridge');
+    if (bridge) checks.bridge = bridge[1].connected === true ? 'connected' : 'disconnected';
+    return { ready, checks };
   }
 
   status(): GatewayStatus {

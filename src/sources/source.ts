@@ -16,6 +16,10 @@ export interface Source {
   readonly name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** What /api/status shows about this source (listen address, clients, …). */
+  /**
+   * What /api/status shows about this source (listen address, clients, …). A source
+   * that accepts connections includes `listening`, and /readyz requires it true; a
+   * client of a peer (bridge, observe) reports its link instead, shown but not required.
+   */
   status(): Record<string, unknown>;
 }

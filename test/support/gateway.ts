@@ -44,6 +44,10 @@ export async function testSetup(brokers: string, overrides: Partial<ConfigInput>
     kafka: { brokers: brokers.split(','), topics, partitions: 3, retryInitialMs: 100, retryMaxMs: 2000, ...overrides.kafka },
     log: { level: 'warn' },
     ...(overrides.journal ? { journal: overrides.journal } : {}),
+    ...(overrides.coap ? { coap: overrides.coap } : {}),
+    ...(overrides.bridge ? { bridge: overrides.bridge } : {}),
+    ...(overrides.serial ? { serial: overrides.serial } : {}),
+    ...(overrides.profiles ? { profiles: overrides.profiles } : {}),
   };
   return { dir, config, topics, mqttPort, httpPort };
 }

@@ -1,0 +1,47 @@
+/**
+ * Small helpers the text and binary decoders share. Documents are plain objects whose
+ * keys may come from the payload itself (a CSV header, a key=value line, a CBOR map), so
+ * every key is written as an own data property: a key "__proto__" must neither change the
+ * document's prototype nor be lost (src/profiles/field-path.ts reads own properties only).
+ */
+
+export type Doc = Record<string, unknown>;
+
+/** Sets `doc[key] = value` as an own, enumerable data property, whatever the key. */
+export function setField(doc: Doc, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(doc, key, { value, enumerable: true, writable: true, configurable: true });
+  else doc[key] = value;
+}
+
+export function hasField(doc: Doc, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(doc, key);
+}
+
+/** Decimal numbers as text sensors write them: `21.5`, `-3`, `+.5`, `1e-3` (not hex, not `Infinity`). */
+const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** The number a text field denotes when it looks numeric, else undefined. */
+export function parseNumeric(text: string): number | undefined {
+  if (!NUMERIC.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** The payload as text, without a leading UTF-8 byte-order mark. */
+export function payloadText(payload: Buffer): string {
+  const text = payload.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** A short, quoted excerpt of untrusted text for a dead-letter reason. */
+export function excerpt(text: string, max = 40): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+/** "a string", "an array", "null", … for messages that say what was found instead. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return /^[aeiou]/.test(typeof v) ? `an ${typeof v}` : `a ${typeof v}`;
+}

@@ -1,0 +1,251 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generate, parse } from 'coap-packet';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PIGGYBACK_MS, RETRY_AFTER_SECONDS } from '../../../src/sources/coap-server.js';
+import { cleanupTempDirs, tempDir } from '../support.js';
+import { CoapClientRun, HeldJournal, RawPeer, coapClient, serverHarness, sleep, until, type ServerHarness } from './support.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  cleanupTempDirs();
+});
+
+async function harness(opts: Parameters<typeof serverHarness>[0] = {}): Promise<ServerHarness> {
+  const h = await serverHarness(opts);
+  cleanups.push(() => h.close());
+  return h;
+}
+
+const reading = (i: number, usage = 42.5) => ({ hostname: `host-${i}`, cpu: `cpu${i % 8}`, usage, occurred_at: 1_700_000_000_000 + i });
+const body = (v: unknown) => JSON.stringify(v);
+
+describe('CoAP server: POST/PUT into the journal', () => {
+  it('answers a confirmable POST of a cpu-monitor reading with 2.04, piggybacked, once the reading is committed', async () => {
+    const h = await harness();
+    const { response } = await coapClient('-m', 'post', '-t', '50', '-e', body(reading(1)), h.url('/iot-data-input'));
+    expect(response).toMatchObject({ type: 'ACK', code: '2.04' });
+    const readings = h.records('readings');
+    expect(readings).toHaveLength(1);
+    expect(readings[0]).toMatchObject({ key: 'host-1', profile: 'cpu-monitor', ts: 1_700_000_000_001 });
+    expect(JSON.parse(readings[0]!.body)).toEqual({ tags: { cpu: 'cpu1' }, metrics: { usage: 42.5 } });
+    expect(h.source.status()).toMatchObject({ listening: true, address: `127.0.0.1:${h.port}`, requests: 1, responses: { '2.04': 1 } });
+  });
+
+  it('takes PUT too, and a path with the device in it (/t/{device})', async () => {
+    const h = await harness();
+    const { response } = await coapClient('-m', 'put', '-e', body({ usage: 7, occurred_at: 1_700_000_000_000 }), h.url('/t/dev-9'));
+    expect(response.code).toBe('2.04');
+    expect(h.records('readings')).toMatchObject([{ key: 'dev-9', profile: 'coap-test' }]);
+  });
+
+  it('does not answer before the commit: the device waits, gets an empty ACK, then the 2.04 as a separate response', async () => {
+    let held!: HeldJournal;
+    const h = await harness({ wrap: (j) => (held = new HeldJournal(j)) });
+    const run = new CoapClientRun(['-m', 'post', '-e', body(reading(2)), h.url('/iot-data-input')]);
+    await until(() => held.waiting === 1, 5000, 'the append to wait for its acknowledgement');
+    await sleep(PIGGYBACK_MS + 700); // past the piggyback window, well into the wait
+    expect(h.sqlite.stats().lastSeq).toBe(1); // the record is durable …
+    expect(run.responses).toEqual([]); // … but the device has no answer
+    expect(run.child.exitCode).toBeNull();
+    expect(h.source.status()).toMatchObject({ inflight: 1 });
+    held.release();
+    expect(await run.exited).toBe(0);
+    // The separate response (§5.2.2): a CON of its own, after the empty ACK.
+    expect(run.responses).toMatchObject([{ type: 'CON', code: '2.04' }]);
+    expect(h.records('readings')).toHaveLength(1);
+  });
+});
+
+describe('CoAP server: error responses carry a diagnostic payload (RFC 7252 §5.5.2)', () => {
+  it('4.00 for decode, shape and range failures; the dead letters are journaled', async () => {
+    const h = await harness();
+    const cases = [
+      { payload: 'usage=12', code: 'WEIR_DECODE_FAILED' },
+      { payload: body({ hostname: 'happy', cpu: 'cpu1', usage: 'high', occurred_at: 1 }), code: 'WEIR_WRONG_SHAPE' },
+      { payload: body({ hostname: 'grumpy', cpu: 'cpu2', usage: 140, occurred_at: 1 }), code: 'WEIR_OUT_OF_RANGE' },
+    ];
+    for (const c of cases) {
+      const { response } = await coapClient('-m', 'post', '-e', c.payload, h.url('/iot-data-input'));
+      expect(response.code).toBe('4.00');
+      expect(response.options).toBe(''); // diagnostic payload: no Content-Format (§5.5.2)
+      expect(response.payload).toMatch(new RegExp(`^${c.code}: `));
+    }
+    const dead = h.records('deadletter').map((r) => JSON.parse(r.body) as { code: string; protocol: string; source: string });
+    expect(dead.map((d) => d.code)).toEqual(cases.map((c) => c.code));
+    expect(dead[0]).toMatchObject({ protocol: 'coap', source: '/iot-data-input' });
+    expect(h.records('readings')).toHaveLength(0);
+  });
+
+  it('4.04 when no profile matches the path (WEIR_NO_PROFILE), dead-lettered', async () => {
+    const h = await harness();
+    const { response } = await coapClient('-m', 'post', '-e', body(reading(1)), h.url('/nowhere/at-all'));
+    expect(response).toMatchObject({ code: '4.04', payload: 'WEIR_NO_PROFILE: no device profile matches coap "/nowhere/at-all"' });
+    expect(h.records('deadletter')).toHaveLength(1);
+  });
+
+  it('4.05 for GET and DELETE, nothing journaled', async () => {
+    const h = await harness();
+    for (const method of ['get', 'delete']) {
+      const { response } = await coapClient('-m', method, h.url('/iot-data-input'));
+      expect(response).toMatchObject({ code: '4.05', payload: `${method.toUpperCase()} is not allowed: POST or PUT the payload` });
+    }
+    expect(h.records()).toHaveLength(0);
+  });
+
+  it('4.13 with Size1 over coap.maxPayloadBytes, the dead letter journaled', async () => {
+    const h = await harness({ coap: { maxPayloadBytes: 100 } });
+    const { response } = await coapClient('-m', 'post', '-e', body([reading(1), reading(2), reading(3)]), h.url('/iot-data-input'));
+    expect(response).toMatchObject({ code: '4.13', options: 'Size1:100' });
+    expect(response.payload).toMatch(/^WEIR_PAYLOAD_TOO_LARGE: payload of \d+ bytes exceeds the limit of 100$/);
+    expect(JSON.parse(h.records('deadletter')[0]!.body)).toMatchObject({ code: 'WEIR_PAYLOAD_TOO_LARGE' });
+  });
+
+  it('4.15 for a Content-Format no decoder takes; the listed ones are accepted', async () => {
+    const h = await harness();
+    const xml = await coapClient('-m', 'post', '-t', '41', '-e', '<usage>1</usage>', h.url('/iot-data-input'));
+    expect(xml.response.code).toBe('4.15');
+    expect(xml.response.payload).toMatch(/^Content-Format 41 is not accepted; use 0, 42, 50, 60, 110, 112 or none$/);
+    const senml = await coapClient('-m', 'post', '-t', '110', '-e', body(reading(1)), h.url('/iot-data-input'));
+    expect(senml.response.code).toBe('2.04');
+    expect(h.records()).toHaveLength(1);
+  });
+
+  it('4.02 for a critical option the server does not understand (§5.4.1)', async () => {
+    const h = await harness();
+    const { response } = await coapClient('-m', 'post', '-O', '1,0x01', '-e', body(reading(1)), h.url('/iot-data-input')); // If-Match
+    expect(response).toMatchObject({ code: '4.02', payload: 'critical option 1 is not supported' });
+  });
+
+  it('5.03 with Max-Age when the journal cannot take the payload', async () => {
+    const h = await harness();
+    await h.sqlite.close(); // closed journal: every append fails with WEIR_JOURNAL_CLOSED
+    const { response } = await coapClient('-m', 'post', '-e', body(reading(1)), h.url('/iot-data-input'));
+    expect(response).toMatchObject({ code: '5.03', options: `Max-Age:${RETRY_AFTER_SECONDS}` });
+    expect(response.payload).toMatch(/^WEIR_JOURNAL_CLOSED: /);
+  });
+});
+
+describe('CoAP server: block-wise uploads (RFC 7959 Block1)', () => {
+  const bigPayload = () => {
+    const readings = [];
+    let text = '';
+    for (let i = 0; text.length < 2000; i++) text = body((readings.push(reading(i, i % 100)), readings));
+    return { readings, text };
+  };
+
+  it('reassembles a 2 KB payload sent in 64-byte blocks (libcoap: a new token per block, Request-Tag)', async () => {
+    const h = await harness();
+    const { readings, text } = bigPayload();
+    const file = join(tempDir(), 'big.json');
+    writeFileSync(file, text);
+    const { run, response } = await coapClient('-m', 'post', '-b', '64', '-f', file, h.url('/iot-data-input'));
+    const last = Math.ceil(text.length / 64) - 1;
+    expect(run.responses.filter((r) => r.code === '2.31')).toHaveLength(last); // §2.3 Continue per block
+    expect(response).toMatchObject({ code: '2.04', options: `Block1:${last}/_/64` });
+    expect(h.records('readings').map((r) => r.key)).toEqual(readings.map((r) => r.hostname));
+    expect(h.source.status()).toMatchObject({ blockTransfers: 0 });
+  });
+
+  it('refuses an upload over the limit with 4.13 and Size1 before storing it', async () => {
+    const h = await harness({ coap: { maxPayloadBytes: 1000 } });
+    const file = join(tempDir(), 'big.json');
+    writeFileSync(file, bigPayload().text);
+    const { response } = await coapClient('-m', 'post', '-b', '64', '-f', file, h.url('/iot-data-input'));
+    expect(response).toMatchObject({ code: '4.13' });
+    expect(response.options).toContain('Size1:1000');
+    expect(h.records()).toHaveLength(0);
+    expect(h.source.status()).toMatchObject({ blockTransfers: 0 });
+  });
+
+  it('answers 4.08 to a block whose predecessors never came', async () => {
+    const h = await harness();
+    const file = join(tempDir(), 'big.json');
+    writeFileSync(file, bigPayload().text);
+    const { response } = await coapClient('-m', 'post', '-b', '3,64', '-f', file, h.url('/iot-data-input'));
+    expect(response).toMatchObject({ code: '4.08', payload: 'Block1 3 arrived without the blocks before it' });
+  });
+});
+
+describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
+  const request = (messageId: number, payload: string) => generate({
+    confirmable: true, code: 'POST', messageId, token: Buffer.from('c0ffee01', 'hex'),
+    options: [{ name: 'Uri-Path', value: Buffer.from('iot-data-input') }], payload: Buffer.from(payload),
+  });
+
+  async function peer(): Promise<RawPeer> {
+    const p = new RawPeer();
+    await p.bind();
+    cleanups.push(() => p.close());
+    return p;
+  }
+
+  it('journals a retransmitted CON once and answers both copies with the same ACK', async () => {
+    const h = await harness();
+    const device = await peer();
+    const datagram = request(0x1234, body(reading(5)));
+    await device.send(datagram, h.port);
+    const first = await device.next();
+    await device.send(datagram, h.port); // the same bytes: a retransmission
+    const second = await device.next();
+    expect(first && second).toBeTruthy();
+    expect(second!.msg.equals(first!.msg)).toBe(true);
+    expect(parse(first!.msg)).toMatchObject({ ack: true, code: '2.04', messageId: 0x1234, token: Buffer.from('c0ffee01', 'hex') });
+    expect(h.records()).toHaveLength(1);
+    expect(h.source.status()).toMatchObject({ requests: 1, duplicates: 1 });
+    // The ingest path never saw the second copy (it would count it as a resend).
+    expect((await h.ctx.metrics.duplicates.get()).values[0]?.value ?? 0).toBe(0);
+  });
+
+  it('does not process a retransmission that arrives while the commit is pending, nor after a separate response', async () => {
+    let held!: HeldJournal;
+    const h = await harness({ wrap: (j) => (held = new HeldJournal(j)) });
+    const device = await peer();
+    const datagram = request(0x2345, body(reading(6)));
+    await device.send(datagram, h.port);
+    await device.send(datagram, h.port); // within the piggyback window: dropped, the original's ACK comes
+    const ack = await device.next(PIGGYBACK_MS + 1000);
+    expect(parse(ack!.msg)).toMatchObject({ ack: true, code: '0.00', messageId: 0x2345 }); // empty ACK (§5.2.2)
+    expect(await device.next(200)).toBeNull();
+    await device.send(datagram, h.port); // the empty ACK was "lost": acknowledged again
+    expect(parse((await device.next())!.msg)).toMatchObject({ ack: true, code: '0.00', messageId: 0x2345 });
+    held.release();
+    const separate = parse((await device.next())!.msg);
+    expect(separate).toMatchObject({ confirmable: true, code: '2.04', token: Buffer.from('c0ffee01', 'hex') });
+    await device.send(generate({ ack: true, code: '0.00', messageId: separate.messageId }), h.port);
+    await device.send(datagram, h.port); // a late duplicate after the separate response
+    expect(parse((await device.next())!.msg)).toMatchObject({ ack: true, code: '0.00', messageId: 0x2345 });
+    expect(await device.next(300)).toBeNull(); // the separate response was acknowledged: not retransmitted
+    expect(h.records()).toHaveLength(1);
+    expect(h.source.status()).toMatchObject({ requests: 1, duplicates: 3 });
+  });
+
+  it('answers a CoAP ping (empty CON) with RST (§4.3)', async () => {
+    const h = await harness();
+    const device = await peer();
+    await device.send(generate({ confirmable: true, code: '0.00', messageId: 77 }), h.port);
+    expect(parse((await device.next())!.msg)).toMatchObject({ reset: true, messageId: 77 });
+  });
+});
+
+describe('CoAP server: lifecycle', () => {
+  it('refuses to start on a port already bound', async () => {
+    const h = await harness();
+    await expect(serverHarness({ coap: { port: h.port } })).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it('stop() answers the requests waiting for their commit before closing', async () => {
+    let held!: HeldJournal;
+    const h = await serverHarness({ wrap: (j) => (held = new HeldJournal(j)) });
+    const run = new CoapClientRun(['-m', 'post', '-e', body(reading(3)), h.url('/iot-data-input')]);
+    await until(() => held.waiting === 1);
+    const stopped = h.source.stop();
+    await sleep(50);
+    held.release();
+    await stopped;
+    await h.sqlite.close();
+    expect(await run.exited).toBe(0);
+    expect(run.responses.at(-1)?.code).toBe('2.04');
+  });
+});
