@@ -35,6 +35,18 @@ describe('HTTP ingest', () => {
     expect(records.every((r) => r.key === 'web-1')).toBe(true);
   });
 
+  it('takes NDJSON batches with fetch, answering after the commit, in order on Kafka', async () => {
+    const lines = Array.from({ length: 50 }, (_, i) => cpuReading('web-3', i)).join('\n');
+    const res = await fetch(`http://127.0.0.1:${setup.httpPort}/ingest/iot-data-input`, {
+      method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines}\n`,
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 50, deadLetters: 0, errors: [] });
+    const records = (await consumeAll(brokers, setup.topics.readings, { timeoutMs: 30_000, until: (rs) => rs.filter((r) => r.key === 'web-3').length >= 50 }))
+      .filter((r) => r.key === 'web-3');
+    expect(records.map((r) => JSON.parse(r.value).ts - 1_700_000_000_000)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
   it('tells the client why a payload was dead-lettered', async () => {
     const bad = await curlPost(setup.httpPort, '/ingest/iot-data-input', '{"hostname":"web-2","cpu":"c","usage":"x","occurred_at":1}');
     expect(bad.status).toBe(422);

@@ -119,7 +119,7 @@ export class KafkaBroker {
     const state: BrokerState = {
       port: opts.port ?? prev?.port ?? (await freePort()),
       controllerPort: prev?.controllerPort ?? 0,
-      clusterId: prev?.clusterId ?? randomBytes(16).toString('base64url'), // KRaft wants a base64 UUID
+      clusterId: prev?.clusterId ?? randomBytes(16).toString('base64url'), // KRaft wants a base64 UUID; it may start with '-', hence --cluster-id=<id> below
     };
     while (state.controllerPort === 0 || state.controllerPort === state.port) state.controllerPort = await freePort();
     const broker = new KafkaBroker(dir, state.port, state.controllerPort, classpath);
@@ -128,7 +128,7 @@ export class KafkaBroker {
       await promisify(execFile)(
         'java',
         ['-cp', classpath, `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
-          'kafka.tools.StorageTool', 'format', '-t', state.clusterId, '-c', join(dir, 'server.properties')],
+          'kafka.tools.StorageTool', 'format', `--cluster-id=${state.clusterId}`, '-c', join(dir, 'server.properties')],
         { timeout: 120_000 },
       );
     }

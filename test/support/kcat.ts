@@ -38,14 +38,15 @@ function runKcat(args: string[], timeoutMs: number): Promise<{ code: number; std
 
 /**
  * Consumes `topic` from the beginning to its current end, repeating until at least
- * `count` records are seen (or once, when no count is given) or `timeoutMs` passes.
+ * `count` records are seen, or `until` holds (or once, when neither is given), or
+ * `timeoutMs` passes.
  * Each pass re-reads from offset 0 so the result is always the whole topic, in
  * (partition, offset) order. Throws on timeout with what was seen.
  */
 export async function consumeAll(
   brokers: string,
   topic: string,
-  opts: { count?: number; timeoutMs: number },
+  opts: { count?: number; timeoutMs: number; until?: (records: ConsumedRecord[]) => boolean },
 ): Promise<ConsumedRecord[]> {
   const deadline = Date.now() + opts.timeoutMs;
   let records: ConsumedRecord[] = [];
@@ -61,7 +62,7 @@ export async function consumeAll(
     );
     if (r.code === 0) {
       records = parse(r.stdout);
-      if (opts.count === undefined || records.length >= opts.count) return records;
+      if (opts.until ? opts.until(records) : opts.count === undefined || records.length >= opts.count) return records;
     } else {
       lastError = r.stderr.trim(); // e.g. the topic does not exist yet: keep polling
     }

@@ -18,7 +18,7 @@ export class Mosquitto {
 
   private constructor(readonly dir: string, readonly port: number) {}
 
-  static async start(persistence = true): Promise<Mosquitto> {
+  static async start(persistence = true, extraConfig: string[] = []): Promise<Mosquitto> {
     const m = new Mosquitto(mkdtempSync(join(tmpdir(), 'weir-mosquitto-')), await freePort());
     writeFileSync(join(m.dir, 'mosquitto.conf'), [
       `listener ${m.port} 127.0.0.1`,
@@ -29,6 +29,7 @@ export class Mosquitto {
       `user ${userInfo().username}`,
       'log_dest stderr',
       'log_type all',
+      ...extraConfig,
       '',
     ].join('\n'));
     await m.start();
