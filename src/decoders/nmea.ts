@@ -18,7 +18,7 @@ const KNOT_KMH = 1.852;
  * One sentence per line (`$` … `*hh`, CR LF or LF); the checksum, the XOR of the
  * characters between `$` and `*` as two hex digits, is checked (and required unless
  * `requireChecksum: false`). Other sentence types (GSV, GSA, VTG, proprietary `$P…`,
- * AIS `!…`) are skipped; a payload with no GGA or RMC at all is WEIR_WRONG_SHAPE.
+ * AIS `!…`) are skipped: a payload of only those yields no document and no dead letter.
  *
  * Document fields (empty NMEA fields are left out):
  *   - both: `sentence` (`GPGGA`), `utc_time` (`12:35:19`, time of day), `lat`, `lon`
@@ -64,10 +64,8 @@ export const nmeaDecoder: DecoderFactory<z.infer<typeof options>> = {
           docs.push(doc);
         });
         if (sentences === 0) throw new WeirError('WEIR_DECODE_FAILED', 'empty payload: no NMEA sentences');
-        if (docs.length === 0) {
-          const list = [...skipped].slice(0, 5).join(', ');
-          throw new WeirError('WEIR_WRONG_SHAPE', `no GGA or RMC sentence (skipped ${sentences}: ${list}${skipped.size > 5 ? ', …' : ''})`);
-        }
+        // Only well-formed sentences of other types (a receiver's GSV, GSA, VTG, TXT at
+        // several per second): nothing to store, and nothing wrong — not a dead letter.
         return docs;
       },
     };

@@ -69,7 +69,8 @@ describe('nmea decoder', () => {
     expect(reason(nmea, `${GGA.slice(0, -2)}4`, 'WEIR_DECODE_FAILED')).toBe('line 1: malformed checksum "*4"');
     expect(reason(nmea, `\n\nGPGGA,123519*00`, 'WEIR_DECODE_FAILED')).toBe('line 3: not an NMEA sentence (no leading "$"): "GPGGA,123519*00"');
     expect(reason(nmea, ' \r\n', 'WEIR_DECODE_FAILED')).toBe('empty payload: no NMEA sentences');
-    expect(reason(nmea, `${GSA}\n${GSV}`, 'WEIR_WRONG_SHAPE')).toBe('no GGA or RMC sentence (skipped 2: "GPGSA", "GPGSV")');
+    // Well-formed sentences without a position are no error: nothing to store, no dead letter.
+    expect(nmea.decode(Buffer.from(`${GSA}\n${GSV}`))).toEqual([]);
     const bad = (body: string) => reason(nmea, withChecksum(body), 'WEIR_WRONG_SHAPE');
     expect(bad('GPGGA,123519,48x7.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,')).toBe('line 1 (GPGGA): latitude "48x7.038" is not ddmm.mmmm');
     expect(bad('GPGGA,123519,4807.038,Q,01131.000,E,1,08,0.9,545.4,M,46.9,M,,')).toBe('line 1 (GPGGA): latitude hemisphere "Q" is not N or S');
