@@ -8,8 +8,8 @@ Usage:
   weir decode -p PROFILE [--topic T | --path P] PAYLOAD|@FILE|-
                                           decode one payload as the gateway would
   weir status [-c FILE] [--json]          backlog, oldest unsent record, disk use, uplink state
-  weir simulate --profile P --devices N --rate R [--duration S] --mqtt URL
-                                          simulated devices (R readings/s per device)
+  weir simulate --profile P --devices N --rate R [--duration S] --mqtt URL|--coap URL|--http URL
+                                          simulated devices (R readings/s per device; --help for options)
 
 Config: -c FILE, else $WEIR_CONFIG, else ./weir.yaml if present, else built-in defaults.
 Every key can be overridden as WEIR_<PATH>, e.g. WEIR_KAFKA_BROKERS=host:9092.`;
