@@ -21,6 +21,9 @@ import type { Source } from './source.js';
 export const PIGGYBACK_MS = 500;
 /** Max-Age of a 5.03: when the device may try again (§5.9.3.4). */
 export const RETRY_AFTER_SECONDS = 2;
+const RECV_BUFFER_BYTES = 1024 * 1024;
+/** Bytes of responses the coap package caches: a few hundred empty 2.04s. */
+const LIBRARY_CACHE_BYTES = 4096;
 /** Exchanges remembered for duplicate detection (§4.5); the oldest are forgotten first. */
 const MAX_EXCHANGES = 10_000;
 /** Block-wise uploads in progress at once; the least recently active is dropped beyond it. */
@@ -125,7 +128,10 @@ export class CoapServerSource implements Source {
     // Our own socket, bound without SO_REUSEADDR: the package binds with it by default,
     // and then a second gateway on the same port would silently share the traffic
     // instead of failing to start.
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
+    // A 1 MiB receive buffer (the kernel's default, ~208 KB, holds only ~256 requests):
+    // a burst from many devices is queued, not dropped to cost each a 2–3 s
+    // retransmission. Linux caps it at net.core.rmem_max.
+    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, host, () => {
@@ -137,6 +143,12 @@ export class CoapServerSource implements Source {
     this.socket = socket;
     const server = createServer({
       piggybackReplyMs: PIGGYBACK_MS,
+      // The package keeps every response (with its exchange's objects and a 202 s
+      // timer, ~6 KB) for EXCHANGE_LIFETIME, bounded only by response bytes: memory grew
+      // with the request rate (0.9 GB at 6,000/s in bench/coap.ts). Duplicates are
+      // answered by our own exchange table (onDatagram), and a resend past it is still
+      // recognised by ingest's resend detection, so the package's cache is kept tiny.
+      cacheSize: LIBRARY_CACHE_BYTES,
       sendAcksForNonConfirmablePackets: true,
       clientIdentifier: (req: IncomingMessage) => `${req.rsinfo.address}:${req.rsinfo.port}`,
     });

@@ -198,6 +198,23 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
     expect((await h.ctx.metrics.duplicates.get()).values[0]?.value ?? 0).toBe(0);
   });
 
+  it('keeps the coap package\'s response cache bounded: memory does not grow with the request rate', async () => {
+    const h = await harness();
+    const device = await peer();
+    for (let i = 0; i < 3000; i++) {
+      await device.send(request(i, body(reading(1000 + i))), h.port);
+      expect((await device.next())).toBeTruthy();
+    }
+    expect(h.records()).toHaveLength(3000);
+    // Each cached response pins its exchange (~6 KB) for EXCHANGE_LIFETIME (247 s) unless evicted.
+    const lru = (h.source as unknown as { server: { _lru: { size: number } } }).server._lru;
+    expect(lru.size).toBeLessThan(1000);
+    // An answered request resent later is still answered the same, and not journaled again.
+    await device.send(request(2999, body(reading(3999))), h.port);
+    expect(parse((await device.next())!.msg)).toMatchObject({ ack: true, code: '2.04', messageId: 2999 });
+    expect(h.records()).toHaveLength(3000);
+  });
+
   it('does not process a retransmission that arrives while the commit is pending, nor after a separate response', async () => {
     let held!: HeldJournal;
     const h = await harness({ wrap: (j) => (held = new HeldJournal(j)) });
