@@ -35,6 +35,7 @@ export class ForwarderThread implements ForwarderHandle {
   private cancelRespawn: (() => void) | null = null;
   private readonly pending = new Map<number, (metrics: object[]) => void>();
   private nextId = 0;
+  private lastMetrics: object[] = [];
   private readonly log;
 
   constructor(private readonly ctx: Context, private readonly journal: SqliteJournal) {
@@ -101,13 +102,16 @@ export class ForwarderThread implements ForwarderHandle {
   }
 
   private remoteMetrics(): Promise<object[]> {
-    if (!this.worker) return Promise.resolve([]);
+    if (!this.worker) return Promise.resolve(this.lastMetrics);
     const id = ++this.nextId;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish([]), METRICS_TIMEOUT_MS);
+      // A busy or restarting thread answers late: the last snapshot stands in, so
+      // its counters never seem to fall back to zero (a reset, to Prometheus).
+      const timer = setTimeout(() => finish(this.lastMetrics), METRICS_TIMEOUT_MS);
       const finish = (metrics: object[]): void => {
         clearTimeout(timer);
         this.pending.delete(id);
+        this.lastMetrics = metrics;
         resolve(metrics);
       };
       this.pending.set(id, finish);

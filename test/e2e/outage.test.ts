@@ -26,7 +26,7 @@ describe('Kafka outage', () => {
     const publisher = new SteadyPublisher(setup.mqttPort, devices, 100);
     await publisher.start();
     await sleep(3000);
-    expect(metric(await getText(setup.httpPort, '/metrics'), 'weir_uplink_up')).toBe(1);
+    await waitFor(async () => metric(await getText(setup.httpPort, '/metrics'), 'weir_uplink_up') === 1, 20_000, 'uplink up on /metrics');
 
     await broker.stop();
     const ackedAtStop = publisher.ackedCount;
