@@ -1,0 +1,240 @@
+/**
+ * A pure, deterministic event-time window engine: no I/O, no clock, no timers. Time comes
+ * in only as event times on readings and as the processing times the caller passes.
+ *
+ * Watermarks are per device (Flink's BoundedOutOfOrderness, but kept per key instead of
+ * per source partition): W(d) = maxTs(d) − L, where maxTs(d) is the largest event time
+ * accepted from device d and L is the spec's allowedLatenessMs. A device with a bad clock
+ * moves only its own windows.
+ *
+ * Closing rule (exact): a window [s, e) of device d closes — is emitted, and its state
+ * freed — during the add() whose reading first makes maxTs(d) ≥ e + L. This is Flink's
+ * DataStream `forBoundedOutOfOrderness(L)` (watermark maxTs − L − 1) with its
+ * EventTimeTrigger (fire when watermark ≥ e − 1) and allowedLateness 0. (Flink SQL's
+ * `WATERMARK FOR t AS t − INTERVAL '10' SECOND` has no −1 and fires 1 ms earlier.) A
+ * reading at most L behind its device's newest one is therefore never late.
+ *
+ * Late: a reading is late for a window iff that window's end e ≤ closedThrough(d), where
+ * closedThrough(d) = max(maxTs(d) − L, idle horizon), i.e. iff the window has closed (or
+ * would have, had it held data) — Flink's WindowOperator.isWindowLate. Late readings are
+ * never dropped silently: add() returns them (see LateReading) and stats() counts them.
+ *
+ * Idle: advanceIdle(now, idleMs) closes every open window of each device whose last
+ * accepted reading came more than idleMs (processing time) before `now`, and sets the
+ * device's idle horizon to the end of the last window holding maxTs(d), so later
+ * readings for those windows are late too (the Dataflow model's processing-time
+ * trigger: Akidau et al., VLDB 2015).
+ *
+ * Future skew: a reading with ts > processingNow + maxFutureSkewMs is ignored — not
+ * aggregated, no watermark move, no idle refresh — and flagged in the result.
+ *
+ * Determinism: output depends only on the sequence of calls and their arguments. Within
+ * one call, aggregates come ordered by (window_end, window_start, device, spec id, series).
+ * snapshot() between calls, then restore() and the same further calls, yields exactly the
+ * output of an uninterrupted run.
+ *
+ * Call order: construct (or restore) → add() per reading in journal order, advanceIdle()
+ * whenever convenient, snapshot() between calls → flushAll() only to drain on purpose (a
+ * normal stop checkpoints with snapshot() instead). Errors: RangeError for bad specs or a
+ * non-finite processing time; Error for a malformed snapshot. Bad data never throws.
+ */
+import { Accumulator, MAX_ABS_VALUE } from './accumulator.js';
+import { decodeSnapshot, encodeSnapshot, type WindowSnapshot } from './snapshot.js';
+import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
+import { finish, groupKey, pickTags, seriesKey, toAggregate, type DeviceState, type Emission, type OpenWindow } from './state.js';
+import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
+
+export type { WindowSnapshot } from './snapshot.js';
+
+export class WindowEngine {
+  private readonly specs: CompiledSpec[];
+  private readonly maxFutureSkewMs: number;
+  private readonly specsByProfile = new Map<string, number[]>();
+  private readonly devices = new Map<string, DeviceState>();
+  private openWindows = 0;
+  private lateTotal = 0;
+  private futureSkewTotal = 0;
+  private invalidTotal = 0;
+  private droppedOnRestore = 0;
+
+  /** @throws RangeError on an invalid spec, duplicate spec id, or negative/NaN maxFutureSkewMs. */
+  constructor(specs: readonly WindowSpec[], options: EngineOptions = {}) {
+    this.specs = compileSpecs(specs);
+    this.maxFutureSkewMs = options.maxFutureSkewMs ?? Infinity;
+    if (!(this.maxFutureSkewMs >= 0)) throw new RangeError('maxFutureSkewMs must be >= 0');
+  }
+
+  /**
+   * Feeds one reading; `processingNow` is the gateway time it is processed at (its
+   * `received`, for exact replay). Returns the windows it closed, its late parts, and
+   * whether it was refused for future skew or an invalid event time (then nothing else happened).
+   * @throws RangeError when processingNow is not a finite number (a caller bug, not bad data).
+   */
+  add(reading: WindowReading, processingNow: number): AddResult {
+    const { ts } = reading;
+    if (!Number.isFinite(processingNow)) throw new RangeError('window engine: processingNow must be a finite number');
+    const result: AddResult = { emitted: [], late: [], futureSkew: false, invalidTime: false };
+    if (typeof ts !== 'number' || !(Math.abs(ts) <= MAX_EVENT_TIME)) {
+      this.invalidTotal++;
+      result.invalidTime = true;
+      return result;
+    }
+    if (ts > processingNow + this.maxFutureSkewMs) {
+      this.futureSkewTotal++;
+      result.futureSkew = true;
+      return result;
+    }
+    const idx = this.specsFor(reading.profile);
+    if (idx.length === 0) return result;
+    let dev = this.devices.get(reading.device);
+    if (!dev) this.devices.set(reading.device, (dev = { maxTs: -Infinity, lastSeen: processingNow, open: 0, specs: [] }));
+    dev.lastSeen = processingNow;
+    for (const i of idx) this.accept(dev, i, reading, result.late);
+    if (ts > dev.maxTs) {
+      dev.maxTs = ts;
+      const out: Emission[] = [];
+      for (let i = 0; i < dev.specs.length; i++) this.fire(reading.device, dev, i, out);
+      result.emitted = finish(out);
+    }
+    return result;
+  }
+
+  /**
+   * Closes every open window of each device silent (no accepted reading) for more than
+   * `idleMs` before `now`. For exact replay, drive `now` from journaled time, not the wall clock.
+   */
+  advanceIdle(now: number, idleMs: number): Aggregate[] {
+    if (!Number.isFinite(now) || !(idleMs >= 0)) throw new RangeError('advanceIdle: now must be finite and idleMs >= 0');
+    const out: Emission[] = [];
+    for (const [device, dev] of this.devices) if (dev.open > 0 && now - dev.lastSeen > idleMs) this.closeAll(device, dev, out);
+    return finish(out);
+  }
+
+  /** Closes every open window of every device, as advanceIdle would. For tests and deliberate drains. */
+  flushAll(): Aggregate[] {
+    const out: Emission[] = [];
+    for (const [device, dev] of this.devices) if (dev.open > 0) this.closeAll(device, dev, out);
+    return finish(out);
+  }
+
+  stats(): EngineStats {
+    return {
+      keys: this.devices.size, openWindows: this.openWindows, lateTotal: this.lateTotal,
+      futureSkewTotal: this.futureSkewTotal, invalidTotal: this.invalidTotal, droppedOnRestore: this.droppedOnRestore,
+    };
+  }
+
+  /** All state as plain JSON (call between add/advanceIdle calls; checkpoint it with the journal seq it covers). */
+  snapshot(): WindowSnapshot {
+    return encodeSnapshot(this.specs, this.devices, [this.lateTotal, this.futureSkewTotal, this.invalidTotal]);
+  }
+
+  /**
+   * An engine with `specs` and the state of `snapshot` (which may have passed through
+   * JSON). State of a spec that is gone or whose definition changed is dropped and
+   * counted in stats().droppedOnRestore; new specs start empty.
+   * @throws Error on a snapshot this version cannot read; RangeError as the constructor.
+   */
+  static restore(specs: readonly WindowSpec[], snapshot: unknown, options: EngineOptions = {}): WindowEngine {
+    const e = new WindowEngine(specs, options);
+    const d = decodeSnapshot(e.specs, snapshot);
+    for (const [device, dev] of d.devices) e.devices.set(device, dev);
+    [e.lateTotal, e.futureSkewTotal, e.invalidTotal] = d.totals;
+    e.openWindows = d.openWindows;
+    e.droppedOnRestore = d.dropped;
+    return e;
+  }
+
+  private specsFor(profile: string): number[] {
+    let idx = this.specsByProfile.get(profile);
+    if (!idx) {
+      idx = [];
+      this.specs.forEach((s, i) => { if (s.profile === undefined || s.profile === profile) idx!.push(i); });
+      this.specsByProfile.set(profile, idx);
+    }
+    return idx;
+  }
+
+  private closedThrough(dev: DeviceState, i: number): number {
+    return Math.max(dev.maxTs - this.specs[i]!.lateness, dev.specs[i]?.idleClosed ?? -Infinity);
+  }
+
+  /** Adds the reading's metrics to their open windows of spec i, or reports them late. */
+  private accept(dev: DeviceState, i: number, r: WindowReading, late: LateReading[]): void {
+    const spec = this.specs[i]!;
+    const closed = this.closedThrough(dev, i);
+    const starts = windowStarts(r.ts, spec);
+    let tags: Record<string, string> | undefined;
+    let group = '';
+    for (const metric of spec.metrics ?? Object.keys(r.metrics)) {
+      if (!Object.hasOwn(r.metrics, metric)) continue;
+      const v = r.metrics[metric];
+      if (typeof v !== 'number' || !(Math.abs(v) <= MAX_ABS_VALUE)) { this.invalidTotal++; continue; }
+      if (!tags) {
+        tags = pickTags(r.tags, spec.groupBy);
+        group = groupKey(r.tags, spec.groupBy);
+      }
+      const key = seriesKey(metric, group);
+      for (const start of starts) {
+        const end = start + spec.size;
+        if (end <= closed) {
+          this.lateTotal++;
+          const correction = toAggregate(spec, r.device, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) }, start, end);
+          correction.late = 1;
+          late.push({ ts: r.ts, value: v, closedThrough: closed, correction });
+          continue;
+        }
+        const w = this.openWindow(dev, i, start, end);
+        const se = w.series.get(key);
+        if (se) se.acc.add(v, r.ts);
+        else {
+          w.series.set(key, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) });
+          this.openWindows++;
+        }
+      }
+    }
+  }
+
+  /** The open window [start, end) of spec i, created in start order if new. */
+  private openWindow(dev: DeviceState, i: number, start: number, end: number): OpenWindow {
+    const ss = (dev.specs[i] ??= { idleClosed: -Infinity, windows: [] });
+    const ws = ss.windows;
+    let j = ws.length - 1;
+    for (; j >= 0; j--) {
+      const w = ws[j]!;
+      if (w.start === start) return w;
+      if (w.start < start) break;
+    }
+    const w: OpenWindow = { start, end, series: new Map() };
+    ws.splice(j + 1, 0, w);
+    dev.open++;
+    return w;
+  }
+
+  /** Emits the windows of spec i that the device's watermark has passed. */
+  private fire(device: string, dev: DeviceState, i: number, out: Emission[]): void {
+    const ss = dev.specs[i];
+    if (!ss) return;
+    const closed = this.closedThrough(dev, i);
+    while (ss.windows.length > 0 && ss.windows[0]!.end <= closed) this.emit(device, dev, i, ss.windows.shift()!, out);
+  }
+
+  /** Idle / flush: emits all of a device's open windows and moves its idle horizons. */
+  private closeAll(device: string, dev: DeviceState, out: Emission[]): void {
+    dev.specs.forEach((ss, i) => {
+      if (!ss) return;
+      const spec = this.specs[i]!;
+      const horizon = lastWindowStart(Math.floor(dev.maxTs), spec.slide, spec.offset) + spec.size;
+      ss.idleClosed = Math.max(ss.idleClosed, horizon);
+      for (const w of ss.windows) this.emit(device, dev, i, w, out);
+      ss.windows = [];
+    });
+  }
+
+  private emit(device: string, dev: DeviceState, i: number, w: OpenWindow, out: Emission[]): void {
+    const spec = this.specs[i]!;
+    for (const [key, se] of w.series) out.push({ agg: toAggregate(spec, device, se, w.start, w.end), spec: spec.id, key });
+    this.openWindows -= w.series.size;
+    dev.open--;
+  }
+}

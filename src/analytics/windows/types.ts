@@ -1,0 +1,95 @@
+/** The window engine's inputs and outputs. */
+
+/** What the engine reads from a reading: `Reading` from profiles/profile.ts fits as is. */
+export interface WindowReading {
+  device: string;
+  profile: string;
+  /** Event time, epoch ms. */
+  ts: number;
+  tags: Readonly<Record<string, string>>;
+  metrics: Readonly<Record<string, number>>;
+}
+
+/**
+ * One closed window of one series, in the `weir.aggregates` shape less `gateway` (the
+ * journal adds it). count, sum, min, max, avg, first and last are always present; stddev
+ * and p50/p95/p99 only when the spec asks for them.
+ */
+export interface Aggregate {
+  /** The spec's name. */
+  window: string;
+  device: string;
+  profile: string;
+  metric: string;
+  /** The spec's group-by tags that the readings carried (a missing tag is its own group, absent here). */
+  tags: Record<string, string>;
+  /** Epoch ms, inclusive. */
+  window_start: number;
+  /** Epoch ms, exclusive. */
+  window_end: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  avg: number;
+  first: number;
+  last: number;
+  stddev?: number;
+  p50?: number;
+  p95?: number;
+  p99?: number;
+  /**
+   * Present only on a late correction (see LateReading): the number of late readings it
+   * carries. Downstream, a window's totals are its on-time aggregate merged with its
+   * corrections (counts and sums add, min/max combine).
+   */
+  late?: number;
+}
+
+/**
+ * A reading that arrived after its window had closed (the analogue of Flink's late-data
+ * side output). It is not in any emitted aggregate; the engine counts it (stats().lateTotal)
+ * and hands it back so the caller can journal `correction` or count it per window.
+ */
+export interface LateReading {
+  ts: number;
+  value: number;
+  /** The device's close horizon for the spec when it arrived; window_end ≤ closedThrough made it late. */
+  closedThrough: number;
+  /** This reading alone as an aggregate of its closed window, with `late: 1`. */
+  correction: Aggregate;
+}
+
+export interface AddResult {
+  /** Windows this reading closed, in emission order. */
+  emitted: Aggregate[];
+  /** One entry per (metric, window) this reading could not join because it had closed. */
+  late: LateReading[];
+  /** The reading was stamped beyond processingNow + maxFutureSkewMs: ignored, flag or dead-letter it. */
+  futureSkew: boolean;
+  /** Its event time was not a finite number within ±8.64e15 ms (MAX_EVENT_TIME): ignored, counted as invalid. */
+  invalidTime: boolean;
+}
+
+export interface EngineOptions {
+  /**
+   * A reading with ts > processingNow + maxFutureSkewMs is not aggregated and does not
+   * move its device's watermark. Default Infinity (no check): the config layer owns the
+   * default and must pass it.
+   */
+  maxFutureSkewMs?: number;
+}
+
+export interface EngineStats {
+  /** Devices with watermark state. */
+  keys: number;
+  /** Open window keys: one per (device, spec, window, series) with at least one reading. */
+  openWindows: number;
+  /** Readings × windows turned away as late since the engine's state began (survives restore). */
+  lateTotal: number;
+  futureSkewTotal: number;
+  /** Readings with an invalid event time, plus metric values skipped as not numbers, not finite, or beyond ±1e100 (MAX_ABS_VALUE). */
+  invalidTotal: number;
+  /** Open window keys discarded by restore() because their spec was removed or changed. */
+  droppedOnRestore: number;
+}
