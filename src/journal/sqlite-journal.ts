@@ -13,6 +13,8 @@ const SCHEMA_VERSION = 2;
 
 /** Acks are persisted (rows deleted) at most this often: deletes cost flash writes too. */
 const ACK_PERSIST_MS = 1000;
+/** …or as soon as this many acknowledged records are not yet recorded as such. */
+const ACK_PERSIST_RECORDS = 5000;
 
 export { RETAIN_TAIL };
 
@@ -158,6 +160,14 @@ export class SqliteJournal implements Journal {
       for (const [id, count] of seg.countRange(this.ackedThrough, throughSeq)) this.backlog[streamName(id)] -= count;
     }
     this.ackedThrough = throughSeq;
+    // A big unrecorded range (a catch-up after a restart: the forwarder sends thousands
+    // per request) is recorded at once: a crash before the timer fired would send it all
+    // to Kafka again, and crashes in a row would multiply the copies.
+    if (this.ackedThrough - this.persistedAck >= ACK_PERSIST_RECORDS) {
+      this.cancelAckTimer?.();
+      this.persistAcks();
+      return;
+    }
     if (!this.cancelAckTimer) {
       this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
     }

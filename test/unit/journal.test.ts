@@ -176,6 +176,18 @@ describe('SqliteJournal durability and sequence', () => {
     expect(rowCount(j.file)).toBe(total - 2 * S);
   });
 
+  it('records a large acknowledged range at once, so a crash right after a catch-up does not resend it all', async () => {
+    const clock = new ManualClock();
+    const dir = tempDir();
+    const { j } = journalIn(dir, { commitIntervalMs: 0, maxPendingRecords: 20_000 }, clock);
+    await Promise.all(Array.from({ length: 12_000 }, (_, i) => append(j, entry(i))));
+    j.ack(100); // small: waits for the timer
+    j.ack(6_000); // 5,900 unrecorded: recorded now, no clock advance
+    // A crash now (no close): a second journal on the same file sees the recorded ack.
+    const { j: after } = journalIn(dir, { commitIntervalMs: 0 }, new ManualClock());
+    expect(after.read(0, 1, Infinity)[0]?.seq).toBe(6_001);
+  });
+
   it('ack hides records from read and keeps per-stream backlog, also after a restart', async () => {
     const clock = new ManualClock();
     const dir = tempDir();
