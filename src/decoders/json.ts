@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { WeirError } from '../core/errors.js';
 import { getPath, parsePath, type FieldPath } from '../profiles/field-path.js';
 import type { Decoder, DecoderFactory } from './decoder.js';
+import { payloadText } from './util.js';
 
 const options = z.strictObject({
   /** Dot path to an array of readings inside the document, e.g. `data.samples`. */
@@ -35,7 +36,8 @@ export const jsonDecoder: DecoderFactory<z.infer<typeof options>> = {
     };
     return {
       decode(payload: Buffer): unknown[] {
-        const text = payload.toString('utf8');
+        // RFC 8259 §8.1: a parser MAY ignore a byte order mark; devices do send one.
+        const text = payloadText(payload);
         let doc: unknown;
         try {
           doc = JSON.parse(text);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { WeirError } from '../core/errors.js';
 import { decodeCbor } from './cbor.js';
 import type { Decoder, DecoderFactory } from './decoder.js';
-import { describeValue, excerpt, hasField, setField, type Doc } from './util.js';
+import { describeValue, excerpt, hasField, payloadText, setField, type Doc } from './util.js';
 
 const options = z.strictObject({
   /** application/senml+json (RFC 8428 §5) or application/senml+cbor (§6). */
@@ -72,7 +72,7 @@ export const senmlDecoder: DecoderFactory<z.infer<typeof options>> = {
           pack = decodeCbor(payload, 'base64url');
         } else {
           try {
-            pack = JSON.parse(payload.toString('utf8'));
+            pack = JSON.parse(payloadText(payload));
           } catch (err) {
             throw new WeirError('WEIR_DECODE_FAILED', `invalid JSON: ${(err as Error).message}`);
           }

@@ -45,7 +45,10 @@ const ISO = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d
 function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number | undefined {
   if (format === 'iso8601' || (format === 'auto' && typeof v === 'string' && !/^\s*-?\d+(\.\d+)?\s*$/.test(v))) {
     if (typeof v !== 'string' || !ISO.test(v)) return undefined;
-    const t = Date.parse(v);
+    // A date-time without an offset would be read in the gateway's own time zone
+    // (ECMA-262 §21.4.3.2): the same payload would mean different instants on two
+    // gateways. RFC 3339 requires the offset; absent, it is taken as UTC.
+    const t = Date.parse(/[T ]\d/.test(v) && !/(Z|[+-]\d{2}:?\d{2})$/.test(v) ? `${v.replace(' ', 'T')}Z` : v);
     return Number.isFinite(t) ? t : undefined;
   }
   const n = asNumber(v);
