@@ -255,7 +255,7 @@ export class CoapServerSource implements Source {
     }
     const format = optionValue(packet, 'Content-Format');
     if (format !== undefined && !ACCEPTED_FORMATS.has(readUint(format))) {
-      return { code: '4.15', text: `Content-Format ${readUint(format)} is not accepted; use ${[...ACCEPTED_FORMATS].join(', ')} or none` };
+      return { code: '4.15', text: `WEIR_UNSUPPORTED_FORMAT: Content-Format ${readUint(format)} is not accepted; use ${[...ACCEPTED_FORMATS].join(', ')} or none` };
     }
     // Size1 announces the whole body (RFC 7959 §4): refuse before any block is stored.
     const size1 = optionValue(packet, 'Size1');

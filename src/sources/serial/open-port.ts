@@ -4,6 +4,7 @@
  * port is configured: a gateway without serial never loads the addon, and one whose
  * platform has no build of it still runs everything else.
  */
+import { WeirError } from '../../core/errors.js';
 
 /** The package loaded; a variable, so TypeScript does not need it installed to compile Weir. */
 export const SERIALPORT_PACKAGE = 'serialport';
@@ -38,9 +39,10 @@ export interface SerialOpenOptions {
 export type OpenPort = (options: SerialOpenOptions) => SerialPortHandle;
 
 /** The serial source is configured but the `serialport` package cannot be loaded. */
-export class SerialUnavailableError extends Error {
+export class SerialUnavailableError extends WeirError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super(
+      'WEIR_SERIAL_UNAVAILABLE',
       `serial ports are configured but the optional package "${SERIALPORT_PACKAGE}" (13.x, native addon) could not be loaded: ${reason}. ` +
       `Install it where Weir is installed with \`npm install ${SERIALPORT_PACKAGE}@13\` (prebuilt for linux x64/arm64/arm, ` +
       'elsewhere it compiles and needs python3, make and a C++ compiler), or remove serial.ports from the config. ' +

@@ -106,7 +106,7 @@ describe('CoAP server: error responses carry a diagnostic payload (RFC 7252 §5.
     const h = await harness();
     const xml = await coapClient('-m', 'post', '-t', '41', '-e', '<usage>1</usage>', h.url('/iot-data-input'));
     expect(xml.response.code).toBe('4.15');
-    expect(xml.response.payload).toMatch(/^Content-Format 41 is not accepted; use 0, 42, 50, 60, 110, 112 or none$/);
+    expect(xml.response.payload).toMatch(/^WEIR_UNSUPPORTED_FORMAT: Content-Format 41 is not accepted; use 0, 42, 50, 60, 110, 112 or none$/);
     const senml = await coapClient('-m', 'post', '-t', '110', '-e', body(reading(1)), h.url('/iot-data-input'));
     expect(senml.response.code).toBe('2.04');
     expect(h.records()).toHaveLength(1);

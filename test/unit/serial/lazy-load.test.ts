@@ -73,6 +73,7 @@ describe('lazy serialport', () => {
   it('loadSerialPort: an addon that fails to load, or a module without SerialPort, is a SerialUnavailableError', async () => {
     const broken = loadSerialPort(() => Promise.reject(new Error('No native build was found for platform=linux arch=riscv64')));
     await expect(broken).rejects.toBeInstanceOf(SerialUnavailableError);
+    await expect(broken).rejects.toMatchObject({ code: 'WEIR_SERIAL_UNAVAILABLE', retryable: false });
     await expect(broken).rejects.toThrow(/loading it failed \(No native build was found.*npm install serialport@13/);
     await expect(loadSerialPort(() => Promise.resolve({ default: {} }))).rejects.toThrow(/no SerialPort class/);
     const open = await loadSerialPort(); // the real one: installed in this checkout
