@@ -22,6 +22,7 @@
  * a finite number, and the JSON round trip is exact (-0 is stored as 0 for the same reason).
  */
 import { newSketch, sketchFromJSON, sketchToJSON, type Sketch, type SketchState } from './sketch.js';
+import type { AggregateValues, QuantileName } from './types.js';
 
 /** Largest accepted |value|: sums of up to 1e200 such values, and their squares, stay finite. */
 export const MAX_ABS_VALUE = 1e100;
@@ -29,7 +30,7 @@ export const MAX_ABS_VALUE = 1e100;
 export interface AccumulatorOptions {
   stddev: boolean;
   /** Quantiles in (0, 1) with their output names; a sketch is kept only if non-empty. */
-  quantiles: ReadonlyArray<readonly [string, number]>;
+  quantiles: ReadonlyArray<readonly [QuantileName, number]>;
 }
 
 /** Plain-JSON state. Field names are short: snapshots hold one of these per open window key. */
@@ -49,17 +50,8 @@ export interface AccumulatorState {
   sk?: SketchState;
 }
 
-export interface AccumulatorResult {
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  avg: number;
-  first: number;
-  last: number;
-  stddev?: number;
-  [quantile: string]: number | undefined;
-}
+/** What result() gives: the aggregate's values. */
+export type AccumulatorResult = AggregateValues;
 
 export class Accumulator {
   private n: number;

@@ -8,6 +8,7 @@
  * hopping window of size S and slide H holds every timestamp t with start ≤ t < start+S,
  * so each reading falls in ceil(S/H) or floor(S/H) windows.
  */
+import type { QuantileName } from './types.js';
 
 /** Every aggregate a spec may name. */
 export const AGGREGATE_NAMES = ['count', 'sum', 'min', 'max', 'avg', 'first', 'last', 'stddev', 'p50', 'p95', 'p99'] as const;
@@ -67,7 +68,7 @@ export interface CompiledSpec {
   groupBy: readonly string[];
   stddev: boolean;
   /** Quantiles in (0, 1) to report, in p50, p95, p99 order, with their field names. */
-  quantiles: ReadonlyArray<readonly ['p50' | 'p95' | 'p99', number]>;
+  quantiles: ReadonlyArray<readonly [QuantileName, number]>;
   /** Everything that shapes state; a snapshot's state is reused only if this matches. */
   fingerprint: string;
 }

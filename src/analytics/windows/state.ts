@@ -59,14 +59,11 @@ export function seriesKey(metric: string, group: string): string {
 
 /** The aggregate of one series in window [start, end): core fields always, extras as the spec asks. */
 export function toAggregate(spec: CompiledSpec, device: string, se: Series, start: number, end: number): Aggregate {
-  const r = se.acc.result();
-  const a: Aggregate = {
+  // The accumulator was built with the spec as its options: its result holds exactly the spec's extras.
+  return {
     window: spec.name, device, profile: se.profile, metric: se.metric, tags: { ...se.tags },
     window_start: start, window_end: end,
-    count: r.count, sum: r.sum, min: r.min, max: r.max, avg: r.avg, first: r.first, last: r.last,
+    ...se.acc.result(),
   };
-  if (spec.stddev) a.stddev = r.stddev;
-  for (const [name] of spec.quantiles) a[name] = r[name];
-  return a;
 }
 

@@ -10,23 +10,11 @@ export interface WindowReading {
   metrics: Readonly<Record<string, number>>;
 }
 
-/**
- * One closed window of one series, in the `weir.aggregates` shape less `gateway` (the
- * journal adds it). count, sum, min, max, avg, first and last are always present; stddev
- * and p50/p95/p99 only when the spec asks for them.
- */
-export interface Aggregate {
-  /** The spec's name. */
-  window: string;
-  device: string;
-  profile: string;
-  metric: string;
-  /** The spec's group-by tags that the readings carried (a missing tag is its own group, absent here). */
-  tags: Record<string, string>;
-  /** Epoch ms, inclusive. */
-  window_start: number;
-  /** Epoch ms, exclusive. */
-  window_end: number;
+/** The quantiles an aggregate can carry. */
+export type QuantileName = 'p50' | 'p95' | 'p99';
+
+/** The values of one window of one series; the Accumulator's result. */
+export interface AggregateValues {
   count: number;
   sum: number;
   min: number;
@@ -38,6 +26,25 @@ export interface Aggregate {
   p50?: number;
   p95?: number;
   p99?: number;
+}
+
+/**
+ * One closed window of one series, in the `weir.aggregates` shape less `gateway` (the
+ * journal adds it). count, sum, min, max, avg, first and last are always present; stddev
+ * and p50/p95/p99 only when the spec asks for them.
+ */
+export interface Aggregate extends AggregateValues {
+  /** The spec's name. */
+  window: string;
+  device: string;
+  profile: string;
+  metric: string;
+  /** The spec's group-by tags that the readings carried (a missing tag is its own group, absent here). */
+  tags: Record<string, string>;
+  /** Epoch ms, inclusive. */
+  window_start: number;
+  /** Epoch ms, exclusive. */
+  window_end: number;
   /**
    * Present only on a late correction (see LateReading): the number of late readings it
    * carries. Downstream, a window's totals are its on-time aggregate merged with its

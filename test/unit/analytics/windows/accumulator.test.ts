@@ -2,7 +2,7 @@
 // round trip after which it continues bit for bit.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Accumulator, SKETCH_RELATIVE_ACCURACY, type AccumulatorOptions } from '../../../../src/analytics/windows/index.js';
+import { Accumulator, SKETCH_RELATIVE_ACCURACY, type AccumulatorOptions, type AccumulatorResult } from '../../../../src/analytics/windows/index.js';
 import { exact } from './support.js';
 
 const FULL: AccumulatorOptions = { stddev: true, quantiles: [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] };
@@ -78,7 +78,7 @@ describe('Accumulator', () => {
       expect(JSON.stringify(b)).toBe(JSON.stringify(a));
       const ra = a.result();
       const rb = b.result();
-      for (const f of Object.keys(ra)) expect(Object.is(rb[f], ra[f]), f).toBe(true);
+      for (const f of Object.keys(ra) as Array<keyof AccumulatorResult>) expect(Object.is(rb[f], ra[f]), f).toBe(true);
     }), { numRuns: 300 });
   });
 
