@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RuleEngine, type Alert, type RuleReading } from '../../../../src/analytics/rules/index.js';
+import { mulberry32 } from '../../../../src/simulate/prng.js';
 
 /**
  * Seed 001's workload: hosts × cpus sending {"hostname","cpu","usage","occurred_at"}
@@ -11,17 +12,6 @@ import { RuleEngine, type Alert, type RuleReading } from '../../../../src/analyt
 const T0 = Date.UTC(2022, 0, 21, 10, 20, 0);
 const HOSTS = ['doc', 'dopey', 'happy', 'grumpy', 'sneezy', 'bashful', 'sleepy'];
 const CPUS = ['cpu1', 'cpu2', 'cpu3', 'cpu4'];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Readings in arrival order: event time + a delay of 0–10 s, 3 % of them 10–60 s. */
 function workload(seed: number, seconds: number): RuleReading[] {

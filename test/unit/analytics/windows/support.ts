@@ -1,18 +1,7 @@
 // Shared helpers for the window-engine tests (not a test file: vitest only picks *.test.ts):
 // a seeded workload generator and brute-force references that share no code with the engine.
 import type { Aggregate, WindowEngine, WindowReading } from '../../../../src/analytics/windows/index.js';
-
-/** mulberry32: small, seeded, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../../../src/simulate/prng.js';
 
 export interface Ev extends WindowReading {
   /** Gateway time of arrival: the processing time passed to add(). */
@@ -42,7 +31,7 @@ export const T0 = 1_642_763_100_000; // 2022-01-21, seed 001's era; a multiple o
 
 /** Seed 001's readings (hostname, cpu, usage, occurred_at) in arrival order. */
 export function seed001Workload(o: WorkloadOptions): Ev[] {
-  const r = rng(o.seed);
+  const r = mulberry32(o.seed);
   const start = o.start ?? T0;
   const evs: Array<Ev & { order: number }> = [];
   let order = 0;
