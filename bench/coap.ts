@@ -21,7 +21,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../src/config/schema.js';
 import { freePort, getJson, getText, metric, REPO, sleep } from '../test/support/gateway.js';
+import { distStale } from './dist.js';
 import { benchDir, createBenchTopics, killAll, spawnTracked, startKafka, stopChild } from './peers.js';
 import { CpuMeter, fsType, loadAverage, memoryMB, waitQuiet } from './procfs.js';
 
@@ -456,14 +457,6 @@ function printTable(res: Record<string, any>): void {
 
 // ───────────── main ─────────────
 
-function newest(dir: string, ext: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith(ext)) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
-  }
-  return t;
-}
-
 function meta() {
   const git = (args: string[]) => spawnSync('git', args, { cwd: REPO, encoding: 'utf8' }).stdout.trim();
   const v = spawnSync(LIBCOAP_BIN, ['-h'], { encoding: 'utf8' });
@@ -485,7 +478,7 @@ async function main(): Promise<void> {
     return printTable(previous[KEY] as Record<string, unknown>);
   }
   if (!existsSync(join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  if (newest(join(REPO, 'src'), '.ts') > newest(join(REPO, 'dist'), '.js')) log('warning: src/ is newer than dist/ — `npm run build` to bench the current code');
+  if (distStale()) log('warning: src/ is newer than dist/ — `npm run build` to bench the current code');
   const needed = opt.clients * opt.window;
   if (opt.clients < 1 || opt.window < 1) throw new Error('--clients and --window must be ≥ 1');
   rmSync(benchDir(), { recursive: true }); // fails early on tmpfs

@@ -20,7 +20,7 @@
 // (with golden samples, checked by the same compiler). The table goes to stdout, the
 // figures to bench/results/decoders.json. See bench/README.md, "Decoder cost".
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ import { runInNewContext } from 'node:vm';
 import type { Decoder, DecoderFactory } from '../src/decoders/decoder.js';
 import type { CompiledProfile } from '../src/profiles/profile.js';
 import { CpuMeter, loadAverage, waitQuiet } from './procfs.js';
+import { distStale } from './dist.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const RESULTS = join(REPO, 'bench/results/decoders.json');
@@ -67,16 +68,8 @@ const { compileProfile } = await import(mod('profiles/compile.js')) as typeof im
 const { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } = await import(mod('profiles/registry.js')) as typeof import('../src/profiles/registry.js');
 const { profileSchema } = await import(mod('profiles/schema.js')) as typeof import('../src/profiles/schema.js');
 
-/** Newest modification time of the files under `dir` ending in `ext`. */
-function newest(dir: string, ext: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith(ext)) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
-  }
-  return t;
-}
-const distStale = TREE === 'dist' && ['decoders', 'profiles'].some((d) => newest(join(REPO, 'src', d), '.ts') > newest(join(REPO, 'dist', d), '.js'));
-if (distStale) log('warning: src/decoders or src/profiles is newer than dist/ — `npm run build` to bench the current code');
+const stale = TREE === 'dist' && distStale(['decoders', 'profiles']);
+if (stale) log('warning: src/decoders or src/profiles is newer than dist/ — `npm run build` to bench the current code');
 
 /** A full GC between rounds, without needing `node --expose-gc`. */
 setFlagsFromString('--expose-gc');
@@ -344,7 +337,7 @@ async function main(): Promise<void> {
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
     commit: git(['rev-parse', '--short', 'HEAD']),
     uncommittedSrcFiles: git(['status', '--porcelain', 'src', 'device-profiles']).split('\n').filter(Boolean).length,
-    code: TREE === 'dist' ? `dist/ (tsc output)${distStale ? ', OLDER than src/' : ''}` : 'src/ through tsx (esbuild keepNames: closures cost more)',
+    code: TREE === 'dist' ? `dist/ (tsc output)${stale ? ', OLDER than src/' : ''}` : 'src/ through tsx (esbuild keepNames: closures cost more)',
     readingsPerFigure: TARGET, rounds: ROUNDS, pi4Factor: PI4,
     unit: 'CPU-seconds (user + system, this process) per 1,000,000 readings; = µs of CPU per reading',
     loadAverageAtStart: loadAverage(),

@@ -13,11 +13,12 @@
 //
 // Runs the built gateway (dist/): `npm run build` first. See bench/README.md.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO } from '../test/support/gateway.js';
+import { distStale } from './dist.js';
 import { drain, memory } from './outage.js';
 import { benchDir, killAll, startKafka } from './peers.js';
 import { fsType, loadAverage, waitQuiet } from './procfs.js';
@@ -47,15 +48,6 @@ const experiment = a.profile || a.nodelay || a['commit-ms'] !== undefined || a['
 const RESULTS = join(REPO, 'bench/results', experiment ? 'experiment.json' : q ? 'quick.json' : 'latest.json');
 const PROFILE_DIR = join(REPO, 'bench/results/profiles');
 
-/** The bench runs dist/: say so when src/ has changed since the last build. */
-function newest(dir: string, ext: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith(ext)) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
-  }
-  return t;
-}
-
 function meta() {
   const git = (args: string[]) => spawnSync('git', args, { cwd: REPO, encoding: 'utf8' }).stdout.trim();
   return {
@@ -70,7 +62,7 @@ function meta() {
 async function main(): Promise<void> {
   if (a.table) return printTable(JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>); // reprint, run nothing
   if (!existsSync(join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  if (newest(join(REPO, 'src'), '.ts') > newest(join(REPO, 'dist'), '.js')) log('warning: src/ is newer than dist/ — `npm run build` to bench the current code');
+  if (distStale()) log('warning: src/ is newer than dist/ — `npm run build` to bench the current code');
   rmSync(benchDir(), { recursive: true }); // fails early on tmpfs
   const results: Record<string, unknown> = { meta: meta() };
   log(`load average ${loadAverage()}; starting Kafka…`);
