@@ -2,7 +2,7 @@
 // backlog drains while live readings keep flowing) and "memory" (RSS idle, with
 // 1,000 clients, and while the backlog grows to 1,000,000 readings).
 import type { KafkaBroker } from '../test/support/kafka-broker.js';
-import { sleep } from '../test/support/gateway.js';
+import { sleep, waitFor } from '../test/support/wait.js';
 import { startLoad, type Tick } from './load.js';
 import { startWeir, type Weir } from './peers.js';
 import { memoryMB } from './procfs.js';
@@ -22,14 +22,6 @@ function sampler(weir: Weir, ms: number) {
     }
   })();
   return { samples, last: () => samples[samples.length - 1], stop: async () => { on = false; await loop; } };
-}
-
-async function until(what: string, timeoutMs: number, fn: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
@@ -60,11 +52,11 @@ export async function drain(ctx: Ctx, kafka: KafkaBroker, maxRate: number, outag
     lastRestartMs = tUp - t0;
     ctx.log(`  Kafka back after ${((tUp - tDown) / 1000).toFixed(1)} s, backlog ${s.last()?.backlog}`);
     const upFwd = s.last()!.forwarded;
-    await until('forwarding to resume', 120_000, () => s.last()!.forwarded > upFwd);
+    await waitFor(() => s.last()!.forwarded > upFwd, 120_000, 'forwarding to resume');
     const resume = s.last()!;
     // Drained: back to the backlog the gateway carried before the outage (with some slack).
     const floor = Math.max(2 * steadyBacklog, rate * 0.2);
-    await until('the backlog to drain', 30 * 60_000, () => s.last()!.backlog <= floor);
+    await waitFor(() => s.last()!.backlog <= floor, 30 * 60_000, 'the backlog to drain');
     const drained = s.last()!;
     await sleep(5000); // live traffic after the drain
     const gen = await load.stop();
@@ -127,7 +119,7 @@ export async function memory(ctx: Ctx, kafka: KafkaBroker, backlogN: number, man
       const r = await startLoad({ port: weir.mqttPort, clients: ctx.clients, window: ctx.window, count: target - sent }).result;
       sent = target;
       ingestS += r.elapsedS;
-      await until('the backlog to reach the step', 60_000, () => (s!.last()?.backlog ?? 0) >= target);
+      await waitFor(() => (s!.last()?.backlog ?? 0) >= target, 60_000, 'the backlog to reach the step');
       await sleep(3000);
       points.push({ backlog: s.last()!.backlog, rssMB: memoryMB(weir.pid).rss, ...(await heap(weir)) });
     }
@@ -137,9 +129,9 @@ export async function memory(ctx: Ctx, kafka: KafkaBroker, backlogN: number, man
     // Then the backlog alone drains (no live load): how fast a full journal empties.
     await kafka.start();
     const upFwd = s.last()!.forwarded;
-    await until('forwarding to resume', 120_000, () => s!.last()!.forwarded > upFwd);
+    await waitFor(() => s!.last()!.forwarded > upFwd, 120_000, 'forwarding to resume');
     const resume = s.last()!;
-    await until('the backlog to drain', 30 * 60_000, () => s!.last()!.backlog === 0);
+    await waitFor(() => s!.last()!.backlog === 0, 30 * 60_000, 'the backlog to drain');
     const end = s.last()!;
     const drainS = (end.at - resume.at) / 1000;
     await s.stop();

@@ -12,10 +12,11 @@ import { silentLogger } from '../../src/core/logger.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
 import { freePort } from './kafka-broker.js';
+import { sleep, waitFor } from './wait.js';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 
-export { freePort };
+export { freePort, sleep, waitFor };
 
 export interface TestSetup {
   dir: string;
@@ -106,19 +107,6 @@ export async function getText(port: number, path: string): Promise<string> {
 export function metric(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
   return line === undefined ? undefined : Number(line.split(' ').pop());
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** A cpu-monitor payload whose occurred_at doubles as the reading's identity. */

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { sleep } from './wait.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const pomPath = join(repoRoot, 'test/kafka/pom.xml');
@@ -89,7 +90,6 @@ process.once('exit', () => {
 });
 const useSetpriv = hasCommand('setpriv', ['--help']);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface BrokerState { port: number; controllerPort: number; clusterId: string }
 

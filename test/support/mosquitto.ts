@@ -6,9 +6,9 @@ import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './kafka-broker.js';
+import { sleep } from './wait.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A real Mosquitto on 127.0.0.1, persistence on: sessions and queued messages survive its restart. */
 export class Mosquitto {

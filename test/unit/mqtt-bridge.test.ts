@@ -13,18 +13,8 @@ import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
 import { MqttBridgeSource } from '../../src/sources/mqtt-bridge.js';
 import { Mosquitto, publish } from '../support/mosquitto.js';
+import { sleep, waitFor } from '../support/wait.js';
 import { cleanupTempDirs, makeContext, tempDir, type TestContext } from './support.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 
 /** Brokers started by a test, stopped after it. */
 async function startBroker(persistence = true): Promise<Mosquitto> {
@@ -116,11 +106,11 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
 
     await publish(broker.port, 'iot-data-input', range(0, 5).map((n) => cpu('dopey', n)), { version: protocolVersion });
     await publish(broker.port, 'tmp-17/temperature', [JSON.stringify({ t: 21.5, time: '2024-05-01T10:00:00Z' })], { version: protocolVersion });
-    await waitFor('6 readings', () => readings(g.journal).length === 6);
+    await waitFor(() => readings(g.journal).length === 6, 15_000, '6 readings', 20);
     expect(seqOf(g.journal, 'dopey')).toEqual(range(0, 5));
     // topicPrefix: "tmp-17/temperature" was matched as "sensors/tmp-17/temperature".
     expect(readings(g.journal).find((r) => r.key === 'tmp-17')).toMatchObject({ profile: 'temperature-sensor' });
-    await waitFor('acks', () => stat(bridge).acked === 6);
+    await waitFor(() => stat(bridge).acked === 6, 15_000, 'acks', 20);
     expect(stat(bridge)).toMatchObject({ received: 6, withheld: 0 });
 
     // The session is persistent: Mosquitto knows the client id with clean start / clean session off.
@@ -136,7 +126,7 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     const g1 = gateway();
     const first = await startBridge(g1, broker, { protocolVersion, subscriptions: [{ filter: 'iot-data-input', qos }] }, stuckIngest(stuck));
     await publish(broker.port, 'iot-data-input', range(0, 20).map((n) => cpu('doc', n)), { qos, version: protocolVersion });
-    await waitFor('a delivery', () => stuck.length >= 1);
+    await waitFor(() => stuck.length >= 1, 15_000, 'a delivery', 20);
     await sleep(200);
     // One at a time: the next message is not even taken before the first one's commit.
     expect(stuck).toHaveLength(1);
@@ -147,9 +137,9 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     const g2 = gateway();
     const second = await startBridge(g2, broker, { protocolVersion, subscriptions: [{ filter: 'iot-data-input', qos }] });
     expect(stat(second).sessionPresent).toBe(true);
-    await waitFor('20 readings', () => readings(g2.journal).length === 20);
+    await waitFor(() => readings(g2.journal).length === 20, 15_000, '20 readings', 20);
     expect(seqOf(g2.journal, 'doc')).toEqual(range(0, 20));
-    await waitFor('20 acks', () => stat(second).acked === 20);
+    await waitFor(() => stat(second).acked === 20, 15_000, '20 acks', 20);
   });
 
   it('journals what was published while the gateway was away, after it reconnects', async () => {
@@ -157,13 +147,13 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     const g = gateway();
     const first = await startBridge(g, broker, { protocolVersion });
     await publish(broker.port, 'iot-data-input', [cpu('happy', 0)]);
-    await waitFor('reading 0', () => readings(g.journal).length === 1);
+    await waitFor(() => readings(g.journal).length === 1, 15_000, 'reading 0', 20);
     await first.stop(); // graceful: DISCONNECT, the session stays
 
     await publish(broker.port, 'iot-data-input', range(1, 31).map((n) => cpu('happy', n)), { version: protocolVersion });
     const second = await startBridge(g, broker, { protocolVersion });
     expect(stat(second).sessionPresent).toBe(true);
-    await waitFor('31 readings', () => readings(g.journal).length === 31);
+    await waitFor(() => readings(g.journal).length === 31, 15_000, '31 readings', 20);
     expect(seqOf(g.journal, 'happy')).toEqual(range(0, 31));
   });
 
@@ -177,17 +167,17 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     const bridge = await startBridge(g, broker, { protocolVersion }, slow);
 
     await publish(broker.port, 'iot-data-input', range(0, 100).map((n) => cpu('sleepy', n)), { version: protocolVersion });
-    await waitFor('some readings', () => readings(g.journal).length >= 10);
+    await waitFor(() => readings(g.journal).length >= 10, 15_000, 'some readings', 20);
     await broker.stop();
     const beforeRestart = readings(g.journal).length;
     expect(beforeRestart).toBeLessThan(100);
-    await waitFor('link down', () => !stat(bridge).connected);
+    await waitFor(() => !stat(bridge).connected, 15_000, 'link down', 20);
     await sleep(1000); // several reconnect attempts against a dead port
     await broker.start();
-    await waitFor('link up', () => stat(bridge).connected, 10_000);
+    await waitFor(() => stat(bridge).connected, 10_000, 'link up', 20);
     expect(stat(bridge).sessionPresent).toBe(true);
     await publish(broker.port, 'iot-data-input', range(100, 120).map((n) => cpu('sleepy', n)), { version: protocolVersion });
-    await waitFor('120 readings', () => readings(g.journal).length >= 120, 20_000);
+    await waitFor(() => readings(g.journal).length >= 120, 20_000, '120 readings', 20);
     await sleep(200);
     // Every reading once (one committed but not yet acknowledged at the stop is recognised when redelivered), in order.
     expect(seqOf(g.journal, 'sleepy')).toEqual(range(0, 120));
@@ -202,15 +192,15 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     const g = gateway();
     const bridge = await startBridge(g, broker, { protocolVersion });
     await publish(broker.port, 'iot-data-input', [cpu('dozy', 0)], { version: protocolVersion });
-    await waitFor('reading 0', () => readings(g.journal).length === 1);
+    await waitFor(() => readings(g.journal).length === 1, 15_000, 'reading 0', 20);
     await broker.stop();
-    await waitFor('link down', () => !stat(bridge).connected);
+    await waitFor(() => !stat(bridge).connected, 15_000, 'link down', 20);
     await broker.start();
-    await waitFor('link up', () => stat(bridge).connected, 10_000);
+    await waitFor(() => stat(bridge).connected, 10_000, 'link up', 20);
     expect(stat(bridge).sessionPresent).toBe(false);
-    await waitFor('subscribed again', () => /Received SUBSCRIBE from weir-test-bridge/.test(broker.log.split('mosquitto version 2.0.11 starting').at(-1)!));
+    await waitFor(() => /Received SUBSCRIBE from weir-test-bridge/.test(broker.log.split('mosquitto version 2.0.11 starting').at(-1)!), 15_000, 'subscribed again', 20);
     await publish(broker.port, 'iot-data-input', [cpu('dozy', 1)], { version: protocolVersion });
-    await waitFor('reading 1', () => readings(g.journal).length === 2);
+    await waitFor(() => readings(g.journal).length === 2, 15_000, 'reading 1', 20);
     expect(seqOf(g.journal, 'dozy')).toEqual([0, 1]);
     expect(g.logLines.join('')).toMatch(/site broker had no session for the bridge/);
   });
@@ -220,11 +210,11 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     const g = gateway();
     const first = await startBridge(g, broker, { protocolVersion });
     await publish(broker.port, 'iot-data-input', ['usage=12', cpu('grumpy', 1)], { version: protocolVersion });
-    await waitFor('dead letter and reading', () => deadLetters(g.journal).length === 1 && readings(g.journal).length === 1);
+    await waitFor(() => deadLetters(g.journal).length === 1 && readings(g.journal).length === 1, 15_000, 'dead letter and reading', 20);
     const dl = JSON.parse(deadLetters(g.journal)[0]!.body) as Record<string, unknown>;
     expect(dl).toMatchObject({ protocol: 'mqtt', source: 'iot-data-input', code: 'WEIR_DECODE_FAILED', client: `bridge:127.0.0.1:${broker.port}` });
     expect(Buffer.from(dl.payload_b64 as string, 'base64').toString()).toBe('usage=12');
-    await waitFor('acks', () => stat(first).acked === 2);
+    await waitFor(() => stat(first).acked === 2, 15_000, 'acks', 20);
     await first.stop();
 
     const second = await startBridge(g, broker, { protocolVersion });
@@ -249,7 +239,7 @@ describe('MQTT bridge, journal failures and stop', () => {
     } as unknown as Ingest;
     const bridge = await startBridge(g, broker, {}, flaky);
     await publish(broker.port, 'iot-data-input', range(0, 10).map((n) => cpu('bashful', n)));
-    await waitFor('10 readings', () => readings(g.journal).length === 10);
+    await waitFor(() => readings(g.journal).length === 10, 15_000, '10 readings', 20);
     expect(seqOf(g.journal, 'bashful')).toEqual(range(0, 10));
     expect(stat(bridge)).toMatchObject({ acked: 10, connected: true });
     expect(stat(bridge).withheld).toBeGreaterThanOrEqual(3);
@@ -270,7 +260,7 @@ describe('MQTT bridge, journal failures and stop', () => {
     } as unknown as Ingest;
     const first = await startBridge(g, broker, {}, gated);
     await publish(broker.port, 'iot-data-input', range(0, 3).map((n) => cpu('sneezy', n)));
-    await waitFor('one in flight', () => release !== undefined);
+    await waitFor(() => release !== undefined, 15_000, 'one in flight', 20);
     const stopped = first.stop();
     await sleep(100);
     release!();
@@ -279,7 +269,7 @@ describe('MQTT bridge, journal failures and stop', () => {
 
     // The next run gets the other two, not the acknowledged one again.
     const second = await startBridge(g, broker);
-    await waitFor('3 readings', () => readings(g.journal).length === 3);
+    await waitFor(() => readings(g.journal).length === 3, 15_000, '3 readings', 20);
     await sleep(300);
     expect(stat(second).received).toBe(2);
     expect(seqOf(g.journal, 'sneezy')).toEqual([0, 1, 2]);
@@ -294,9 +284,9 @@ describe('MQTT bridge, journal failures and stop', () => {
     expect(stat(bridge).lastError).toMatch(/ECONNREFUSED/);
     await sleep(600);
     await broker.start();
-    await waitFor('connected', () => stat(bridge).connected, 10_000);
+    await waitFor(() => stat(bridge).connected, 10_000, 'connected', 20);
     await publish(broker.port, 'iot-data-input', [cpu('doc', 7)]);
-    await waitFor('reading', () => readings(g.journal).length === 1);
+    await waitFor(() => readings(g.journal).length === 1, 15_000, 'reading', 20);
     const lines = g.logLines.join('');
     expect(lines.match(/site broker link down/g)).toHaveLength(1);
     expect(lines.match(/site broker link back up/g)).toHaveLength(1);

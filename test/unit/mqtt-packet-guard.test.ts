@@ -3,6 +3,7 @@ import { createServer, connect, Socket, type Server } from 'node:net';
 import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardPacketSize } from '../../src/sources/mqtt-packet-guard.js';
+import { waitFor } from '../support/wait.js';
 
 const TOPIC = 'sensors/dev-1/blob';
 
@@ -51,19 +52,11 @@ describe('guardPacketSize on connected sockets', () => {
     await new Promise((r) => server.close(r));
   });
 
-  async function until(cond: () => boolean, ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
   it('lets packets up to the cap through and keeps the connection open', async () => {
     await pair();
     const all = Buffer.concat(valid);
     for (const p of valid) client.write(p);
-    await until(() => received === all.length);
+    await waitFor(() => received === all.length, 5000, 'condition', 5);
     await new Promise((r) => setTimeout(r, 20));
     expect(violations).toEqual([]);
     expect(peer.destroyed).toBe(false);

@@ -9,7 +9,8 @@ import { uint } from '../../../src/sources/coap-message.js';
 import { CoapObserveSource, RETRY_INITIAL_MS, isFresh } from '../../../src/sources/coap-observe.js';
 import { freePort } from '../../support/kafka-broker.js';
 import { cleanupTempDirs, makeContext } from '../support.js';
-import { COAP_SERVER, HeldJournal, RawPeer, coapClient, ingestHarness, sleep, until, type IngestHarness } from './support.js';
+import { COAP_SERVER, HeldJournal, RawPeer, coapClient, ingestHarness, type IngestHarness } from './support.js';
+import { sleep, waitFor } from '../../support/wait.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -80,14 +81,14 @@ describe('CoAP observe against libcoap coap-server (the real device)', () => {
 
     // libcoap's initial /example_data is 1500 bytes, sent block-wise (Block2): fetched
     // whole, it is not JSON, so it is dead-lettered — with all 1500 bytes.
-    await until(() => h.records('deadletter').length === 1, 5000, 'the first notification');
+    await waitFor(() => h.records('deadletter').length === 1, 5000, 'the first notification', 10);
     const first = JSON.parse(h.records('deadletter')[0]!.body) as { code: string; source: string; payload_b64: string };
     expect(first).toMatchObject({ code: 'WEIR_DECODE_FAILED', source: '/t/dev-obs' });
     expect(Buffer.from(first.payload_b64, 'base64')).toHaveLength(1500);
     expect(obs()).toMatchObject({ state: 'observing', registrations: 1 });
 
     await put(devicePort, json(10));
-    await until(() => usages(h).length === 1, 5000, 'the notification of the PUT');
+    await waitFor(() => usages(h).length === 1, 5000, 'the notification of the PUT', 10);
     expect(h.records('readings')[0]).toMatchObject({ key: 'dev-obs', profile: 'coap-test', ts: T0 + 10 });
 
     // Power cut: the restarted device has forgotten its observers, so its next change reaches nobody …
@@ -101,24 +102,24 @@ describe('CoAP observe against libcoap coap-server (the real device)', () => {
     await sleep(100);
     expect(obs()).toMatchObject({ registrations: 1 });
     clock.advance(1);
-    await until(() => usages(h).length === 2, 5000, 're-registration after silence');
+    await waitFor(() => usages(h).length === 2, 5000, 're-registration after silence', 10);
     expect(obs()).toMatchObject({ state: 'observing', registrations: 2 });
     await put(devicePort, json(30));
-    await until(() => usages(h).length === 3, 5000, 'the notification of the next PUT');
+    await waitFor(() => usages(h).length === 3, 5000, 'the notification of the next PUT', 10);
 
     // A clean shutdown: libcoap tells its observers 4.04 (RFC 7641 §3.2) — the observation ended.
     await kill(device, 'SIGTERM');
-    await until(() => obs().state === 'backoff', 5000, 'the 4.04 notification');
+    await waitFor(() => obs().state === 'backoff', 5000, 'the 4.04 notification', 10);
     expect(obs().lastError).toMatch(/^device answered 4\.04/);
     device = await startDevice(devicePort);
     clock.advance(RETRY_INITIAL_MS); // the first retry waits between half and all of it (full jitter)
-    await until(() => obs().registrations === 3, 5000, 're-registration after the 4.04');
+    await waitFor(() => obs().registrations === 3, 5000, 're-registration after the 4.04', 10);
     // The restarted device's initial 1500 bytes again: the same dead letter, which ingest
     // recognises as a resend (src/ingest/dedup.ts) and does not journal twice.
-    await until(() => obs().notifications === 5, 5000, 'the initial value of the restarted device');
+    await waitFor(() => obs().notifications === 5, 5000, 'the initial value of the restarted device', 10);
     expect(h.records('deadletter')).toHaveLength(1);
     await put(devicePort, json(40));
-    await until(() => usages(h).length === 4);
+    await waitFor(() => usages(h).length === 4, 5000, 'condition', 10);
     expect(usages(h)).toEqual([10, 20, 30, 40]);
     expect(obs()).toMatchObject({ state: 'observing', notifications: 6, failures: 1, stale: 0 });
   });
@@ -167,7 +168,7 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     expect(again.packet).toMatchObject({ messageId: reg1.packet.messageId, token: reg1.packet.token });
     const token1 = reg1.packet.token;
     await d.send(notification({ ack: true, mid: reg1.packet.messageId, token: token1, seq: 100, payload: json(1) }), reg1.port);
-    await until(() => usages(h).length === 1);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
     expect(obs()).toMatchObject({ state: 'observing', registrations: 1, lastSequence: 100 });
 
     // A CON notification: its ACK comes after the commit; a retransmission is ACKed, not journaled.
@@ -208,12 +209,12 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     // An error notification ends the observation (§3.2): backoff, then a new registration.
     await d.send(notification({ con: true, code: '4.04', mid: 504, token: reg2.packet.token }), reg2.port);
     expect((await next(d)).packet).toMatchObject({ ack: true, messageId: 504 });
-    await until(() => obs().state === 'backoff');
+    await waitFor(() => obs().state === 'backoff', 5000, 'condition', 10);
     clock.advance(RETRY_INITIAL_MS);
     const reg3 = await next(d);
     expect(observeOf(reg3.packet)).toEqual(Buffer.alloc(0));
     await d.send(notification({ ack: true, mid: reg3.packet.messageId, token: reg3.packet.token, seq: 1, payload: json(5) }), reg3.port);
-    await until(() => usages(h).length === 4);
+    await waitFor(() => usages(h).length === 4, 5000, 'condition', 10);
 
     // stop(): deregistration, GET with Observe=1 and the observation's token (§3.6).
     stopped = true;
@@ -265,13 +266,13 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     cleanups.push(() => source.stop());
     const reg = await next(d);
     await d.send(notification({ ack: true, mid: reg.packet.messageId, token: reg.packet.token, payload: json(1) }), reg.port); // no Observe
-    await until(() => usages(h).length === 1);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
     expect(obs()).toMatchObject({ state: 'polling' });
     clock.advance(30_000);
     const again = await next(d);
     expect(observeOf(again.packet)).toEqual(Buffer.alloc(0));
     await d.send(notification({ ack: true, mid: again.packet.messageId, token: again.packet.token, payload: json(2) }), again.port);
-    await until(() => usages(h).length === 2);
+    await waitFor(() => usages(h).length === 2, 5000, 'condition', 10);
     expect(obs()).toMatchObject({ registrations: 2 });
   });
 });

@@ -4,7 +4,8 @@ import { generate, parse } from 'coap-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PIGGYBACK_MS, RETRY_AFTER_SECONDS } from '../../../src/sources/coap-server.js';
 import { cleanupTempDirs, tempDir } from '../support.js';
-import { CoapClientRun, HeldJournal, RawPeer, coapClient, serverHarness, sleep, until, type ServerHarness } from './support.js';
+import { CoapClientRun, HeldJournal, RawPeer, coapClient, serverHarness, type ServerHarness } from './support.js';
+import { sleep, waitFor } from '../../support/wait.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -44,7 +45,7 @@ describe('CoAP server: POST/PUT into the journal', () => {
     let held!: HeldJournal;
     const h = await harness({ wrap: (j) => (held = new HeldJournal(j)) });
     const run = new CoapClientRun(['-m', 'post', '-e', body(reading(2)), h.url('/iot-data-input')]);
-    await until(() => held.waiting === 1, 5000, 'the append to wait for its acknowledgement');
+    await waitFor(() => held.waiting === 1, 5000, 'the append to wait for its acknowledgement', 10);
     await sleep(PIGGYBACK_MS + 700); // past the piggyback window, well into the wait
     expect(h.sqlite.stats().lastSeq).toBe(1); // the record is durable …
     expect(run.responses).toEqual([]); // … but the device has no answer
@@ -256,7 +257,7 @@ describe('CoAP server: lifecycle', () => {
     let held!: HeldJournal;
     const h = await serverHarness({ wrap: (j) => (held = new HeldJournal(j)) });
     const run = new CoapClientRun(['-m', 'post', '-e', body(reading(3)), h.url('/iot-data-input')]);
-    await until(() => held.waiting === 1);
+    await waitFor(() => held.waiting === 1, 5000, 'condition', 10);
     const stopped = h.source.stop();
     await sleep(50);
     held.release();

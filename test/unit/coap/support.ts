@@ -197,13 +197,3 @@ export class RawPeer {
   }
 }
 
-/** Polls `cond` every 10 ms until it holds, or throws after `ms`. */
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

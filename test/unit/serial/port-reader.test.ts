@@ -12,7 +12,7 @@ import type { Delivery, Ingest, IngestCallback } from '../../../src/ingest/inges
 import type { OpenPort, SerialOpenOptions, SerialPortHandle } from '../../../src/sources/serial/open-port.js';
 import { PortReader, WATCH_INTERVAL_MS } from '../../../src/sources/serial/port-reader.js';
 import { cleanupTempDirs, makeContext, tempDir, turns } from '../support.js';
-import { waitFor } from './pty.js';
+import { waitFor } from '../../support/wait.js';
 
 afterEach(cleanupTempDirs);
 
@@ -125,11 +125,11 @@ describe('PortReader (fake port, fake ingest)', () => {
     await t.r.start();
     expect(t.r.status().open).toBe(true);
     rmSync(path);
-    await waitFor(() => t.r.status().open === false, WATCH_INTERVAL_MS * 3, 'watchdog');
+    await waitFor(() => t.r.status().open === false, WATCH_INTERVAL_MS * 3, 'watchdog', 10);
     expect(t.r.status().lastError).toMatchObject({ message: `${path} disappeared` });
     expect(t.ports[0]!.isOpen).toBe(false); // the stale handle was closed
     writeFileSync(path, '');
-    await waitFor(() => t.r.status().open === true, 2000, 'reopen');
+    await waitFor(() => t.r.status().open === true, 2000, 'reopen', 10);
     t.ports.at(-1)!.emit('data', Buffer.from('x\n'));
     expect(t.deliveries.map((d) => d.payload.toString())).toEqual(['x']);
     await t.r.halt();
@@ -142,7 +142,7 @@ describe('PortReader (fake port, fake ingest)', () => {
     const first = t.ports[0]!;
     first.emit('error', new Error('EIO'));
     first.emit('close', new Error('EIO')); // the same loss reported twice
-    await waitFor(() => t.r.status().open === true, 2000, 'reopen');
+    await waitFor(() => t.r.status().open === true, 2000, 'reopen', 10);
     expect(t.ports).toHaveLength(2);
     expect(t.r.status()).toMatchObject({ errors: 1, reopens: 1 });
     await t.r.halt();

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '../../support/wait.js';
 
 export class SocatPty {
   readonly dev: string;
@@ -28,7 +29,7 @@ export class SocatPty {
     await waitFor(() => {
       if (proc.exitCode !== null) throw new Error(`socat exited (${proc.exitCode}): ${this.log}`);
       return this.log.includes('starting data transfer loop') && existsSync(this.dev) && existsSync(this.peer);
-    }, 5000, 'socat PTYs');
+    }, 5000, 'socat PTYs', 10);
     // Held open for the PTY pair's life: socat ends the transfer when the last writer closes.
     this.fd = openSync(this.peer, constants.O_RDWR | constants.O_NOCTTY);
   }
@@ -53,17 +54,6 @@ export class SocatPty {
       proc.kill('SIGTERM');
       await exited;
     }
-    await waitFor(() => !existsSync(this.dev), 5000, 'PTY links removed');
+    await waitFor(() => !existsSync(this.dev), 5000, 'PTY links removed', 10);
   }
 }
-
-/** Polls `check` every 10 ms until it is true; rejects after `ms` naming `what`. */
-export async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-export const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));

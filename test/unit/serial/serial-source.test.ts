@@ -13,7 +13,8 @@ import { loadProfilesOrThrow } from '../../../src/profiles/registry.js';
 import { loadSerialPort, type OpenPort } from '../../../src/sources/serial/open-port.js';
 import { SerialSource, type SerialSourceDeps } from '../../../src/sources/serial/serial-source.js';
 import { cleanupTempDirs, makeContext, tempDir } from '../support.js';
-import { pause, SocatPty, waitFor } from './pty.js';
+import { SocatPty } from './pty.js';
+import { sleep, waitFor } from '../../support/wait.js';
 
 type PortInput = NonNullable<SerialConfigInput['ports']>[number];
 
@@ -94,11 +95,11 @@ describe('SerialSource over a PTY', () => {
       // Mixed CRLF and LF endings, several lines per write, a line split across writes.
       const chunk = [0, 1, 2, 3, 4, 5].map((k) => line(i + k) + (k % 2 ? '\r\n' : '\n')).join('');
       dev.write(chunk.slice(0, 50));
-      await pause(2);
+      await sleep(2);
       dev.write(chunk.slice(50));
       sent += chunk;
     }
-    await waitFor(() => r.records().length >= 60, 10_000, '60 readings');
+    await waitFor(() => r.records().length >= 60, 10_000, '60 readings', 10);
     expect(values(r)).toEqual(Array.from({ length: 60 }, (_, i) => i));
     const first = r.records()[0]!;
     expect(first).toMatchObject({ key: 'm1', profile: 'serial-meter' });
@@ -124,9 +125,9 @@ describe('SerialSource over a PTY', () => {
     for (const c of cuts) {
       dev.write(stream.subarray(prev, c));
       prev = c;
-      await pause(15);
+      await sleep(15);
     }
-    await waitFor(() => r.records().length >= 10, 10_000, '10 readings');
+    await waitFor(() => r.records().length >= 10, 10_000, '10 readings', 10);
     expect(values(r)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(r.port('bin')).toMatchObject({ frames: 10, bytes: stream.length, discardedBytes: 0 });
   });
@@ -144,9 +145,9 @@ describe('SerialSource over a PTY', () => {
     ];
     const [gga, rmc, gsa] = sentences as [string, string, string];
     dev.write(Buffer.from(`\x00\xfe\xffBOOT u-blox 6\r\n${gga}\r\nxx${rmc.slice(0, 20)}`, 'latin1'));
-    await pause(20);
+    await sleep(20);
     dev.write(`${rmc.slice(20)}\r\n\r\n\r\n${gsa}\r\n`);
-    await waitFor(() => r.records('deadletter').length >= 3, 10_000, '3 dead letters');
+    await waitFor(() => r.records('deadletter').length >= 3, 10_000, '3 dead letters', 10);
     const dead = r.records('deadletter');
     expect(dead.map((d) => d.data.code)).toEqual(['WEIR_NO_PROFILE', 'WEIR_NO_PROFILE', 'WEIR_NO_PROFILE']);
     expect(dead.map((d) => deadPayload(d).toString('latin1'))).toEqual(sentences);
@@ -160,9 +161,9 @@ describe('SerialSource over a PTY', () => {
     const r = await rig([{ name: 'meter', path: dev.dev, maxFrameBytes: 64 }], ['meter']);
     await r.source.start();
     dev.write(`${line(1)}\n{"id":"m1","junk":"${'z'.repeat(500)}`);
-    await pause(20);
+    await sleep(20);
     dev.write(`${'z'.repeat(500)}"}\r\n${line(2)}\n`);
-    await waitFor(() => r.records().length >= 2, 10_000, 'readings around the oversize line');
+    await waitFor(() => r.records().length >= 2, 10_000, 'readings around the oversize line', 10);
     expect(values(r)).toEqual([1, 2]);
     const dead = r.records('deadletter');
     expect(dead).toHaveLength(1);
@@ -181,21 +182,21 @@ describe('SerialSource over a PTY', () => {
     const r = await rig([{ name: 'meter', path: dev.dev, reopenMinMs: 20, reopenMaxMs: 80 }], ['meter']);
     await r.source.start();
     dev.write(`${line(1)}\n${line(2)}\n{"id":"m1","v":`); // the last line is cut by the unplug
-    await waitFor(() => r.records().length >= 2, 10_000, 'readings before unplug');
+    await waitFor(() => r.records().length >= 2, 10_000, 'readings before unplug', 10);
 
     await dev.stop(); // unplugged: socat gone, the PTY and its link vanish
-    await waitFor(() => r.port('meter').open === false, 5000, 'port closed');
+    await waitFor(() => r.port('meter').open === false, 5000, 'port closed', 10);
     const down = r.port('meter');
     expect(['closed', 'opening']).toContain(down.state);
     expect(down.errors).toBeGreaterThanOrEqual(1);
     expect(down.lastError).toMatchObject({ message: expect.any(String), at: expect.any(Number) });
-    await pause(400); // several reopen attempts fail meanwhile (every 10–80 ms)
+    await sleep(400); // several reopen attempts fail meanwhile (every 10–80 ms)
     expect(r.port('meter').open).toBe(false);
 
     await dev.start(); // plugged back in: a new PTY behind the same link
-    await waitFor(() => r.port('meter').open === true, 5000, 'port reopened');
+    await waitFor(() => r.port('meter').open === true, 5000, 'port reopened', 10);
     dev.write(`${line(3)}\r\n${line(4)}\n`);
-    await waitFor(() => r.records().length >= 4, 10_000, 'readings after replug');
+    await waitFor(() => r.records().length >= 4, 10_000, 'readings after replug', 10);
     expect(values(r)).toEqual([1, 2, 3, 4]);
     expect(r.port('meter')).toMatchObject({ reopens: 1, discardedBytes: '{"id":"m1","v":'.length });
 
@@ -215,9 +216,9 @@ describe('SerialSource over a PTY', () => {
     expect(r.source.status().listening).toBe(true);
     expect(r.port('late')).toMatchObject({ open: false, errors: 1 });
     await dev.start();
-    await waitFor(() => r.port('late').open === true, 5000, 'port opened');
+    await waitFor(() => r.port('late').open === true, 5000, 'port opened', 10);
     dev.write(`${line(7, 'late-1')}\n`);
-    await waitFor(() => r.records().length >= 1, 10_000, 'a reading');
+    await waitFor(() => r.records().length >= 1, 10_000, 'a reading', 10);
     expect(r.records()[0]).toMatchObject({ key: 'late-1' });
   });
 
@@ -237,12 +238,12 @@ describe('SerialSource over a PTY', () => {
     ], ['meter'], counting);
     await r.source.start();
     dev.write(Array.from({ length: 200 }, (_, i) => `${line(i)}\n`).join(''));
-    await waitFor(() => r.port('meter').frames === 200, 10_000, '200 frames submitted');
+    await waitFor(() => r.port('meter').frames === 200, 10_000, '200 frames submitted', 10);
     await r.source.stop();
     expect(r.records()).toHaveLength(200); // committed before stop() resolved
     expect(r.source.status()).toMatchObject({ listening: false, ports: { meter: { state: 'stopped' }, ghost: { state: 'stopped' } } });
     const opensAtStop = opens;
-    await pause(100);
+    await sleep(100);
     expect(opens).toBe(opensAtStop); // no reopen timer left behind
 
     // The port was closed: another source can open (and flock) it.
@@ -250,7 +251,7 @@ describe('SerialSource over a PTY', () => {
     await again.source.start();
     expect(again.port('meter')).toMatchObject({ open: true, errors: 0 });
     dev.write(`${line(999)}\n`);
-    await waitFor(() => again.records().length >= 1, 10_000, 'a reading on the reopened port');
+    await waitFor(() => again.records().length >= 1, 10_000, 'a reading on the reopened port', 10);
   });
 
   it('while another process holds the port, opening fails and is retried', async () => {
@@ -263,6 +264,6 @@ describe('SerialSource over a PTY', () => {
     expect(second.port('meter')).toMatchObject({ open: false, errors: 1 });
     expect(String((second.port('meter').lastError as { message: string }).message)).toMatch(/lock/i);
     await first.source.stop();
-    await waitFor(() => second.port('meter').open === true, 5000, 'second source opened the port');
+    await waitFor(() => second.port('meter').open === true, 5000, 'second source opened the port', 10);
   });
 });
