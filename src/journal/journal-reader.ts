@@ -1,8 +1,6 @@
 import Database from 'better-sqlite3';
 import type { StoredRecord } from './journal.js';
-import { toRecord, type Row } from './segments.js';
-
-const COLUMNS = 'seq, stream, key, received, ts, profile, body';
+import { Page, prepareReadAfter, segmentIds, type Row } from './segments.js';
 
 /**
  * A second, read-only connection to the journal file, for the forwarder's thread:
@@ -24,17 +22,15 @@ export class JournalReader {
   /** Segments below this id were read to their end. */
   private doneBelow = 0;
   private readonly stmts = new Map<number, Database.Statement>();
-  private readonly listSegments: Database.Statement;
 
   constructor(file: string) {
     this.db = new Database(file, { readonly: true, fileMustExist: true });
     this.db.pragma('busy_timeout = 5000');
-    this.listSegments = this.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck();
     this.refresh();
   }
 
   private refresh(): void {
-    const ids = (this.listSegments.all() as string[]).map((n) => Number(n.slice(4))).filter((id) => id >= this.doneBelow).sort((a, b) => a - b);
+    const ids = segmentIds(this.db).filter((id) => id >= this.doneBelow);
     for (const id of this.stmts.keys()) if (!ids.includes(id)) this.stmts.delete(id);
     this.segments = ids;
   }
@@ -42,7 +38,7 @@ export class JournalReader {
   private statement(id: number): Database.Statement {
     let s = this.stmts.get(id);
     if (!s) {
-      s = this.db.prepare(`SELECT ${COLUMNS} FROM seg_${id} WHERE seq > ? ORDER BY seq LIMIT ?`).raw();
+      s = prepareReadAfter(this.db, id);
       this.stmts.set(id, s);
     }
     return s;
@@ -54,25 +50,20 @@ export class JournalReader {
    * (the forwarder only moves forward): segments read to their end are forgotten.
    */
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
-    const out: StoredRecord[] = [];
-    let bytes = 0;
-    for (let i = 0; i < this.segments.length && out.length < limit; i++) {
+    const page = new Page(limit, maxBytes);
+    const out = page.records;
+    for (let i = 0; i < this.segments.length; i++) {
       const id = this.segments[i]!;
       let rows: Row[];
       try {
-        rows = this.statement(id).all(afterSeq, limit - out.length) as Row[];
+        rows = this.statement(id).all(afterSeq, page.room) as Row[];
       } catch (err) {
         if (!/no such table/.test((err as Error).message)) throw err;
         this.refresh();
         i = -1; // the list changed under us: start over on the new one
         continue;
       }
-      for (const row of rows) {
-        const r = toRecord(row);
-        bytes += r.body.length + r.key.length;
-        if (out.length > 0 && bytes > maxBytes) return out;
-        out.push(r);
-      }
+      if (!page.add(rows)) return out;
       // An exhausted segment with a successor is finished: forget it (and its statement).
       if (rows.length === 0 && i < this.segments.length - 1 && out.length === 0) {
         this.stmts.delete(id);
@@ -80,12 +71,10 @@ export class JournalReader {
         this.doneBelow = id + 1;
       }
     }
-    // The writer may have started a segment since the list was read.
-    if (out.length < limit) {
-      const known = this.segments.length;
-      this.refresh();
-      if (this.segments.length > known && out.length === 0) return this.read(afterSeq, limit, maxBytes);
-    }
+    // Not full: the writer may have started a segment since the list was read.
+    const known = this.segments.length;
+    this.refresh();
+    if (this.segments.length > known && out.length === 0) return this.read(afterSeq, limit, maxBytes);
     return out;
   }
 

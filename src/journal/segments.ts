@@ -7,6 +7,11 @@ export type Row = [number, number, string, number, number | null, string | null,
 
 const COLUMNS = 'seq, stream, key, received, ts, profile, body';
 
+/** The read of one segment table: rows with seq > ?, in order, at most ? of them (raw). */
+export function prepareReadAfter(db: Database.Database, id: number): Database.Statement {
+  return db.prepare(`SELECT ${COLUMNS} FROM seg_${id} WHERE seq > ? ORDER BY seq LIMIT ?`).raw();
+}
+
 export function toRecord(row: Row): StoredRecord {
   const [seq, stream, key, received, ts, profile, body] = row;
   const r: StoredRecord = { seq, stream: streamName(stream), key, received, body };
@@ -54,7 +59,7 @@ export class Segment {
     const t = this.table;
     return {
       insert: this.db.prepare(`INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      read: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`).raw(),
+      read: prepareReadAfter(this.db, this.id),
       tail: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} ORDER BY seq DESC LIMIT ?`).raw(),
       countRange: this.db.prepare(`SELECT stream, count(*) FROM ${t} WHERE seq > ? AND seq <= ? GROUP BY stream`).raw(),
       oldest: this.db.prepare(`SELECT received FROM ${t} WHERE seq > ? ORDER BY seq LIMIT 1`).pluck(),
@@ -93,8 +98,41 @@ export class Segment {
   }
 }
 
+/** The ids of the segment tables present in a database, oldest first. */
+export function segmentIds(db: Database.Database): number[] {
+  const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck().all() as string[];
+  return names.map((n) => Number(n.slice(4))).sort((a, b) => a - b);
+}
+
 /** The segment tables present in a database, oldest first. */
 export function listSegments(db: Database.Database): Segment[] {
-  const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck().all() as string[];
-  return names.map((n) => Number(n.slice(4))).sort((a, b) => a - b).map((id) => new Segment(db, id).load());
+  return segmentIds(db).map((id) => new Segment(db, id).load());
+}
+
+/**
+ * One page of records for the forwarder, filled segment by segment: at most `limit`
+ * records and about `maxBytes` of key + body — but never empty when a record is
+ * offered, however large it is.
+ */
+export class Page {
+  readonly records: StoredRecord[] = [];
+  private bytes = 0;
+
+  constructor(private readonly limit: number, private readonly maxBytes: number) {}
+
+  /** How many more records the page takes. */
+  get room(): number {
+    return this.limit - this.records.length;
+  }
+
+  /** Adds rows in order; false once the page is full (by count or bytes). */
+  add(rows: Row[]): boolean {
+    for (const row of rows) {
+      const r = toRecord(row);
+      this.bytes += r.body.length + r.key.length;
+      if (this.records.length > 0 && this.bytes > this.maxBytes) return false;
+      this.records.push(r);
+    }
+    return this.records.length < this.limit;
+  }
 }

@@ -5,7 +5,7 @@ import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
 import { GroupCommitter } from './group-commit.js';
 import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
-import { listSegments, Segment, toRecord } from './segments.js';
+import { listSegments, Page, Segment, toRecord } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 
 /** 2: segment tables seg_<n> with ts and profile columns. */
@@ -130,19 +130,12 @@ export class SqliteJournal implements Journal {
 
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
     const from = Math.max(afterSeq, this.ackedThrough);
-    const out: StoredRecord[] = [];
-    let bytes = 0;
+    const page = new Page(limit, maxBytes);
     for (const seg of this.segments) {
       if (seg.count === 0 || seg.lastSeq <= from) continue;
-      for (const row of seg.read(from, limit - out.length)) {
-        const r = toRecord(row);
-        bytes += r.body.length + r.key.length;
-        if (out.length > 0 && bytes > maxBytes) return out;
-        out.push(r);
-      }
-      if (out.length >= limit) break;
+      if (!page.add(seg.read(from, page.room))) break;
     }
-    return out;
+    return page.records;
   }
 
   tail(limit: number): StoredRecord[] {
