@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { host, port } from './fields.js';
 
 /**
  * The `coap` config section: the CoAP server devices POST/PUT readings to (RFC 7252,
@@ -8,9 +9,6 @@ import { z } from 'zod';
 
 /** Silence after which an observation is registered again. */
 export const DEFAULT_REREGISTER_SECONDS = 120;
-
-const port = z.number().int().min(0).max(65535);
-const host = z.string().min(1);
 
 /** A `coap://host[:port]/path[?query]` URL (RFC 7252 §6.1); no fragment (§6.1 forbids one). */
 const coapUrl = z.string().refine((s) => {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { bridgeConfigSchema } from './bridge-schema.js';
 import { coapConfigSchema } from './coap-schema.js';
+import { host, port, shortName } from './fields.js';
 import { serialConfigSchema } from './serial-schema.js';
 
 /**
@@ -11,9 +12,6 @@ import { serialConfigSchema } from './serial-schema.js';
  * from the environment as WEIR_<PATH> (see env.ts).
  */
 
-const port = z.number().int().min(0).max(65535);
-const host = z.string().min(1);
-
 /** A Kafka topic name (Kafka's own rule: [a-zA-Z0-9._-], at most 249 characters). */
 const topic = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be 1–249 characters of a-z A-Z 0-9 . _ -');
 
@@ -22,8 +20,7 @@ function defaultGatewayId(): string {
 }
 
 const gateway = z.strictObject({
-  id: z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, 'must be 1–64 characters of a-z A-Z 0-9 . _ -')
-    .default(defaultGatewayId).describe('Gateway id: key of weir.status records and the weir-gateway header. Default: the host name.'),
+  id: shortName.default(defaultGatewayId).describe('Gateway id: key of weir.status records and the weir-gateway header. Default: the host name.'),
   statusIntervalSeconds: z.number().int().min(0).default(60).describe('A status record goes to weir.status this often (0: only at start and stop).'),
   stopTimeoutMs: z.number().int().positive().default(10000).describe('Graceful stop: how long the last forward to Kafka may take.'),
 });

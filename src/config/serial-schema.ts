@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { shortName } from './fields.js';
 
 /**
  * The `serial` config section: devices on serial lines (RS-232/RS-485 adapters, USB
@@ -9,7 +10,7 @@ import { z } from 'zod';
  */
 
 /** Port names are what profiles match on: one topic segment, so no "/", "+", "#", "{", "}". */
-const portName = z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, 'must be 1–64 characters of a-z A-Z 0-9 . _ -');
+const portName = shortName;
 
 const lengthPrefix = z.strictObject({
   bytes: z.union([z.literal(1), z.literal(2), z.literal(4)]).default(2).describe('Size of the length field that precedes each frame: 1, 2 or 4 bytes (unsigned).'),
