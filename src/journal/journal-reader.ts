@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { StoredRecord } from './journal.js';
-import { Page, prepareReadAfter, segmentIds, type Row } from './segments.js';
+import { Page, prepareReadAfter, segmentLister, type Row } from './segments.js';
 
 /**
  * A second, read-only connection to the journal file, for the forwarder's thread:
@@ -22,15 +22,17 @@ export class JournalReader {
   /** Segments below this id were read to their end. */
   private doneBelow = 0;
   private readonly stmts = new Map<number, Database.Statement>();
+  private readonly segmentIds: () => number[];
 
   constructor(file: string) {
     this.db = new Database(file, { readonly: true, fileMustExist: true });
     this.db.pragma('busy_timeout = 5000');
+    this.segmentIds = segmentLister(this.db);
     this.refresh();
   }
 
   private refresh(): void {
-    const ids = segmentIds(this.db).filter((id) => id >= this.doneBelow);
+    const ids = this.segmentIds().filter((id) => id >= this.doneBelow);
     for (const id of this.stmts.keys()) if (!ids.includes(id)) this.stmts.delete(id);
     this.segments = ids;
   }

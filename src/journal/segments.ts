@@ -98,15 +98,15 @@ export class Segment {
   }
 }
 
-/** The ids of the segment tables present in a database, oldest first. */
-export function segmentIds(db: Database.Database): number[] {
-  const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck().all() as string[];
-  return names.map((n) => Number(n.slice(4))).sort((a, b) => a - b);
+/** A function listing the ids of the segment tables in a database, oldest first (prepared once, for repeated calls). */
+export function segmentLister(db: Database.Database): () => number[] {
+  const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck();
+  return () => (names.all() as string[]).map((n) => Number(n.slice(4))).sort((a, b) => a - b);
 }
 
 /** The segment tables present in a database, oldest first. */
 export function listSegments(db: Database.Database): Segment[] {
-  return segmentIds(db).map((id) => new Segment(db, id).load());
+  return segmentLister(db)().map((id) => new Segment(db, id).load());
 }
 
 /**
