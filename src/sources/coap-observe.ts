@@ -11,6 +11,7 @@ import {
   newToken, optionValue, parseBlock, readUint, reset, uint, type BlockOption,
 } from './coap-message.js';
 import type { Source } from './source.js';
+import { InFlight } from './in-flight.js';
 
 /** Re-registration after a failure: full-jitter backoff from 1 s up to 1 min (backoff.ts). */
 export const RETRY_INITIAL_MS = 1000;
@@ -125,8 +126,7 @@ class Observation {
   private cancelRetry = () => {};
   /** Notifications received, by token and Message ID: acknowledged yet? (§4.5) */
   private readonly seen = new Map<string, Seen>();
-  private inflight = 0;
-  private drained: (() => void) | null = null;
+  private readonly inflight = new InFlight();
   private readonly counts = { registrations: 0, notifications: 0, stale: 0, failures: 0 };
   private lastError: string | null = null;
 
@@ -201,7 +201,7 @@ class Observation {
     this.abandon();
     this.state = 'stopped';
     this.token = null;
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.inflight.drained();
     await new Promise((resolve) => setImmediate(resolve)); // let the last ACKs leave
     await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
     this.socket = undefined;
@@ -362,12 +362,12 @@ class Observation {
 
   private deliver(payload: Buffer, ack: (ok?: boolean) => void): void {
     this.counts.notifications++;
-    this.inflight++;
+    this.inflight.begin();
     const delivery = { protocol: 'coap' as const, topic: this.target.profilePath, payload, client: `${this.host}:${this.port}`, maxBytes: this.maxBytes };
     this.ingest.submit(delivery, (err) => {
       if (err) this.log.warn({ url: this.target.url, err: describeError(err) }, 'CoAP observe: journal refused a notification; not acknowledged');
       ack(!err);
-      if (--this.inflight === 0) this.drained?.();
+      this.inflight.end();
     });
   }
 

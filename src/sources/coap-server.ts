@@ -11,6 +11,7 @@ import {
   isCritical, methodName, optionNumber, optionValue, optionValues, parseBlock, readUint, reset, uint, type BlockOption,
 } from './coap-message.js';
 import type { Source } from './source.js';
+import { InFlight } from './in-flight.js';
 
 /**
  * How long a response may wait for its commit inside the ACK (piggybacked, RFC 7252
@@ -114,8 +115,7 @@ export class CoapServerSource implements Source {
   private readonly exchanges = new Map<string, Exchange>();
   private readonly transfers = new Map<string, Transfer>();
   private readonly accepted = new WeakMap<object, Accepted>();
-  private inflight = 0;
-  private drained: (() => void) | null = null;
+  private readonly inflight = new InFlight();
   private readonly counts = { datagrams: 0, requests: 0, duplicates: 0, responses: {} as Record<string, number> };
   private readonly log: Context['log'];
 
@@ -183,7 +183,7 @@ export class CoapServerSource implements Source {
       requests: this.counts.requests,
       duplicates: this.counts.duplicates,
       responses: { ...this.counts.responses },
-      inflight: this.inflight,
+      inflight: this.inflight.count,
       blockTransfers: this.transfers.size,
     };
   }
@@ -193,7 +193,7 @@ export class CoapServerSource implements Source {
     // New requests get 5.03 from here on; those already handed to the journal are
     // answered once committed, before the socket closes.
     this.accepting = false;
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.inflight.drained();
     await new Promise((resolve) => setImmediate(resolve)); // let the last responses leave
     this.server.close();
     await new Promise<void>((resolve) => this.socket!.close(() => resolve()));
@@ -328,7 +328,7 @@ export class CoapServerSource implements Source {
       exchange.response = undefined;
       send(message, packet);
     };
-    this.inflight++;
+    this.inflight.begin();
     const delivery = { protocol: 'coap' as const, topic: a.path, payload: a.payload, client: req.rsinfo.address, maxBytes: this.options.maxPayloadBytes };
     this.ingest.submit(delivery, (err, outcome) => {
       try {
@@ -336,7 +336,7 @@ export class CoapServerSource implements Source {
       } catch (e) {
         this.log.warn({ err: describeError(e) }, 'CoAP response failed');
       } finally {
-        if (--this.inflight === 0) this.drained?.();
+        this.inflight.end();
       }
     });
   }

@@ -7,6 +7,7 @@ import { backoffDelay } from '../forwarder/backoff.js';
 import type { Delivery, Ingest } from '../ingest/ingest.js';
 import { clientOptions, profileTopic, subscriptionMap } from './mqtt-bridge-options.js';
 import type { Source } from './source.js';
+import { InFlight } from './in-flight.js';
 
 /** stop(): the longest wait for in-flight commits, then for the DISCONNECT to go out. */
 const STOP_WAIT_MS = 10_000;
@@ -75,8 +76,7 @@ export class MqttBridgeSource implements Source {
   private lastError: string | null = null;
   private readonly counts = { received: 0, acked: 0, withheld: 0, reconnects: 0 };
   /** QoS 1/2 messages submitted and not yet acknowledged or withheld. */
-  private inflight = 0;
-  private drained: (() => void) | null = null;
+  private readonly inflight = new InFlight();
   private firstAttempt: (() => void) | null = null;
   private everConnected = false;
 
@@ -175,7 +175,7 @@ export class MqttBridgeSource implements Source {
     this.link++;
     this.connected = false;
     // Messages of this connection can no longer be acknowledged: stop() need not wait for them.
-    if (this.stopping) this.drained?.();
+    if (this.stopping) this.inflight.release();
     if (this.stopping || client.disconnecting || client !== this.client) return;
     // Dropped after a journal failure: that was logged, and the site broker is fine.
     if (this.downSince === null && !droppedByUs) {
@@ -220,7 +220,7 @@ export class MqttBridgeSource implements Source {
     // after a failed commit on this connection, and for packets MQTT.js still had parsed
     // when the connection closed (an acknowledgement would wait for the next connection).
     if (!this.accepting || !this.connected || link === this.failedLink) return this.withhold(ack);
-    this.inflight++;
+    this.inflight.begin();
     let called = false;
     const done = (err: Error | null) => {
       if (called) return;
@@ -235,7 +235,7 @@ export class MqttBridgeSource implements Source {
         this.counts.acked++;
         ack(0);
       }
-      if (--this.inflight === 0) this.drained?.();
+      this.inflight.end();
     };
     try {
       this.ingest.submit(this.delivery(topic, payload), done);
@@ -270,7 +270,7 @@ export class MqttBridgeSource implements Source {
       received: this.counts.received,
       acked: this.counts.acked,
       withheld: this.counts.withheld,
-      inflight: this.inflight,
+      inflight: this.inflight.count,
       reconnects: this.counts.reconnects,
       lastError: this.lastError,
     };
@@ -288,14 +288,10 @@ export class MqttBridgeSource implements Source {
     this.accepting = false;
     clearTimeout(this.reconnectTimer);
     this.settleStart();
-    if (this.inflight > 0 && this.connected) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, STOP_WAIT_MS);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+    if (this.inflight.count > 0 && this.connected) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.inflight.drained(), new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);
+      clearTimeout(timer);
     }
     await new Promise<void>((resolve) => {
       // A broker that never closes its side after DISCONNECT: drop the socket.

@@ -5,6 +5,7 @@ import { describeError } from '../core/errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { guardPacketSize } from './mqtt-packet-guard.js';
 import type { Source } from './source.js';
+import { InFlight } from './in-flight.js';
 
 /** Packets may carry this much besides the payload (topic, header) before the guard cuts them. */
 const PACKET_OVERHEAD = 64 * 1024;
@@ -25,8 +26,7 @@ export class MqttBrokerSource implements Source {
   private accepting = false;
   private address = '';
   /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
-  private inflight = 0;
-  private drained: (() => void) | null = null;
+  private readonly inflight = new InFlight();
 
   constructor(private readonly ctx: Context, private readonly ingest: Ingest) {}
 
@@ -93,10 +93,10 @@ export class MqttBrokerSource implements Source {
     }
     // MQTT 3.1.1 cannot refuse a PUBLISH; on a journal error the connection is closed
     // without PUBACK, and the client resends with DUP set after reconnecting (§4.4).
-    this.inflight++;
+    this.inflight.begin();
     this.ingest.submit(delivery, (err) => {
       callback(err);
-      if (--this.inflight === 0) this.drained?.();
+      this.inflight.end();
     });
   }
 
@@ -109,7 +109,7 @@ export class MqttBrokerSource implements Source {
     this.accepting = false;
     // Let accepted payloads commit and their PUBACKs go out before connections close,
     // so a clean stop makes no duplicates.
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.inflight.drained();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       // Connected devices: aedes closes them after pending callbacks (PUBACKs) ran.
