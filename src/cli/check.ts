@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigInvalid, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
 import { configSchema, type WeirConfig } from '../config/schema.js';
+import { analyticsDeclarations } from '../analytics/declarations.js';
 import { loadProfiles, profileDirs } from '../profiles/registry.js';
 import { parse } from './args.js';
 
@@ -26,6 +27,8 @@ export async function checkCommand(args: string[]): Promise<number> {
   config ??= fallbackConfig(file ?? resolveConfigPath(values.config));
   const { registry, problems: profileProblems } = loadProfiles(profileDirs(config));
   problems.push(...profileProblems);
+  const analytics = analyticsDeclarations(config.analytics, registry).problems;
+  problems.push(...analytics.map((message) => ({ file: file ?? '(defaults)', path: message.split(':')[0]!, message: message.slice(message.indexOf(':') + 2) })));
   for (const p of problems) console.error(formatProblem(p));
   if (problems.length) {
     console.error(`${problems.length} problem(s) found`);

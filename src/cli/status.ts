@@ -41,6 +41,16 @@ function mib(bytes: number | null): string {
   return bytes === null ? 'unknown' : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
+function printAnalytics(a: NonNullable<GatewayStatus['analytics']>): void {
+  console.log(`analytics    ${a.openWindows} open window(s) over ${a.windowDevices} device(s); ${a.lateReadings} late, ${a.futureReadings} future-stamped reading(s)`);
+  console.log(`alerts       ${a.alertsFiring} firing`);
+  for (const al of a.firing) {
+    const tags = Object.entries(al.tags).map(([k, v]) => `${k}=${v}`).join(',');
+    console.log(`  ${al.profile}/${al.device}${tags ? `{${tags}}` : ''} ${al.rule} (${al.kind}) ${al.metric}=${al.value} since ${new Date(al.ts).toISOString()}`);
+  }
+  if (a.firing.length < a.alertsFiring) console.log(`  … and ${a.alertsFiring - a.firing.length} more`);
+}
+
 /** `weir status`: asks the running gateway (/api/status); if none answers, reads the journal. */
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } });
@@ -58,6 +68,7 @@ export async function statusCommand(args: string[]): Promise<number> {
     console.log(`oldest       ${live.oldestUnsentAgeSeconds.toFixed(1)} s unsent`);
     console.log(`disk         journal ${mib(live.disk.journalBytes)} in ${live.disk.dataDir}, ${mib(live.disk.freeBytes)} free`);
     for (const [name, s] of Object.entries(live.sources)) console.log(`source       ${name} ${JSON.stringify(s)}`);
+    if (live.analytics) printAnalytics(live.analytics);
     return 0;
   }
   const offline = fromJournal(config);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { analyticsConfigSchema } from './analytics-schema.js';
 import { bridgeConfigSchema } from './bridge-schema.js';
 import { coapConfigSchema } from './coap-schema.js';
 import { host, port, shortName } from './fields.js';
@@ -19,10 +20,19 @@ function defaultGatewayId(): string {
   return hostname().replace(/[^a-zA-Z0-9._-]/g, '-') || 'weir';
 }
 
+const clock = z.strictObject({
+  minPlausible: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z')
+    .describe('A gateway clock before this is not synced yet (a Pi without RTC boots at 1970, or at fake-hwclock\'s last save): records get provisional received times, corrected once it syncs.'),
+  jumpThresholdMs: z.number().int().positive().default(2000).describe('A step of the wall clock larger than this (against the monotonic clock) is a jump: logged, counted, and — when it ends an unsynced period — the correction.'),
+  probe: z.enum(['timesyncd', 'none']).default('timesyncd')
+    .describe('Ask systemd-timesyncd whether NTP synced (/run/systemd/timesync/synchronized; ignored where timesyncd is not running), or rely on the plausibility and jump checks alone.'),
+});
+
 const gateway = z.strictObject({
   id: shortName.default(defaultGatewayId).describe('Gateway id: key of weir.status records and the weir-gateway header. Default: the host name.'),
   statusIntervalSeconds: z.number().int().min(0).default(60).describe('A status record goes to weir.status this often (0: only at start and stop).'),
   stopTimeoutMs: z.number().int().positive().default(10000).describe('Graceful stop: how long the last forward to Kafka may take.'),
+  clock: clock.default(() => clock.parse({})).describe('Detecting a gateway clock that is not yet synced (no RTC on a Pi) or that jumps.'),
 });
 
 const profiles = z.strictObject({
@@ -109,6 +119,7 @@ export const configSchema = z.strictObject({
   serial: serialConfigSchema.default(() => serialConfigSchema.parse({})).describe('Devices on serial lines.'),
   kafka: kafka.superRefine(checkKafka).default(() => kafka.parse({})),
   journal: journal.default(() => journal.parse({})),
+  analytics: analyticsConfigSchema.default(() => analyticsConfigSchema.parse({})).describe('Edge analytics: event-time windows and anomaly rules.'),
   log: log.default(() => log.parse({})),
 });
 

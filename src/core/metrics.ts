@@ -63,6 +63,32 @@ export class Metrics {
     name: 'weir_mqtt_clients', help: 'Connected MQTT clients.', registers: [this.registry],
   });
 
+  readonly openWindows = new Gauge({
+    name: 'weir_analytics_open_windows', help: 'Open window keys: one per (device, window, series, window start) holding readings.', registers: [this.registry],
+  });
+  readonly lateReadings = new Counter({
+    name: 'weir_analytics_late_readings_total', help: 'Readings that arrived after their window closed (each is counted on weir.aggregates as a late correction).', registers: [this.registry],
+  });
+  readonly futureReadings = new Counter({
+    name: 'weir_analytics_future_readings_total', help: 'Readings stamped beyond analytics.maxFutureSkewMs ahead of the gateway clock: flagged, not aggregated.', registers: [this.registry],
+  });
+  readonly aggregates = new Counter({
+    name: 'weir_analytics_aggregates_total', help: 'Aggregates (and late corrections) committed to the journal.', registers: [this.registry],
+  });
+  readonly alerts = new Counter({
+    name: 'weir_alerts_total', help: 'Alert state changes committed to the journal, by state.', labelNames: ['state'] as const, registers: [this.registry],
+  });
+  readonly alertsFiring = new Gauge({
+    name: 'weir_alerts_firing', help: 'Alert keys firing now.', registers: [this.registry],
+  });
+
+  readonly clockSynced = new Gauge({
+    name: 'weir_clock_synced', help: '1 while the gateway clock is trusted (plausible, NTP synced where known), else 0: received times are provisional.', registers: [this.registry],
+  });
+  readonly clockEvents = new Counter({
+    name: 'weir_clock_events_total', help: 'Gateway clock events: sync (provisional times corrected) and jump (a step of the wall clock).', labelNames: ['event'] as const, registers: [this.registry],
+  });
+
   private collectors: Array<() => void> = [];
   private remotes: Array<() => Promise<object[]>> = [];
 

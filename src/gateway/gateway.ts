@@ -1,7 +1,11 @@
+import { AnalyticsStage } from '../analytics/analytics-stage.js';
+import { analyticsDeclarations, hasAnalytics } from '../analytics/declarations.js';
 import type { WeirConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { ClockSync, timesyncdProbe } from '../core/clock-sync.js';
 import type { Context } from '../core/context.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { WeirError } from '../core/errors.js';
 import { Metrics } from '../core/metrics.js';
 import { createProducer } from '../forwarder/create-producer.js';
 import { Forwarder, type ForwarderHandle } from '../forwarder/forwarder.js';
@@ -43,6 +47,12 @@ export class Gateway {
   readonly ingest: Ingest;
   readonly http: HttpServer;
   readonly mqtt: MqttBrokerSource | null;
+  /** Edge analytics, when any profile declares windows or rules (and analytics.enabled). */
+  readonly analytics: AnalyticsStage | null = null;
+  private cancelTickTimer: (() => void) | null = null;
+  private cancelClockTimer: (() => void) | null = null;
+  /** Gateway time for every record: provisional until the wall clock is trustworthy. */
+  readonly clockSync: ClockSync;
   private readonly sources: Source[] = [];
   private readonly abort = new AbortController();
   private startedAt = 0;
@@ -63,11 +73,22 @@ export class Gateway {
       signal: this.abort.signal,
     };
     this.journal = new SqliteJournal(this.ctx);
+    const { clock } = config.gateway;
+    this.clockSync = new ClockSync({
+      clock: this.ctx.clock, minPlausibleMs: Date.parse(clock.minPlausible), jumpThresholdMs: clock.jumpThresholdMs,
+      probe: clock.probe === 'timesyncd' ? timesyncdProbe() : undefined,
+    });
+    const { declarations, problems } = analyticsDeclarations(config.analytics, opts.profiles);
+    if (problems.length > 0) throw new WeirError('WEIR_CONFIG_INVALID', problems.join('\n'));
+    if (hasAnalytics(declarations)) {
+      this.analytics = new AnalyticsStage(this.ctx, declarations);
+      this.journal.setProcessor(this.analytics, config.analytics.checkpointIntervalMs);
+    }
     // An injected producer lives in this thread, so its forwarder does too.
     this.forwarder = config.kafka.workerThread && !opts.producer
       ? new ForwarderThread(this.ctx, this.journal)
       : new Forwarder(this.ctx, this.journal, opts.producer ?? createProducer(this.ctx));
-    this.ingest = new Ingest(this.ctx, this.journal, opts.profiles);
+    this.ingest = new Ingest(this.ctx, this.journal, opts.profiles, () => this.clockSync.stamp());
     const httpIngest = new HttpIngestSource(this.ctx, this.ingest);
     this.http = new HttpServer(this.ctx, {
       ready: () => this.ready(),
@@ -104,10 +125,44 @@ export class Gateway {
     this.forwarder.start();
     await this.http.start();
     for (const source of this.sources) await source.start();
+    if (this.analytics && this.mqtt) this.analytics.setLocalPublish((topic, payload) => this.mqtt!.publishLocal(topic, payload));
+    if (this.analytics) this.scheduleTick(config.analytics.tickIntervalMs);
+    this.scheduleClockCheck();
+    if (this.clockSync.state === 'unsynced') log.warn('gateway clock not synced yet: received times are provisional and will be corrected once it syncs');
     this.running = true;
     this.emitStatus('started');
     this.scheduleStatus(config.gateway.statusIntervalSeconds);
     log.info({ gateway: config.gateway.id, version: VERSION, profiles: this.profiles.size }, 'gateway started');
+  }
+
+  /** Idle windows and stale devices are checked at journaled ticks (see journal/processor.ts). */
+  private scheduleTick(ms: number): void {
+    this.cancelTickTimer = this.ctx.clock.setTimer(ms, () => {
+      this.journal.tick(this.clockSync.stamp().received);
+      this.scheduleTick(ms);
+    });
+  }
+
+  /** Every second: has the clock synced or jumped? (core/clock-sync.ts) */
+  private scheduleClockCheck(): void {
+    this.cancelClockTimer = this.ctx.clock.setTimer(1000, () => {
+      this.checkClock();
+      this.scheduleClockCheck();
+    });
+  }
+
+  /** Acts on a sync or jump of the wall clock; exposed for tests that drive the clock. */
+  checkClock(): void {
+    const c = this.clockSync.check();
+    this.ctx.metrics.clockSynced.set(this.clockSync.state === 'synced' ? 1 : 0);
+    if (!c) return;
+    this.ctx.metrics.clockEvents.labels(c.reason).inc();
+    if (c.reason === 'sync') {
+      this.ctx.log.warn({ offsetMs: c.offsetMs, provisional: c.provisional }, 'gateway clock synced; correcting the received times stamped before');
+      this.journal.correctClock(c.offsetMs);
+    } else {
+      this.ctx.log.warn({ stepMs: c.offsetMs, state: this.clockSync.state }, 'gateway clock jumped');
+    }
   }
 
   private scheduleStatus(seconds: number): void {
@@ -142,7 +197,7 @@ export class Gateway {
   }
 
   status(): GatewayStatus {
-    return buildStatus(this.ctx, this.startedAt, this.journal.stats(), this.forwarder.status(), this.sources);
+    return buildStatus(this.ctx, this.startedAt, this.journal.stats(), this.forwarder.status(), this.sources, this.analytics, this.clockSync.state);
   }
 
   private refreshGauges(): void {
@@ -157,6 +212,8 @@ export class Gateway {
       const { log, config } = this.ctx;
       this.abort.abort();
       this.cancelStatusTimer?.();
+      this.cancelTickTimer?.();
+      this.cancelClockTimer?.();
       for (const source of [...this.sources].reverse()) await source.stop().catch((err) => log.error({ err }, `stopping ${source.name} failed`));
       if (this.running) this.emitStatus('stopped');
       this.running = false;

@@ -1,4 +1,6 @@
 import { statfsSync } from 'node:fs';
+import type { AnalyticsStage } from '../analytics/analytics-stage.js';
+import type { Alert } from '../analytics/rules/types.js';
 import type { Context } from '../core/context.js';
 import type { UplinkStatus } from '../forwarder/forwarder.js';
 import type { JournalStats } from '../journal/journal.js';
@@ -13,15 +15,24 @@ export interface GatewayStatus {
   startedAt: number;
   uptimeSeconds: number;
   uplink: UplinkStatus;
+  /** Gateway clock: 'unsynced' while received times are provisional. */
+  clock: string;
   backlog: JournalStats['backlog'];
   backlogTotal: number;
   oldestUnsentAgeSeconds: number;
   lastSeq: number;
   disk: { dataDir: string; journalBytes: number; freeBytes: number | null };
   sources: Record<string, Record<string, unknown>>;
+  /** Edge analytics; null when no profile declares windows or rules. */
+  analytics: (ReturnType<AnalyticsStage['stats']> & { firing: Alert[] }) | null;
 }
 
-export function buildStatus(ctx: Context, startedAt: number, journal: JournalStats, uplink: UplinkStatus, sources: Source[]): GatewayStatus {
+/** `weir status` lists at most this many firing alerts (the count is always exact). */
+const FIRING_LISTED = 100;
+
+export function buildStatus(
+  ctx: Context, startedAt: number, journal: JournalStats, uplink: UplinkStatus, sources: Source[], analytics: AnalyticsStage | null, clock: string,
+): GatewayStatus {
   const now = ctx.clock.now();
   let freeBytes: number | null = null;
   try {
@@ -36,11 +47,13 @@ export function buildStatus(ctx: Context, startedAt: number, journal: JournalSta
     startedAt,
     uptimeSeconds: Math.round((now - startedAt) / 1000),
     uplink,
+    clock,
     backlog: journal.backlog,
     backlogTotal: Object.values(journal.backlog).reduce((a, b) => a + b, 0),
     oldestUnsentAgeSeconds: journal.oldestReceived === null ? 0 : Math.max(0, (now - journal.oldestReceived) / 1000),
     lastSeq: journal.lastSeq,
     disk: { dataDir: ctx.config.dataDir, journalBytes: journal.diskBytes, freeBytes },
     sources: Object.fromEntries(sources.map((s) => [s.name, s.status()])),
+    analytics: analytics ? { ...analytics.stats(), firing: analytics.firing().slice(0, FIRING_LISTED) } : null,
   };
 }

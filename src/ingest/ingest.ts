@@ -1,5 +1,7 @@
 import type { Context } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
+import type { ClockStamp } from '../core/clock-sync.js';
+import { markUnsynced } from '../journal/clock-corrections.js';
 import { RETAIN_TAIL, type Journal, type JournalEntry } from '../journal/journal.js';
 import type { Reading, Rejection } from '../profiles/profile.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
@@ -51,6 +53,8 @@ export class Ingest {
     private readonly ctx: Context,
     private readonly journal: Journal,
     private profiles: ProfileRegistry,
+    /** Gateway time of receipt; the gateway passes its ClockSync's (provisional until NTP synced). */
+    private readonly stamp: () => ClockStamp = () => ({ received: ctx.clock.now(), unsynced: false }),
   ) {}
 
   private readonly receivedCounters = new Map<string, ReturnType<Context['metrics']['received']['labels']>>();
@@ -76,11 +80,15 @@ export class Ingest {
   }
 
   submit(d: Delivery, done: IngestCallback): void {
-    const received = this.ctx.clock.now();
+    const { received, unsynced } = this.stamp();
     this.receivedBy(d.protocol).inc();
+    this.submitAt(d, received, unsynced, done);
+  }
+
+  private submitAt(d: Delivery, received: number, unsynced: boolean, done: IngestCallback): void {
     if (d.payload.length > d.maxBytes) {
       const reject = { code: 'WEIR_PAYLOAD_TOO_LARGE' as const, reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` };
-      return this.commit([this.deadLetter(d, received, reject)], [reject], done);
+      return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced);
     }
     const match = this.profiles.match(d.protocol, d.topic);
     if (!match) {
@@ -88,12 +96,12 @@ export class Ingest {
         return process.nextTick(done, null, { readings: 0, rejects: [], ignored: true });
       }
       const reject = { code: 'WEIR_NO_PROFILE' as const, reason: `no device profile matches ${d.protocol} "${d.topic}"` };
-      return this.commit([this.deadLetter(d, received, reject)], [reject], done);
+      return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced);
     }
     const { readings, rejects } = match.profile.decode({ payload: d.payload, params: match.params, received });
     const entries = readings.map((r) => readingEntry(r, received));
     for (const reject of rejects) entries.push(this.deadLetter(d, received, reject, match.profile.name));
-    this.commit(entries, rejects, done);
+    this.commit(entries, rejects, done, unsynced);
   }
 
   private deadLetter(d: Delivery, received: number, r: Rejection, profile?: string): JournalEntry {
@@ -118,7 +126,9 @@ export class Ingest {
     return { stream: 'deadletter', key: r.device ?? d.client, received, body: JSON.stringify(body) };
   }
 
-  private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback): void {
+  private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback, unsynced: boolean): void {
+    // Provisional stamps are marked so the forwarder can correct them once the clock syncs.
+    if (unsynced) for (const e of all) e.body = markUnsynced(e.body);
     const outcome: IngestOutcome = {
       readings: all.length - rejects.length,
       rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
@@ -149,5 +159,6 @@ export function readingEntry(r: Reading, received: number): JournalEntry {
     ts: r.ts,
     profile: r.profile,
     body: JSON.stringify({ tags: r.tags, metrics: r.metrics }),
+    reading: r,
   };
 }

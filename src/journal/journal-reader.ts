@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { applyClockCorrections, correctionLoader, type ClockCorrection } from './clock-corrections.js';
 import type { StoredRecord } from './journal.js';
 import { Page, prepareReadAfter, segmentLister, type Row } from './segments.js';
 
@@ -23,11 +24,13 @@ export class JournalReader {
   private doneBelow = 0;
   private readonly stmts = new Map<number, Database.Statement>();
   private readonly segmentIds: () => number[];
+  private readonly corrections: () => ClockCorrection[];
 
   constructor(file: string) {
     this.db = new Database(file, { readonly: true, fileMustExist: true });
     this.db.pragma('busy_timeout = 5000');
     this.segmentIds = segmentLister(this.db);
+    this.corrections = correctionLoader(this.db);
     this.refresh();
   }
 
@@ -52,6 +55,12 @@ export class JournalReader {
    * (the forwarder only moves forward): segments read to their end are forgotten.
    */
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
+    const records = this.readPage(afterSeq, limit, maxBytes);
+    applyClockCorrections(records, this.corrections());
+    return records;
+  }
+
+  private readPage(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
     const page = new Page(limit, maxBytes);
     const out = page.records;
     for (let i = 0; i < this.segments.length; i++) {
@@ -76,7 +85,7 @@ export class JournalReader {
     // Not full: the writer may have started a segment since the list was read.
     const known = this.segments.length;
     this.refresh();
-    if (this.segments.length > known && out.length === 0) return this.read(afterSeq, limit, maxBytes);
+    if (this.segments.length > known && out.length === 0) return this.readPage(afterSeq, limit, maxBytes);
     return out;
   }
 

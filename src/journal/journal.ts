@@ -24,6 +24,11 @@ export interface JournalEntry {
    * `key`) on device streams, ts and profile. Small rows mean few flash writes.
    */
   body: string;
+  /**
+   * The parsed tags and metrics of a reading, when the caller has them: saves the
+   * journal's RecordProcessor a JSON.parse of `body`. Never stored; must equal the body.
+   */
+  reading?: { tags: Record<string, string>; metrics: Record<string, number> };
 }
 
 /** A committed record, as read back for forwarding. */
@@ -54,9 +59,11 @@ export interface JournalStats {
  * Call order: open() → append()* / read()* / ack()* in any interleaving → close().
  *
  * Guarantees:
- * - append() assigns the sequence synchronously, so records are ordered exactly as
- *   append() was called; its callback runs only after the record's transaction is
- *   durable (per `journal.synchronous`), never synchronously inside append().
+ * - Records are ordered exactly as append() was called: the commit assigns their
+ *   sequences in that order (records a RecordProcessor derives from a record take
+ *   the sequences right after it). The callback, with the sequence, runs only after
+ *   the record's transaction is durable (per `journal.synchronous`), never
+ *   synchronously inside append().
  * - Many appends share one transaction (group commit, bounded by
  *   `journal.commitIntervalMs` and `journal.maxBatchRecords`).
  * - Sequences are unique and increasing across restarts, even after every record

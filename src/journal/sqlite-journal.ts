@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
+import { CheckpointStore } from './checkpoint.js';
+import { applyClockCorrections, CLOCK_CORRECTIONS_DDL, correctionLoader, type ClockCorrection } from './clock-corrections.js';
 import { GroupCommitter } from './group-commit.js';
 import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
+import type { RecordProcessor } from './processor.js';
 import { listSegments, Page, Segment, toRecord } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 
@@ -18,9 +21,19 @@ const ACK_PERSIST_RECORDS = 5000;
 
 export { RETAIN_TAIL };
 
+/** A record waiting for its commit; its seq is assigned inside the commit, in append order. */
 interface Pending extends JournalEntry {
   seq: number;
 }
+/** A processing-time tick for the RecordProcessor, ordered among the records. */
+interface Tick {
+  tick: number;
+}
+/** A correction of the gateway clock, ordered after every record stamped before it. */
+interface Shift {
+  shift: number;
+}
+type Item = Pending | Tick | Shift;
 
 /**
  * The journal on better-sqlite3: WAL, synchronous=FULL by default (the notes: WAL's
@@ -31,7 +44,13 @@ interface Pending extends JournalEntry {
 export class SqliteJournal implements Journal {
   readonly file: string;
   private db!: Database.Database;
-  private committer: GroupCommitter<Pending>;
+  private committer: GroupCommitter<Item>;
+  private processor: RecordProcessor | null = null;
+  private checkpoints!: CheckpointStore;
+  /** Seq the processor's last checkpoint covers: segments after it are kept for the replay. */
+  private checkpointSeq = 0;
+  private lastCheckpointAt = 0;
+  private processedSinceCheckpoint = 0;
   private lastSeq = 0;
   /** Highest seq Kafka acknowledged, and the highest one already deleted from disk. */
   private ackedThrough = 0;
@@ -41,6 +60,9 @@ export class SqliteJournal implements Journal {
   private listeners = new Set<(lastSeq: number) => void>();
   private segments: Segment[] = [];
   private getMeta!: Database.Statement;
+  private insertCorrection!: Database.Statement;
+  private loadCorrections!: () => ClockCorrection[];
+  private lastCorrectedSeq = 0;
   private setMeta!: Database.Statement;
   private closing: Promise<void> | null = null;
   private readonly log: Context['log'];
@@ -49,7 +71,7 @@ export class SqliteJournal implements Journal {
     this.file = join(ctx.config.dataDir, 'journal.sqlite');
     this.log = ctx.log.child({ component: 'journal' });
     const { journal } = ctx.config;
-    this.committer = new GroupCommitter<Pending>({
+    this.committer = new GroupCommitter<Item>({
       clock: ctx.clock,
       intervalMs: journal.commitIntervalMs,
       maxBatch: journal.maxBatchRecords,
@@ -62,6 +84,17 @@ export class SqliteJournal implements Journal {
       },
     });
   }
+
+  /**
+   * Runs `processor` inside every commit (see processor.ts), checkpointing its state
+   * every `checkpointIntervalMs` of monotonic time. Call before open().
+   */
+  setProcessor(processor: RecordProcessor, checkpointIntervalMs: number): void {
+    this.processor = processor;
+    this.checkpointIntervalMs = checkpointIntervalMs;
+  }
+
+  private checkpointIntervalMs = 60_000;
 
   open(): void {
     mkdirSync(this.ctx.config.dataDir, { recursive: true });
@@ -86,7 +119,53 @@ export class SqliteJournal implements Journal {
     for (const seg of this.segments) {
       for (const [id, count] of seg.countRange(this.ackedThrough, Number.MAX_SAFE_INTEGER)) this.backlog[streamName(id)] += count;
     }
+    db.exec(CLOCK_CORRECTIONS_DDL);
+    this.insertCorrection = db.prepare('INSERT OR REPLACE INTO clock_corrections (through_seq, offset_ms) VALUES (?, ?)');
+    this.loadCorrections = correctionLoader(db);
+    this.lastCorrectedSeq = this.loadCorrections().at(-1)?.throughSeq ?? 0;
+    this.checkpoints = new CheckpointStore(db);
+    if (this.processor) this.startProcessor();
+    else this.checkpoints.clear();
     this.log.info({ file: this.file, lastSeq: this.lastSeq, segments: this.segments.length, backlog: this.backlog }, 'journal open');
+  }
+
+  /**
+   * Restores the processor from its checkpoint and replays the records after it. Without
+   * a checkpoint — or with one the journal can no longer replay exactly (records after
+   * it gone, or a state this version cannot read) — it starts empty at the current
+   * sequence, and says so.
+   */
+  private startProcessor(): void {
+    const processor = this.processor!;
+    const cp = this.checkpoints.load();
+    const first = this.segments.find((g) => g.count > 0 && g.lastSeq > (cp?.seq ?? 0));
+    let fresh = !cp;
+    if (cp && first && first.firstSeq > cp.seq + 1) {
+      this.log.warn({ checkpointSeq: cp.seq, firstSeq: first.firstSeq }, 'analytics checkpoint is older than the journal holds; starting analytics afresh');
+      fresh = true;
+    }
+    if (cp && !fresh) {
+      try {
+        const started = performance.now();
+        const replayed = this.checkpoints.replay(processor, cp, this.segments);
+        this.checkpointSeq = cp.seq;
+        this.log.info({ checkpointSeq: cp.seq, replayed, ms: Math.round(performance.now() - started) }, 'analytics state restored');
+      } catch (err) {
+        this.log.error({ err }, 'analytics checkpoint unreadable; starting analytics afresh');
+        fresh = true;
+      }
+    }
+    if (fresh) {
+      processor.restore(null);
+      this.writeCheckpoint();
+    }
+    this.lastCheckpointAt = this.ctx.clock.monotonic();
+  }
+
+  private writeCheckpoint(): void {
+    this.checkpoints.save(this.lastSeq, this.processor!.snapshot());
+    this.checkpointSeq = this.lastSeq;
+    this.processedSinceCheckpoint = 0;
   }
 
   private get active(): Segment {
@@ -98,34 +177,101 @@ export class SqliteJournal implements Journal {
       process.nextTick(done, new WeirError('WEIR_JOURNAL_CLOSED', 'journal is closing'), 0);
       return;
     }
-    // The sequence is taken now, synchronously: append order is journal order.
-    const seq = ++this.lastSeq;
-    this.committer.add({ ...entry, seq }, (err) => done(err, seq));
+    // The sequence is assigned in the commit, in the order of append(): journal order.
+    const pending: Pending = { ...entry, seq: 0 };
+    this.committer.add(pending, (err) => done(err, pending.seq));
   }
 
-  private commitGroup(items: Pending[]): void {
-    const per = this.ctx.config.journal.segmentRecords;
+  /** Queues a processing-time tick for the processor, in order with the records (no-op without one). */
+  tick(now: number): void {
+    if (!this.processor || this.closing) return;
+    this.committer.add({ tick: now }, () => undefined);
+  }
+
+  /**
+   * The gateway clock synced: records stamped before now are corrected by `offsetMs`
+   * when forwarded (clock-corrections.ts), and the processor's processing times move.
+   */
+  correctClock(offsetMs: number): void {
+    if (this.closing) return;
+    this.committer.add({ shift: offsetMs }, (err) => {
+      if (err) this.log.error({ err, offsetMs }, 'could not journal a clock correction');
+    });
+  }
+
+  private commitGroup(items: Item[]): void {
     const segmentsBefore = this.segments.length;
+    const seqBefore = this.lastSeq;
     const { count, firstSeq, lastSeq } = this.active;
+    const written: Pending[] = [];
+    const derived: Pending[] = [];
     try {
       this.db.transaction(() => {
-        for (const r of items) {
-          if (this.active.count >= per) this.segments.push(new Segment(this.db, this.active.id + 1).create());
-          this.active.insert(r.seq, STREAM_ID[r.stream], r.key, r.received, r.ts, r.profile, r.body);
+        for (const item of items) {
+          if ('tick' in item) {
+            const out = this.processor?.tick(item.tick) ?? [];
+            if (out.length > 0) this.checkpoints.logTick(this.lastSeq, item.tick);
+            for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
+            continue;
+          }
+          if ('shift' in item) {
+            if (this.lastSeq > this.lastCorrectedSeq) this.insertCorrection.run(this.lastSeq, item.shift);
+            this.lastCorrectedSeq = this.lastSeq;
+            if (this.processor) {
+              this.processor.shiftClock(item.shift);
+              this.checkpoints.logShift(this.lastSeq, item.shift);
+            }
+            continue;
+          }
+          item.seq = this.lastSeq + 1;
+          const out = this.processor?.process(item) ?? [];
+          this.write(item, written);
+          for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
+        }
+        if (this.processor) {
+          this.processedSinceCheckpoint += written.length;
+          const now = this.ctx.clock.monotonic();
+          if (this.processedSinceCheckpoint > 0 && now - this.lastCheckpointAt >= this.checkpointIntervalMs) {
+            this.writeCheckpoint();
+            this.lastCheckpointAt = now;
+          }
         }
       })();
     } catch (err) {
-      // Rolled back: so is the in-memory picture of the segments.
+      // Rolled back: so is the in-memory picture of the segments, the sequence, and the
+      // processor's state (it saw records that are not in the journal after all).
       this.segments.length = segmentsBefore;
       Object.assign(this.active, { count, firstSeq, lastSeq });
+      this.lastSeq = seqBefore;
+      if (this.processor) this.recoverProcessor();
       throw err;
     }
+    if (written.length === 0) return;
     const before = { ...this.backlog };
-    for (const r of items) this.backlog[r.stream]++;
+    for (const r of written) this.backlog[r.stream]++;
     // One counter update per stream and group, not per record: labels() hashes on every call.
     for (const s of STREAMS) if (this.backlog[s] !== before[s]) this.ctx.metrics.committed.labels(s).inc(this.backlog[s] - before[s]);
-    const last = items[items.length - 1]!.seq;
-    for (const listener of this.listeners) listener(last);
+    if (derived.length > 0) this.processor!.committed(derived);
+    for (const listener of this.listeners) listener(this.lastSeq);
+  }
+
+  /** Inserts one record with the next sequence, opening a new segment when the active one is full. */
+  private write(r: Pending, written: Pending[]): Pending {
+    if (this.active.count >= this.ctx.config.journal.segmentRecords) this.segments.push(new Segment(this.db, this.active.id + 1).create());
+    r.seq = ++this.lastSeq;
+    this.active.insert(r.seq, STREAM_ID[r.stream], r.key, r.received, r.ts, r.profile, r.body);
+    written.push(r);
+    return r;
+  }
+
+  /** After a rolled-back commit: the processor's state back to what the journal holds. */
+  private recoverProcessor(): void {
+    try {
+      const cp = this.checkpoints.load();
+      if (cp) this.checkpoints.replay(this.processor!, cp, this.segments);
+    } catch (err) {
+      this.log.error({ err }, 'could not rebuild analytics state after a failed commit');
+    }
   }
 
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
@@ -135,6 +281,7 @@ export class SqliteJournal implements Journal {
       if (seg.count === 0 || seg.lastSeq <= from) continue;
       if (!page.add(seg.read(from, page.room))) break;
     }
+    applyClockCorrections(page.records, this.loadCorrections());
     return page.records;
   }
 
@@ -174,7 +321,9 @@ export class SqliteJournal implements Journal {
     this.cancelAckTimer = null;
     if (this.ackedThrough <= this.persistedAck) return;
     const through = this.ackedThrough;
-    const droppable = this.segments.slice(0, -1).filter((s) => s.lastSeq <= through && s.lastSeq <= this.lastSeq - RETAIN_TAIL);
+    // Kept: the retained tail, and what a replay from the processor's checkpoint needs.
+    const keepAfter = this.processor ? Math.min(this.lastSeq - RETAIN_TAIL, this.checkpointSeq) : this.lastSeq - RETAIN_TAIL;
+    const droppable = this.segments.slice(0, -1).filter((s) => s.lastSeq <= through && s.lastSeq <= keepAfter);
     try {
       this.db.transaction(() => {
         for (const seg of droppable) seg.drop();
@@ -217,6 +366,13 @@ export class SqliteJournal implements Journal {
       this.committer.close();
       if (!this.db?.open) return; // never opened (a failed start)
       this.committer.drain();
+      if (this.processor && this.processedSinceCheckpoint > 0) {
+        try {
+          this.db.transaction(() => this.writeCheckpoint())();
+        } catch (err) {
+          this.log.warn({ err }, 'could not checkpoint analytics at close; the next start replays from the previous checkpoint');
+        }
+      }
       this.cancelAckTimer?.();
       this.persistAcks();
       // Let the last group's callbacks run before the file goes away.

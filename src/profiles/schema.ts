@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ruleListSchema } from '../analytics/rules/schema.js';
+import { windowListSchema } from '../analytics/windows/schema.js';
 
 /**
  * The device-profile schema. A profile is data: where payloads come from (match),
@@ -69,6 +71,8 @@ export const profileSchema = z.strictObject({
   outOfRange: z.enum(['deadletter', 'drop-metric']).default('deadletter')
     .describe('A metric outside [min, max]: dead-letter the document, or drop just that metric.'),
   samples: z.array(sample).min(1, 'give at least one golden sample'),
+  windows: windowListSchema.default([]).describe('Event-time windows over this profile\'s readings (issue 4); the site config may replace them (analytics.profiles).'),
+  rules: ruleListSchema.default([]).describe('Anomaly rules over this profile\'s readings; the site config may replace them (analytics.profiles).'),
 });
 
 export type ProfileSpec = z.infer<typeof profileSchema>;

@@ -75,6 +75,18 @@ export class MqttBrokerSource implements Source {
     return typeof addr === 'object' && addr ? addr.port : 0;
   }
 
+  /**
+   * Publishes on the embedded broker itself, QoS 1 (local alerts: equipment on site
+   * subscribed to the topic gets them while the uplink is down). Not journaled: the
+   * broker's own publications skip onPublish. A no-op before start or after stop.
+   */
+  publishLocal(topic: string, payload: string): void {
+    if (!this.accepting) return;
+    this.broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
+      if (err) this.ctx.log.warn({ topic, err: describeError(err) }, 'local publish failed');
+    });
+  }
+
   private onPublish(client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void): void {
     if (!client) return callback(null); // the broker's own publications (alerts, $SYS)
     // Stopping: refuse without acknowledging; the device resends to the next run.

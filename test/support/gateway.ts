@@ -49,6 +49,7 @@ export async function testSetup(brokers: string, overrides: Partial<ConfigInput>
     ...(overrides.bridge ? { bridge: overrides.bridge } : {}),
     ...(overrides.serial ? { serial: overrides.serial } : {}),
     ...(overrides.profiles ? { profiles: overrides.profiles } : {}),
+    ...(overrides.analytics ? { analytics: overrides.analytics } : {}),
   };
   return { dir, config, topics, mqttPort, httpPort };
 }

@@ -106,6 +106,15 @@ export class RuleEngine {
     return out ?? NONE;
   }
 
+  /**
+   * The gateway clock was corrected by `deltaMs` (NTP sync): the last-received times of
+   * stale keys move with it, so a sync does not make every device look silent for years.
+   */
+  shiftProcessingTime(deltaMs: number): void {
+    if (!Number.isFinite(deltaMs)) return;
+    for (const dev of this.devices.values()) for (const i of dev.rules.stale) eachKey(dev.slots[i], (k) => { k.last += deltaMs; });
+  }
+
   /** The alerts firing now, in key order (devices by first key, then rule order): for `weir status`. */
   firing(): Alert[] {
     const out: Alert[] = [];

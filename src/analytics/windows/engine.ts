@@ -79,7 +79,7 @@ export class WindowEngine {
       result.invalidTime = true;
       return result;
     }
-    if (ts > processingNow + this.maxFutureSkewMs) {
+    if (ts > processingNow + this.maxFutureSkewMs && reading.unsyncedClock !== true) {
       this.futureSkewTotal++;
       result.futureSkew = true;
       return result;
@@ -108,6 +108,15 @@ export class WindowEngine {
     const out: Emission[] = [];
     for (const [device, dev] of this.devices) if (dev.open > 0 && now - dev.lastSeen > idleMs) this.closeAll(device, dev, out);
     return finish(out);
+  }
+
+  /**
+   * The gateway clock was corrected by `deltaMs` (NTP sync): processing times already
+   * seen move with it, so idle timers neither fire at once nor wait years.
+   */
+  shiftProcessingTime(deltaMs: number): void {
+    if (!Number.isFinite(deltaMs)) throw new RangeError('shiftProcessingTime: deltaMs must be finite');
+    for (const dev of this.devices.values()) dev.lastSeen += deltaMs;
   }
 
   /** Closes every open window of every device, as advanceIdle would. For tests and deliberate drains. */

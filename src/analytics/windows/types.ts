@@ -8,6 +8,11 @@ export interface WindowReading {
   ts: number;
   tags: Readonly<Record<string, string>>;
   metrics: Readonly<Record<string, number>>;
+  /**
+   * Received while the gateway clock was not yet synced: processing time is provisional,
+   * so the future-skew check cannot be made and is skipped for this reading.
+   */
+  unsyncedClock?: boolean;
 }
 
 /** The quantiles an aggregate can carry. */

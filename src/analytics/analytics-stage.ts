@@ -1,0 +1,168 @@
+import type { Context } from '../core/context.js';
+import { makeFormatter } from '../forwarder/record-format.js';
+import { UNSYNCED_MARK } from '../journal/clock-corrections.js';
+import type { JournalEntry, StoredRecord } from '../journal/journal.js';
+import type { RecordProcessor } from '../journal/processor.js';
+import type { AnalyticsDeclarations } from './declarations.js';
+import { aggregateEntry, alertEntry, alertTopic } from './records.js';
+import { RuleEngine } from './rules/engine.js';
+import type { Alert } from './rules/types.js';
+import { WindowEngine } from './windows/engine.js';
+import type { Aggregate } from './windows/types.js';
+
+/** Snapshot format version: bump when the layout below changes (a mismatch starts afresh, loudly). */
+const SNAPSHOT_VERSION = 1;
+
+/** Flag added to a reading's record when its event time is too far ahead of the gateway clock. */
+export const FUTURE_TS_FLAG = 'future-ts';
+
+/** Publishes one message on the embedded broker (QoS 1); set once the broker runs. */
+export type LocalPublish = (topic: string, payload: string) => void;
+
+interface Body {
+  tags?: Record<string, string>;
+  metrics?: Record<string, number>;
+  clock?: string;
+}
+
+/**
+ * Edge analytics as the journal's RecordProcessor: every committed reading goes
+ * through the window engine and the rule engine, and what they emit — aggregates,
+ * late corrections, alerts — is committed in the same transaction as the reading
+ * (see journal/processor.ts for why that makes restarts exact).
+ *
+ * Processing time is the reading's journaled `received` (and a tick's journaled time),
+ * never the clock, so a replay sees exactly what the live run saw.
+ */
+export class AnalyticsStage implements RecordProcessor {
+  private windows!: WindowEngine;
+  private rules!: RuleEngine;
+  private retiredPending = false;
+  private publish: LocalPublish | null = null;
+  private readonly format: ReturnType<typeof makeFormatter>;
+  private readonly log: Context['log'];
+
+  constructor(private readonly ctx: Context, private readonly decl: AnalyticsDeclarations) {
+    this.log = ctx.log.child({ component: 'analytics' });
+    this.format = makeFormatter(ctx.config);
+    ctx.metrics.onCollect(() => {
+      if (!this.windows) return;
+      ctx.metrics.openWindows.set(this.windows.stats().openWindows);
+      ctx.metrics.alertsFiring.set(this.rules.stats.firing);
+    });
+  }
+
+  /** Alerts go to the embedded broker too, once it runs (analytics.alertsTopic). */
+  setLocalPublish(publish: LocalPublish | null): void {
+    this.publish = this.ctx.config.analytics.alertsTopic ? publish : null;
+  }
+
+  restore(snapshot: string | null): void {
+    const opts = { maxFutureSkewMs: this.ctx.config.analytics.maxFutureSkewMs };
+    if (snapshot === null) {
+      this.windows = new WindowEngine(this.decl.windows, opts);
+      this.rules = new RuleEngine(this.decl.rules);
+      this.retiredPending = false;
+      return;
+    }
+    const s = JSON.parse(snapshot) as { v?: unknown; windows?: unknown; rules?: unknown };
+    if (s.v !== SNAPSHOT_VERSION) throw new Error(`analytics snapshot version ${String(s.v)}, expected ${SNAPSHOT_VERSION}`);
+    this.windows = WindowEngine.restore(this.decl.windows, s.windows, opts);
+    this.rules = RuleEngine.restore(this.decl.rules, s.rules);
+    // Alerts of rules removed or changed since the snapshot resolve at the first tick.
+    this.retiredPending = true;
+    const dropped = this.windows.stats().droppedOnRestore;
+    if (dropped > 0) this.log.warn({ dropped }, 'open windows of removed or changed window specs were dropped');
+  }
+
+  snapshot(): string {
+    return JSON.stringify({ v: SNAPSHOT_VERSION, windows: this.windows.snapshot(), rules: this.rules.snapshot() });
+  }
+
+  process(entry: JournalEntry & { seq: number }): JournalEntry[] {
+    if (entry.stream !== 'readings') return [];
+    const out: JournalEntry[] = [];
+    const body = entry.reading ? { ...entry.reading, clock: entry.body.includes(UNSYNCED_MARK) ? 'unsynced' : undefined } : parseBody(entry.body);
+    const future = this.evaluate(entry.key, entry.profile, entry.ts, entry.received, body, out, true);
+    // Flagged on the reading itself, so the central tier sees why it was not aggregated.
+    if (future) entry.body = `${entry.body.slice(0, -1)},"flags":["${FUTURE_TS_FLAG}"]}`;
+    return out;
+  }
+
+  replay(record: StoredRecord): void {
+    if (record.stream !== 'readings') return;
+    this.evaluate(record.key, record.profile, record.ts, record.received, parseBody(record.body), [], false);
+  }
+
+  tick(now: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    if (this.retiredPending) {
+      this.retiredPending = false;
+      for (const a of this.rules.takeRetired(now)) out.push(alertEntry(a, now));
+    }
+    for (const a of this.windows.advanceIdle(now, this.ctx.config.analytics.idleTimeoutMs)) out.push(aggregateEntry(a, now));
+    for (const a of this.rules.tick(now)) out.push(alertEntry(a, now));
+    return out;
+  }
+
+  shiftClock(offsetMs: number): void {
+    this.windows.shiftProcessingTime(offsetMs);
+    this.rules.shiftProcessingTime(offsetMs);
+  }
+
+  committed(derived: ReadonlyArray<JournalEntry & { seq: number }>): void {
+    const m = this.ctx.metrics;
+    for (const r of derived) {
+      if (r.stream === 'alerts') {
+        m.alerts.labels(JSON.parse(r.body).state as string).inc();
+        if (this.publish) this.publishAlert(r);
+      } else if (r.stream === 'aggregates') {
+        m.aggregates.inc();
+      }
+    }
+  }
+
+  /** The alerts firing now, for `weir status`. */
+  firing(): Alert[] {
+    return this.rules?.firing() ?? [];
+  }
+
+  stats(): { openWindows: number; windowDevices: number; lateReadings: number; futureReadings: number; alertsFiring: number; ruleKeys: number } {
+    const w = this.windows.stats();
+    return {
+      openWindows: w.openWindows, windowDevices: w.keys, lateReadings: w.lateTotal, futureReadings: w.futureSkewTotal,
+      alertsFiring: this.rules.stats.firing, ruleKeys: this.rules.stats.keys,
+    };
+  }
+
+  /** Feeds one reading to both engines; returns whether it was refused for future skew. */
+  private evaluate(device: string, profile: string | undefined, ts: number | undefined, received: number, body: Body, out: JournalEntry[], live: boolean): boolean {
+    if (profile === undefined || ts === undefined) return false;
+    const reading = { device, profile, ts, received, tags: body.tags ?? {}, metrics: body.metrics ?? {}, unsyncedClock: body.clock === 'unsynced' };
+    const r = this.windows.add(reading, received);
+    for (const a of r.emitted) out.push(aggregateEntry(a, received));
+    for (const l of r.late) out.push(aggregateEntry(l.correction as Aggregate, received));
+    if (live) {
+      if (r.late.length > 0) this.ctx.metrics.lateReadings.inc(r.late.length);
+      if (r.futureSkew) this.ctx.metrics.futureReadings.inc();
+    }
+    // A reading refused by the windows for its time is still checked by the rules, except
+    // one from the future: its event time would corrupt time-based rule state.
+    if (!r.futureSkew) for (const a of this.rules.evaluate(reading)) out.push(alertEntry(a, received));
+    return r.futureSkew;
+  }
+
+  private publishAlert(r: JournalEntry & { seq: number }): void {
+    try {
+      const body = JSON.parse(r.body) as { rule: string };
+      const topic = alertTopic(this.ctx.config.analytics.alertsTopic, { profile: r.profile ?? '', device: r.key, rule: body.rule });
+      this.publish!(topic, this.format(r).value);
+    } catch (err) {
+      this.log.warn({ err }, 'could not publish an alert on the local broker');
+    }
+  }
+}
+
+function parseBody(body: string): Body {
+  return JSON.parse(body) as Body;
+}

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { ruleListSchema } from '../analytics/rules/schema.js';
+import { windowListSchema } from '../analytics/windows/schema.js';
+
+/** What the site config may replace of one profile's analytics (a list given replaces the profile's whole list). */
+const profileAnalytics = z.strictObject({
+  windows: windowListSchema.optional().describe('Replaces the profile\'s windows ([] turns them off).'),
+  rules: ruleListSchema.optional().describe('Replaces the profile\'s rules ([] turns them off).'),
+});
+
+/**
+ * Edge analytics (issue 4): event-time windows and anomaly rules, evaluated inside the
+ * journal's commit so their state is checkpointed atomically with the sequence it covers.
+ */
+export const analyticsConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Evaluate the windows and rules the device profiles declare.'),
+  idleTimeoutMs: z.number().int().positive().default(300_000)
+    .describe('A device silent this long (gateway time) gets its open windows closed and emitted.'),
+  maxFutureSkewMs: z.number().int().min(0).default(300_000)
+    .describe('A reading stamped more than this ahead of the gateway clock is flagged ("future-ts") and neither aggregated nor allowed to move its device\'s watermark.'),
+  tickIntervalMs: z.number().int().min(100).default(1000)
+    .describe('How often idle windows and stale-device rules are checked.'),
+  checkpointIntervalMs: z.number().int().min(100).default(60_000)
+    .describe('How often window and rule state is checkpointed in the journal; a restart replays the journal from the last checkpoint (longer: fewer flash writes, longer replays).'),
+  alertsTopic: z.string().default('weir/alerts/{profile}/{device}/{rule}')
+    .describe('Alerts are also published at once, QoS 1, on this topic of the embedded MQTT broker, so equipment on site can react while the uplink is down ({profile}, {device}, {rule} are filled in; empty: off).'),
+  profiles: z.record(z.string(), profileAnalytics).default({})
+    .describe('Per profile name: windows and rules that replace those the profile declares.'),
+});
+
+export type AnalyticsConfig = z.infer<typeof analyticsConfigSchema>;

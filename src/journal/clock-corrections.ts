@@ -1,0 +1,59 @@
+import type Database from 'better-sqlite3';
+import type { StoredRecord } from './journal.js';
+
+/**
+ * Gateway clock corrections (issue 4, point 3). A record received while the gateway
+ * clock was not yet trustworthy (no RTC, NTP not synced: core/clock-sync.ts) is
+ * journaled with a provisional `received` and the body marker `"clock":"unsynced"`.
+ * When the clock syncs, one offset corrects every such record (their stamps come from
+ * the monotonic clock), and the journal records it here: (through_seq, offset_ms).
+ *
+ * The rows themselves are never rewritten — analytics replays must see exactly what
+ * the live run saw — the correction is applied as records are read for Kafka: received
+ * (and ts, when it was the gateway's time: ts = received) move by the offset, and the
+ * marker becomes `"clock":"corrected","clock_offset_ms":<offset>`. Records forwarded
+ * before the sync keep the "unsynced" marker.
+ */
+
+/** The body marker of a record stamped with a provisional gateway time. */
+export const UNSYNCED_MARK = '"clock":"unsynced"';
+
+export interface ClockCorrection {
+  /** Corrects unsynced records with seq ≤ this (and above the previous correction's). */
+  throughSeq: number;
+  offsetMs: number;
+}
+
+export const CLOCK_CORRECTIONS_DDL = 'CREATE TABLE IF NOT EXISTS clock_corrections (through_seq INTEGER PRIMARY KEY, offset_ms INTEGER NOT NULL)';
+
+/** Reads the corrections of a journal database (empty when the table does not exist yet). */
+export function correctionLoader(db: Database.Database): () => ClockCorrection[] {
+  let stmt: Database.Statement | undefined;
+  return () => {
+    try {
+      stmt ??= db.prepare('SELECT through_seq, offset_ms FROM clock_corrections ORDER BY through_seq').raw();
+    } catch {
+      return [];
+    }
+    return (stmt.all() as Array<[number, number]>).map(([throughSeq, offsetMs]) => ({ throughSeq, offsetMs }));
+  };
+}
+
+/** Applies the corrections to records read for forwarding (in place; records are fresh objects from the page). */
+export function applyClockCorrections(records: StoredRecord[], corrections: readonly ClockCorrection[]): void {
+  if (corrections.length === 0) return;
+  for (const r of records) {
+    const at = r.body.indexOf(UNSYNCED_MARK);
+    if (at < 0) continue;
+    const c = corrections.find((k) => r.seq <= k.throughSeq);
+    if (!c) continue; // not synced yet
+    if (r.ts === r.received) r.ts += c.offsetMs;
+    r.received += c.offsetMs;
+    r.body = `${r.body.slice(0, at)}"clock":"corrected","clock_offset_ms":${c.offsetMs}${r.body.slice(at + UNSYNCED_MARK.length)}`;
+  }
+}
+
+/** Appends the unsynced marker to a JSON object text. */
+export function markUnsynced(body: string): string {
+  return body.length > 2 ? `${body.slice(0, -1)},${UNSYNCED_MARK}}` : `{${UNSYNCED_MARK}}`;
+}
