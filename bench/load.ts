@@ -17,6 +17,11 @@ export interface LoadOptions {
   rate?: number;
   /** PUBACK latencies of the first seconds (warm-up) are not counted. */
   skipS?: number;
+  topic?: string;
+  /** Devices per client, three metrics each, simulated event time (see mqtt-load.ts). */
+  devicesPerClient?: number;
+  /** With devicesPerClient: event time between a device's readings. */
+  eventPeriodMs?: number;
 }
 
 export interface Tick { at: number; sent: number; acked: number; ackRate: number; sendRate: number; inflight: number }
@@ -45,6 +50,9 @@ export function startLoad(o: LoadOptions): LoadRun {
   if (o.count !== undefined) args.push('--count', String(Math.round(o.count)));
   if (o.durationS !== undefined) args.push('--duration', String(o.durationS));
   if (o.skipS !== undefined) args.push('--skip-s', String(o.skipS));
+  if (o.topic !== undefined) args.push('--topic', o.topic);
+  if (o.devicesPerClient !== undefined) args.push('--devices', String(o.devicesPerClient));
+  if (o.eventPeriodMs !== undefined) args.push('--period-ms', String(o.eventPeriodMs));
   const child = spawnTracked(process.execPath, ['--import', 'tsx', join(HERE, 'mqtt-load.ts'), ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';

@@ -21,11 +21,14 @@ const { values: a } = parseArgs({
     clients: { type: 'string', default: '100' }, window: { type: 'string', default: '32' },
     count: { type: 'string' }, duration: { type: 'string' }, rate: { type: 'string', default: '0' },
     prefix: { type: 'string', default: `b${process.pid}` }, topic: { type: 'string', default: 'iot-data-input' },
-    'skip-s': { type: 'string', default: '0' },
+    'skip-s': { type: 'string', default: '0' }, devices: { type: 'string', default: '0' }, 'period-ms': { type: 'string', default: '10000' },
   },
 });
 const CLIENTS = Number(a.clients), WINDOW = Math.min(Number(a.window), 65_000), RATE = Number(a.rate);
 const COUNT = a.count ? Number(a.count) : Infinity, SKIP_MS = Number(a['skip-s']) * 1000;
+// --devices D: each client speaks for D devices, with three metrics each and simulated
+// event times (a device's k-th reading at T0 + k × --period-ms): the analytics benchmark's shape.
+const DEVICES = Number(a.devices), PERIOD = Number(a['period-ms']), T0 = Date.now() - 6 * 3_600_000;
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 
 // PUBACK latency histogram: 0.1 ms buckets up to 10 s, constant memory however long the run.
@@ -119,7 +122,9 @@ class Client {
     while (this.inflight.has(id)) id = id === 65535 ? 1 : id + 1;
     this.nextId = id === 65535 ? 1 : id + 1;
     const n = this.seq++;
-    const payload = Buffer.from(`{"hostname":"h-${this.idx}","cpu":"cpu0","usage":${(n % 100_000) / 1000},"occurred_at":${Date.now()}}`);
+    const payload = Buffer.from(DEVICES > 0
+      ? `{"hostname":"h-${this.idx}-${n % DEVICES}","cpu":"cpu0","usage":${(n % 100_000) / 1000},"temp":${40 + (n % 997) / 100},"freq":${1200 + (n % 1400)},"occurred_at":${T0 + Math.floor(n / DEVICES) * PERIOD}}`
+      : `{"hostname":"h-${this.idx}","cpu":"cpu0","usage":${(n % 100_000) / 1000},"occurred_at":${Date.now()}}`);
     const frame = publishFrame(id, payload);
     if (!checked) selfCheck(frame, id, payload);
     this.queue.push(frame);

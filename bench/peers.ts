@@ -126,7 +126,7 @@ export interface Weir {
 
 /** `weir run` (the built dist/, as deployed) with fresh topics, ports and journal. */
 /** Experiments only: node flags for the gateway, and a group-commit interval other than the default. */
-export interface WeirOptions { nodeArgs?: string[]; commitIntervalMs?: number }
+export interface WeirOptions { nodeArgs?: string[]; commitIntervalMs?: number; config?: Partial<ConfigInput> }
 
 export async function startWeir(brokers: string, opts: WeirOptions = {}): Promise<Weir> {
   const dir = benchDir();
@@ -146,6 +146,7 @@ export async function startWeir(brokers: string, opts: WeirOptions = {}): Promis
     kafka: { brokers: brokers.split(','), topics, partitions: 6, retryInitialMs: 100, retryMaxMs: 2000 },
     log: { level: 'warn' },
     ...(opts.commitIntervalMs !== undefined ? { journal: { commitIntervalMs: opts.commitIntervalMs } } : {}),
+    ...opts.config,
   };
   const configFile = join(dir, 'weir.yaml');
   writeFileSync(configFile, stringify(config));

@@ -10,6 +10,8 @@ import type { Alert } from './rules/types.js';
 import { WindowEngine } from './windows/engine.js';
 import type { Aggregate } from './windows/types.js';
 
+const UNSYNCED_MARK_END = `${UNSYNCED_MARK}}`;
+
 /** Snapshot format version: bump when the layout below changes (a mismatch starts afresh, loudly). */
 const SNAPSHOT_VERSION = 1;
 
@@ -82,8 +84,10 @@ export class AnalyticsStage implements RecordProcessor {
   process(entry: JournalEntry & { seq: number }): JournalEntry[] {
     if (entry.stream !== 'readings') return [];
     const out: JournalEntry[] = [];
-    const body = entry.reading ? { ...entry.reading, clock: entry.body.includes(UNSYNCED_MARK) ? 'unsynced' : undefined } : parseBody(entry.body);
-    const future = this.evaluate(entry.key, entry.profile, entry.ts, entry.received, body, out, true);
+    // Ingest appends the unsynced marker last (clock-corrections.ts: markUnsynced).
+    const unsynced = entry.body.endsWith(UNSYNCED_MARK_END);
+    const body: Body = entry.reading ?? parseBody(entry.body);
+    const future = this.evaluate(entry.key, entry.profile, entry.ts, entry.received, body, unsynced || body.clock === 'unsynced', out, true);
     // Flagged on the reading itself, so the central tier sees why it was not aggregated.
     if (future) entry.body = `${entry.body.slice(0, -1)},"flags":["${FUTURE_TS_FLAG}"]}`;
     return out;
@@ -91,7 +95,8 @@ export class AnalyticsStage implements RecordProcessor {
 
   replay(record: StoredRecord): void {
     if (record.stream !== 'readings') return;
-    this.evaluate(record.key, record.profile, record.ts, record.received, parseBody(record.body), [], false);
+    const body = parseBody(record.body);
+    this.evaluate(record.key, record.profile, record.ts, record.received, body, body.clock === 'unsynced', [], false);
   }
 
   tick(now: number): JournalEntry[] {
@@ -136,9 +141,11 @@ export class AnalyticsStage implements RecordProcessor {
   }
 
   /** Feeds one reading to both engines; returns whether it was refused for future skew. */
-  private evaluate(device: string, profile: string | undefined, ts: number | undefined, received: number, body: Body, out: JournalEntry[], live: boolean): boolean {
+  private evaluate(
+    device: string, profile: string | undefined, ts: number | undefined, received: number, body: Body, unsyncedClock: boolean, out: JournalEntry[], live: boolean,
+  ): boolean {
     if (profile === undefined || ts === undefined) return false;
-    const reading = { device, profile, ts, received, tags: body.tags ?? {}, metrics: body.metrics ?? {}, unsyncedClock: body.clock === 'unsynced' };
+    const reading = { device, profile, ts, received, tags: body.tags ?? {}, metrics: body.metrics ?? {}, unsyncedClock };
     const r = this.windows.add(reading, received);
     for (const a of r.emitted) out.push(aggregateEntry(a, received));
     for (const l of r.late) out.push(aggregateEntry(l.correction as Aggregate, received));

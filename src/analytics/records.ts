@@ -8,16 +8,17 @@ import type { Aggregate } from './windows/types.js';
  * and weir.alerts); the body holds the rest, in the contract's field order.
  */
 export function aggregateEntry(a: Aggregate, received: number): JournalEntry {
-  const body: Record<string, unknown> = {
-    metric: a.metric, tags: a.tags, window: a.window, window_start: a.window_start, window_end: a.window_end,
-    count: a.count, min: a.min, max: a.max, avg: a.avg, sum: a.sum, first: a.first, last: a.last,
-  };
-  if (a.stddev !== undefined) body.stddev = a.stddev;
-  if (a.p50 !== undefined) body.p50 = a.p50;
-  if (a.p95 !== undefined) body.p95 = a.p95;
-  if (a.p99 !== undefined) body.p99 = a.p99;
-  if (a.late !== undefined) body.late = a.late;
-  return { stream: 'aggregates', key: a.device, received, profile: a.profile, body: JSON.stringify(body) };
+  // A template, not JSON.stringify of an object: one of these per closed window and
+  // series. Numbers are finite (the accumulator guarantees it), so String() is JSON.
+  let body = `{"metric":${JSON.stringify(a.metric)},"tags":${JSON.stringify(a.tags)},"window":${JSON.stringify(a.window)},`
+    + `"window_start":${a.window_start},"window_end":${a.window_end},"count":${a.count},"min":${a.min},"max":${a.max},`
+    + `"avg":${a.avg},"sum":${a.sum},"first":${a.first},"last":${a.last}`;
+  if (a.stddev !== undefined) body += `,"stddev":${a.stddev}`;
+  if (a.p50 !== undefined) body += `,"p50":${a.p50}`;
+  if (a.p95 !== undefined) body += `,"p95":${a.p95}`;
+  if (a.p99 !== undefined) body += `,"p99":${a.p99}`;
+  if (a.late !== undefined) body += `,"late":${a.late}`;
+  return { stream: 'aggregates', key: a.device, received, profile: a.profile, body: `${body}}` };
 }
 
 export function alertEntry(a: Alert, received: number): JournalEntry {

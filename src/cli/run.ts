@@ -1,6 +1,8 @@
 import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { Gateway } from '../gateway/gateway.js';
+import { SystemdNotifier } from '../ops/sd-notify.js';
 import { loadProfilesOrThrow, profileDirs } from '../profiles/registry.js';
 import { configOption, parse } from './args.js';
 
@@ -20,11 +22,15 @@ export async function runCommand(args: string[]): Promise<number> {
   });
 
   const gateway = await Gateway.start({ config, profiles, log });
+  // Under systemd (Type=notify): READY once every listener is up, then the watchdog.
+  const systemd = SystemdNotifier.create(process.env, log, systemClock);
+  systemd?.ready(process.env);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       log.info({ signal }, 'stopping');
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      systemd?.stopping();
       gateway.stop().then(resolve, (err) => {
         log.error({ err }, 'stop failed');
         resolve();
@@ -33,6 +39,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  systemd?.close();
   log.flush();
   return 0;
 }

@@ -1,0 +1,131 @@
+// Issue 4's benchmark: what edge analytics costs. 10,000 devices (100 MQTT clients ×
+// 100 devices each), three metrics per reading, two windows per metric (1-minute and
+// 5-minute tumbling, avg/max + the core aggregates, 10 s lateness) and a threshold rule,
+// against the same gateway and the same readings with analytics.enabled: false — run in
+// the same go, alternating, so the machine's noise hits both. Event times are simulated
+// (a device's k-th reading at T0 + k × --period-ms, default 1 s), so windows open and close during the run.
+//
+//   npm run build && node --import tsx bench/analytics.ts [--n 300000] [--rounds 2] [--quick]
+//
+// Figures: gateway CPU-seconds per 1M readings with and without analytics (received →
+// journaled → forwarded to Kafka, aggregates included), the ratio, RSS at 10,000 devices
+// with every window key open, and heap per open window key. Results: bench/results/analytics.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO } from '../test/support/gateway.js';
+import { waitFor } from '../test/support/wait.js';
+import { distStale } from './dist.js';
+import { startLoad } from './load.js';
+import { benchDir, killAll, startKafka, startWeir } from './peers.js';
+import { cpuSeconds, loadAverage, memoryMB, waitQuiet } from './procfs.js';
+
+const { values: a } = parseArgs({ options: {
+  n: { type: 'string' }, rounds: { type: 'string' }, quick: { type: 'boolean', default: false }, 'period-ms': { type: 'string', default: '1000' },
+} });
+const N = Number(a.n ?? (a.quick ? 300_000 : 1_200_000));
+/** Event time between one device's readings: 1 s (a CPU monitor's pace) by default; --period-ms 10000 closes windows 10x as often per reading. */
+const PERIOD_MS = Number(a['period-ms']);
+const ROUNDS = Number(a.rounds ?? (a.quick ? 1 : 2));
+const CLIENTS = 100;
+const PER_CLIENT = 100;
+const log = (s: string) => console.error(s);
+
+const PROFILE = `# The analytics benchmark's device: three metrics, two windows each, one rule.
+name: bench-3m
+match: [{ protocol: mqtt, topic: bench-3m }]
+decoder: { type: json }
+device: { field: hostname }
+time: { field: occurred_at, format: ms }
+tags: { cpu: { field: cpu } }
+metrics:
+  usage: { field: usage, min: 0, max: 100 }
+  temp: { field: temp }
+  freq: { field: freq }
+windows:
+  - { name: w1m, type: tumbling, sizeMs: 60000, aggregates: [avg, max], allowedLatenessMs: 10000, groupByTags: [cpu] }
+  - { name: w5m, type: tumbling, sizeMs: 300000, aggregates: [avg, max], allowedLatenessMs: 10000, groupByTags: [cpu] }
+rules:
+  - { name: usage-high, kind: threshold, metric: usage, above: 90, by: [cpu] }
+samples:
+  - payload: '{"hostname":"h-1-2","cpu":"cpu0","usage":1.5,"temp":40.1,"freq":1200,"occurred_at":1700000000000}'
+    expect: [{ device: h-1-2, ts: 1700000000000, tags: { cpu: cpu0 }, metrics: { usage: 1.5, temp: 40.1, freq: 1200 } }]
+`;
+
+interface Run {
+  analytics: boolean; readings: number; elapsedS: number; acksPerSec: number; cpuS: number; cpuSecondsPer1M: number;
+  rssMB: number; heapUsedMB: number; openWindows: number; aggregates: number; windowDevices: number;
+}
+
+async function once(brokers: string, profileDir: string, analytics: boolean): Promise<Run> {
+  const weir = await startWeir(brokers, { config: { profiles: { bundled: false, dirs: [profileDir] }, analytics: { enabled: analytics } } });
+  try {
+    await waitQuiet([process.pid, weir.pid], 0.3, 120_000, log);
+    const cpu0 = cpuSeconds(weir.pid);
+    const load = startLoad({ port: weir.mqttPort, clients: CLIENTS, window: 32, count: N, topic: 'bench-3m', devicesPerClient: PER_CLIENT, eventPeriodMs: PERIOD_MS });
+    const r = await load.result;
+    await waitFor(async () => (await weir.forwarded()) >= N && (await weir.status()).backlogTotal === 0, 300_000, 'all forwarded', 100);
+    const cpuS = cpuSeconds(weir.pid) - cpu0;
+    const text = await weir.metricsText();
+    const m = (name: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? 0);
+    const status = (await weir.status()) as unknown as { analytics: { openWindows: number; windowDevices: number } | null };
+    return {
+      analytics, readings: r.acked, elapsedS: r.elapsedS, acksPerSec: r.acksPerSec, cpuS, cpuSecondsPer1M: (cpuS / N) * 1e6,
+      rssMB: memoryMB(weir.pid).rss, heapUsedMB: m('weir_nodejs_heap_size_used_bytes') / 2 ** 20,
+      openWindows: status.analytics?.openWindows ?? 0, windowDevices: status.analytics?.windowDevices ?? 0,
+      aggregates: m('weir_analytics_aggregates_total'),
+    };
+  } finally {
+    await weir.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  if (distStale()) throw new Error('dist/ is older than src/: run `npm run build` first');
+  const dir = benchDir();
+  const profileDir = join(dir, 'profiles');
+  mkdirSync(profileDir, { recursive: true });
+  writeFileSync(join(profileDir, 'bench-3m.yaml'), PROFILE);
+  const { broker } = await startKafka();
+  const runs: Run[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which goes first, so a drift in the machine's load hits both alike.
+      for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+        const r = await once(broker.brokers, profileDir, on);
+        log(`analytics ${on ? 'on ' : 'off'}: ${r.acksPerSec.toFixed(0)}/s, ${r.cpuSecondsPer1M.toFixed(1)} CPU-s/1M, RSS ${r.rssMB.toFixed(0)} MB, heap ${r.heapUsedMB.toFixed(0)} MB, ${r.openWindows} open window keys, ${r.aggregates} aggregates`);
+        runs.push(r);
+      }
+    }
+  } finally {
+    await broker.stop();
+  }
+  const mean = (on: boolean, f: (r: Run) => number) => {
+    const v = runs.filter((r) => r.analytics === on).map(f);
+    return v.reduce((s, x) => s + x, 0) / v.length;
+  };
+  const cpuOff = mean(false, (r) => r.cpuSecondsPer1M);
+  const cpuOn = mean(true, (r) => r.cpuSecondsPer1M);
+  const on = runs.filter((r) => r.analytics);
+  const rssOn = Math.max(...on.map((r) => r.rssMB));
+  const heapPerKey = ((mean(true, (r) => r.heapUsedMB) - mean(false, (r) => r.heapUsedMB)) * 2 ** 20) / mean(true, (r) => r.openWindows);
+  const result = {
+    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverage: loadAverage() },
+    runs,
+    cpuSecondsPer1M: { off: cpuOff, on: cpuOn }, analyticsOverhead: cpuOn / cpuOff - 1,
+    rssMBAt10kDevices: rssOn, heapBytesPerOpenWindowKey: heapPerKey,
+  };
+  writeFileSync(join(REPO, `bench/results/analytics${PERIOD_MS === 1000 ? '' : `-${PERIOD_MS}ms`}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nEdge analytics — ${result.date}, ${N} readings from ${CLIENTS * PER_CLIENT} devices × 3 metrics × 2 windows, a reading per device every ${PERIOD_MS} ms of event time (${result.aggregatesPerReading.toFixed(3)} aggregates per reading), ${ROUNDS} round(s)`);
+  console.log(`CPU-s per 1M readings: without analytics ${cpuOff.toFixed(1)}, with ${cpuOn.toFixed(1)} → analytics adds ${(100 * result.analyticsOverhead).toFixed(1)} % (target ≤ 20 %)`);
+  console.log(`RSS at 10,000 devices, every window key open: ${rssOn.toFixed(0)} MB (target ≤ 150 MB); ${on[0]?.openWindows} open window keys, heap ≈ ${heapPerKey.toFixed(0)} B per key`);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { killAll(); process.exit(130); });
+main().catch((err) => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});
