@@ -44,7 +44,7 @@ export class AnalyticsStage implements RecordProcessor {
   private readonly format: ReturnType<typeof makeFormatter>;
   private readonly log: Context['log'];
 
-  constructor(private readonly ctx: Context, private readonly decl: AnalyticsDeclarations) {
+  constructor(private readonly ctx: Context, private decl: AnalyticsDeclarations) {
     this.log = ctx.log.child({ component: 'analytics' });
     this.format = makeFormatter(ctx.config);
     ctx.metrics.onCollect(() => {
@@ -75,6 +75,25 @@ export class AnalyticsStage implements RecordProcessor {
     this.retiredPending = true;
     const dropped = this.windows.stats().droppedOnRestore;
     if (dropped > 0) this.log.warn({ dropped }, 'open windows of removed or changed window specs were dropped');
+  }
+
+  /**
+   * New windows and rules (SIGHUP): the state carries over as a restore would — open
+   * windows of changed or removed specs are dropped, alerts of changed or removed rules
+   * resolve at the next tick. The journal calls this inside a commit, between two
+   * checkpoints, so no replay ever spans the change.
+   */
+  reconfigure(decl: AnalyticsDeclarations): void {
+    const state = this.snapshot();
+    const before = this.decl;
+    this.decl = decl;
+    try {
+      this.restore(state);
+    } catch (err) {
+      this.decl = before;
+      this.restore(state);
+      throw err;
+    }
   }
 
   snapshot(): string {

@@ -5,6 +5,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { SystemdNotifier } from '../ops/sd-notify.js';
 import { loadProfilesOrThrow, profileDirs } from '../profiles/registry.js';
 import { configOption, parse } from './args.js';
+import { reloadGateway } from './reload.js';
 
 /** `weir run`: runs until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function runCommand(args: string[]): Promise<number> {
@@ -25,11 +26,23 @@ export async function runCommand(args: string[]): Promise<number> {
   // Under systemd (Type=notify): READY once every listener is up, then the watchdog.
   const systemd = SystemdNotifier.create(process.env, log, systemClock);
   systemd?.ready(process.env);
+  let running = config;
+  let reloading = Promise.resolve();
+  const onHup = () => {
+    log.info({ config: file ?? '(built-in defaults)' }, 'SIGHUP: reloading device profiles and rules');
+    systemd?.notify('RELOADING=1');
+    reloading = reloading.then(async () => {
+      running = await reloadGateway(gateway, file, running, log);
+      systemd?.notify('READY=1');
+    });
+  };
+  process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       log.info({ signal }, 'stopping');
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      process.off('SIGHUP', onHup);
       systemd?.stopping();
       gateway.stop().then(resolve, (err) => {
         log.error({ err }, 'stop failed');

@@ -1,5 +1,5 @@
 import { AnalyticsStage } from '../analytics/analytics-stage.js';
-import { analyticsDeclarations, hasAnalytics } from '../analytics/declarations.js';
+import { analyticsDeclarations } from '../analytics/declarations.js';
 import type { WeirConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { ClockSync, timesyncdProbe } from '../core/clock-sync.js';
@@ -60,7 +60,7 @@ export class Gateway {
   private cancelStatusTimer: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
 
-  private readonly profiles: ProfileRegistry;
+  private profiles: ProfileRegistry;
 
   private constructor(opts: GatewayOptions) {
     const { config } = opts;
@@ -80,7 +80,9 @@ export class Gateway {
     });
     const { declarations, problems } = analyticsDeclarations(config.analytics, opts.profiles);
     if (problems.length > 0) throw new WeirError('WEIR_CONFIG_INVALID', problems.join('\n'));
-    if (hasAnalytics(declarations)) {
+    // With analytics enabled the stage runs even before any profile declares windows or
+    // rules (it then costs two map lookups per reading), so a reload can add them.
+    if (config.analytics.enabled) {
       this.analytics = new AnalyticsStage(this.ctx, declarations);
       this.journal.setProcessor(this.analytics, config.analytics.checkpointIntervalMs);
     }
@@ -197,7 +199,26 @@ export class Gateway {
   }
 
   status(): GatewayStatus {
-    return buildStatus(this.ctx, this.startedAt, this.journal.stats(), this.forwarder.status(), this.sources, this.analytics, this.clockSync.state);
+    return buildStatus(this.ctx, this.startedAt, this.journal.stats(), this.forwarder.status(), this.sources, this.analytics, this.clockSync.state, this.profiles.list().map((p) => p.name));
+  }
+
+  /**
+   * SIGHUP: new device profiles and analytics declarations, without dropping a device
+   * connection. Everything is validated first; on any problem this throws and the
+   * running configuration stays. Other config keys (ports, Kafka, journal) need a restart.
+   */
+  async reload(profiles: ProfileRegistry, config: WeirConfig): Promise<void> {
+    const { declarations, problems } = analyticsDeclarations(config.analytics, profiles);
+    if (problems.length > 0) throw new WeirError('WEIR_CONFIG_INVALID', problems.join('\n'));
+    if (this.analytics) {
+      // Engines are built before anything is swapped: a rule or window they refuse leaves all as it was.
+      new AnalyticsStage({ ...this.ctx, metrics: new Metrics({ processMetrics: false }) }, declarations).restore(null);
+      const stage = this.analytics;
+      await this.journal.reconfigureProcessor(() => stage.reconfigure(declarations));
+    }
+    this.ingest.setProfiles(profiles);
+    this.profiles = profiles;
+    this.ctx.log.info({ profiles: profiles.list().map((p) => p.name), windows: declarations.windows.length }, 'profiles and rules reloaded');
   }
 
   private refreshGauges(): void {

@@ -15,6 +15,8 @@ export interface GatewayStatus {
   startedAt: number;
   uptimeSeconds: number;
   uplink: UplinkStatus;
+  /** Names of the device profiles in force (they change on SIGHUP). */
+  profiles: string[];
   /** Gateway clock: 'unsynced' while received times are provisional. */
   clock: string;
   backlog: JournalStats['backlog'];
@@ -32,6 +34,7 @@ const FIRING_LISTED = 100;
 
 export function buildStatus(
   ctx: Context, startedAt: number, journal: JournalStats, uplink: UplinkStatus, sources: Source[], analytics: AnalyticsStage | null, clock: string,
+  profiles: string[],
 ): GatewayStatus {
   const now = ctx.clock.now();
   let freeBytes: number | null = null;
@@ -47,6 +50,7 @@ export function buildStatus(
     startedAt,
     uptimeSeconds: Math.round((now - startedAt) / 1000),
     uplink,
+    profiles,
     clock,
     backlog: journal.backlog,
     backlogTotal: Object.values(journal.backlog).reduce((a, b) => a + b, 0),

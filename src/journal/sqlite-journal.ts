@@ -33,7 +33,11 @@ interface Tick {
 interface Shift {
   shift: number;
 }
-type Item = Pending | Tick | Shift;
+/** A change of the processor's configuration, applied between two checkpoints. */
+interface Barrier {
+  barrier: () => void;
+}
+type Item = Pending | Tick | Shift | Barrier;
 
 /**
  * The journal on better-sqlite3: WAL, synchronous=FULL by default (the notes: WAL's
@@ -199,6 +203,19 @@ export class SqliteJournal implements Journal {
     });
   }
 
+  /**
+   * Runs `change` (reconfiguring the processor) inside a commit, in order with the
+   * records, with a checkpoint just before and just after it: a replay never crosses
+   * it, so records before it are never replayed under the new configuration. The
+   * promise settles once that commit is durable (or failed: then nothing changed).
+   */
+  reconfigureProcessor(change: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.processor) return reject(new Error('the journal has no processor to reconfigure'));
+      this.committer.add({ barrier: change }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
   private commitGroup(items: Item[]): void {
     const segmentsBefore = this.segments.length;
     const seqBefore = this.lastSeq;
@@ -212,6 +229,14 @@ export class SqliteJournal implements Journal {
             const out = this.processor?.tick(item.tick) ?? [];
             if (out.length > 0) this.checkpoints.logTick(this.lastSeq, item.tick);
             for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
+            continue;
+          }
+          if ('barrier' in item) {
+            if (this.processor) {
+              this.writeCheckpoint();
+              item.barrier();
+              this.writeCheckpoint();
+            }
             continue;
           }
           if ('shift' in item) {

@@ -84,6 +84,11 @@ export class GatewayProcess {
     throw new Error(`weir run not ready in 30 s:\n${this.output}`);
   }
 
+  /** Sends `signal` without waiting (SIGHUP: reload). */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
   /** Sends `signal` and waits for the process to exit; returns its exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.child;

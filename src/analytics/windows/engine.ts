@@ -46,6 +46,13 @@ import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, Win
 
 export type { WindowSnapshot } from './snapshot.js';
 
+/** One reusable list for a tumbling window's single start: accept() is never re-entered. */
+const ONE_START = [0];
+function oneStart(ts: number, spec: CompiledSpec): number[] {
+  ONE_START[0] = lastWindowStart(Math.floor(ts), spec.slide, spec.offset);
+  return ONE_START;
+}
+
 export class WindowEngine {
   private readonly specs: CompiledSpec[];
   private readonly maxFutureSkewMs: number;
@@ -172,22 +179,21 @@ export class WindowEngine {
   private accept(dev: DeviceState, i: number, r: WindowReading, late: LateReading[]): void {
     const spec = this.specs[i]!;
     const closed = this.closedThrough(dev, i);
-    const starts = windowStarts(r.ts, spec);
+    // Tumbling: one window, found without allocating a list (this runs per reading and spec).
+    const starts = spec.slide === spec.size ? oneStart(r.ts, spec) : windowStarts(r.ts, spec);
     let tags: Record<string, string> | undefined;
-    let group = '';
+    let group: string | undefined;
     for (const metric of spec.metrics ?? Object.keys(r.metrics)) {
       if (!Object.hasOwn(r.metrics, metric)) continue;
       const v = r.metrics[metric];
       if (typeof v !== 'number' || !(Math.abs(v) <= MAX_ABS_VALUE)) { this.invalidTotal++; continue; }
-      if (!tags) {
-        tags = pickTags(r.tags, spec.groupBy);
-        group = groupKey(r.tags, spec.groupBy);
-      }
+      group ??= groupKey(r.tags, spec.groupBy);
       const key = seriesKey(metric, group);
       for (const start of starts) {
         const end = start + spec.size;
         if (end <= closed) {
           this.lateTotal++;
+          tags ??= pickTags(r.tags, spec.groupBy);
           const correction = toAggregate(spec, r.device, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) }, start, end);
           correction.late = 1;
           late.push({ ts: r.ts, value: v, closedThrough: closed, correction });
@@ -197,6 +203,7 @@ export class WindowEngine {
         const se = w.series.get(key);
         if (se) se.acc.add(v, r.ts);
         else {
+          tags ??= pickTags(r.tags, spec.groupBy);
           w.series.set(key, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) });
           this.openWindows++;
         }

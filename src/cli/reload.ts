@@ -1,0 +1,34 @@
+import { isDeepStrictEqual } from 'node:util';
+import { formatProblem, loadConfig } from '../config/load.js';
+import type { WeirConfig } from '../config/schema.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { loadProfiles, profileDirs } from '../profiles/registry.js';
+
+/** Config sections a reload applies; changes anywhere else are reported as needing a restart. */
+const RELOADABLE = new Set<keyof WeirConfig>(['profiles', 'analytics']);
+
+/**
+ * SIGHUP (`systemctl reload weir`): re-reads the config file and every device profile,
+ * and swaps profiles and analytics in the running gateway — device connections stay
+ * up. Any problem refuses the whole reload with one clear log line per problem, and
+ * the running configuration stays. Never throws: a bad edit must not stop the gateway.
+ */
+export async function reloadGateway(gateway: Gateway, file: string | undefined, running: WeirConfig, log: Logger): Promise<WeirConfig> {
+  try {
+    const { config } = loadConfig(file);
+    const { registry, problems } = loadProfiles(profileDirs(config));
+    if (problems.length > 0) {
+      for (const p of problems) log.error({ problem: formatProblem(p) }, 'reload refused: invalid device profile');
+      return running;
+    }
+    const needRestart = (Object.keys(config) as Array<keyof WeirConfig>).filter((k) => !RELOADABLE.has(k) && !isDeepStrictEqual(config[k], running[k]));
+    if (needRestart.length > 0) log.warn({ sections: needRestart }, 'these config changes take effect only after a restart');
+    await gateway.reload(registry, config);
+    return { ...running, profiles: config.profiles, analytics: { ...running.analytics, profiles: config.analytics.profiles } };
+  } catch (err) {
+    log.error({ err: describeError(err) }, 'reload refused; the running configuration stays');
+    return running;
+  }
+}
