@@ -67,6 +67,12 @@ export async function statusCommand(args: string[]): Promise<number> {
     for (const [stream, n] of Object.entries(live.backlog)) console.log(`  ${stream.padEnd(11)}${n}`);
     console.log(`oldest       ${live.oldestUnsentAgeSeconds.toFixed(1)} s unsent`);
     console.log(`disk         journal ${mib(live.disk.journalBytes)} in ${live.disk.dataDir}, ${mib(live.disk.freeBytes)} free`);
+    const d = live.disk;
+    if (d.maxBytes !== undefined) {
+      const evicted = Object.values(d.evicted ?? {}).reduce((a, b) => a + b, 0);
+      console.log(`  cap        ${mib(d.usedBytes ?? 0)} in use of ${d.maxBytes ? mib(d.maxBytes) : 'no cap'}, floor ${mib(d.minFreeBytes ?? 0)} free, policy ${d.policy}${d.refusing ? ' — REFUSING new readings' : ''}`);
+      console.log(`  evicted    ${evicted} record(s) in ${d.gaps ?? 0} gap(s)${evicted ? ` ${JSON.stringify(d.evicted)}` : ''}`);
+    }
     for (const [name, s] of Object.entries(live.sources)) console.log(`source       ${name} ${JSON.stringify(s)}`);
     if (live.analytics) printAnalytics(live.analytics);
     return 0;

@@ -100,6 +100,12 @@ const journal = z.strictObject({
   maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),
   segmentRecords: z.number().int().min(16).default(16384)
     .describe('Records per journal segment (a table); a segment is dropped whole once Kafka acknowledged all of it, which writes far less flash than deleting rows.'),
+  maxBytes: z.number().int().min(0).default(2 * 1024 ** 3)
+    .describe('Cap on the journal database\'s bytes in use (0: none). Reached: fullPolicy applies. The WAL is bounded apart (at most an eighth of the cap, or 64 MiB).'),
+  minFreeBytes: z.number().int().min(0).default(256 * 1024 ** 2)
+    .describe('Floor on free space in the filesystem of dataDir: below it, fullPolicy applies as at the cap.'),
+  fullPolicy: z.enum(['evict', 'refuse']).default('evict')
+    .describe('At the cap or floor. evict: drop the oldest readings (dead letters and status next, aggregates and alerts last), announcing each gap on weir.status. refuse: stop acknowledging new readings (QoS 1/2, confirmable CoAP, HTTP get 503) so devices keep them.'),
   maxPendingRecords: z.number().int().positive().default(100000)
     .describe('Records waiting for a commit beyond which new ones are refused (WEIR_JOURNAL_BUSY).'),
 });

@@ -18,6 +18,7 @@ export const ErrorCodes = {
   WEIR_OUT_OF_RANGE: { retryable: false, doc: 'A metric lies outside the valid range its profile declares.' },
   WEIR_JOURNAL_CLOSED: { retryable: true, doc: 'The journal is closed (the gateway is stopping); the device should retry.' },
   WEIR_JOURNAL_FAILED: { retryable: true, doc: 'A journal commit failed (disk error); nothing in that batch was acknowledged.' },
+  WEIR_JOURNAL_FULL: { retryable: true, doc: 'The journal reached journal.maxBytes or the free-space floor under journal.fullPolicy: refuse; the device keeps its data and retries.' },
   WEIR_JOURNAL_BUSY: { retryable: true, doc: 'Too many records are waiting for a commit; the device should retry shortly.' },
   WEIR_KAFKA_UNREACHABLE: { retryable: true, doc: 'The Kafka cluster could not be reached; records stay in the journal.' },
   WEIR_KAFKA_SEND_FAILED: { retryable: true, doc: 'Kafka rejected or did not acknowledge a batch; it will be sent again.' },

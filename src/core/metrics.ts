@@ -89,6 +89,11 @@ export class Metrics {
     name: 'weir_clock_events_total', help: 'Gateway clock events: sync (provisional times corrected) and jump (a step of the wall clock).', labelNames: ['event'] as const, registers: [this.registry],
   });
 
+  readonly evicted = new Counter({
+    name: 'weir_journal_evicted_total', help: 'Unsent records evicted at the journal\'s disk limit (journal.fullPolicy: evict), by stream; each eviction is a gap record on weir.status.',
+    labelNames: ['stream'] as const, registers: [this.registry],
+  });
+
   private collectors: Array<() => void> = [];
   private remotes: Array<() => Promise<object[]>> = [];
 

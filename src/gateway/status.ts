@@ -23,7 +23,7 @@ export interface GatewayStatus {
   backlogTotal: number;
   oldestUnsentAgeSeconds: number;
   lastSeq: number;
-  disk: { dataDir: string; journalBytes: number; freeBytes: number | null };
+  disk: { dataDir: string; journalBytes: number; freeBytes: number | null } & Partial<NonNullable<JournalStats['disk']>>;
   sources: Record<string, Record<string, unknown>>;
   /** Edge analytics; null when no profile declares windows or rules. */
   analytics: (ReturnType<AnalyticsStage['stats']> & { firing: Alert[] }) | null;
@@ -56,7 +56,7 @@ export function buildStatus(
     backlogTotal: Object.values(journal.backlog).reduce((a, b) => a + b, 0),
     oldestUnsentAgeSeconds: journal.oldestReceived === null ? 0 : Math.max(0, (now - journal.oldestReceived) / 1000),
     lastSeq: journal.lastSeq,
-    disk: { dataDir: ctx.config.dataDir, journalBytes: journal.diskBytes, freeBytes },
+    disk: { ...journal.disk, dataDir: ctx.config.dataDir, journalBytes: journal.diskBytes, freeBytes },
     sources: Object.fromEntries(sources.map((s) => [s.name, s.status()])),
     analytics: analytics ? { ...analytics.stats(), firing: analytics.firing().slice(0, FIRING_LISTED) } : null,
   };

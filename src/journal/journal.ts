@@ -50,6 +50,11 @@ export interface JournalStats {
   lastSeq: number;
   /** Highest sequence Kafka acknowledged. */
   ackedThrough: number;
+  /** Against journal.maxBytes / minFreeBytes: use, limits, and what was evicted (issue 5). */
+  disk?: {
+    usedBytes: number; fileBytes: number; freeBytes: number | null; maxBytes: number; minFreeBytes: number;
+    policy: 'evict' | 'refuse'; refusing: boolean; evicted: Record<StreamName, number>; gaps: number;
+  };
 }
 
 /**

@@ -63,6 +63,8 @@ export class Segment {
       tail: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} ORDER BY seq DESC LIMIT ?`).raw(),
       countRange: this.db.prepare(`SELECT stream, count(*) FROM ${t} WHERE seq > ? AND seq <= ? GROUP BY stream`).raw(),
       oldest: this.db.prepare(`SELECT received FROM ${t} WHERE seq > ? ORDER BY seq LIMIT 1`).pluck(),
+      oldestOf: this.db.prepare(`SELECT seq, key FROM ${t} WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`).raw(),
+      deleteRange: this.db.prepare(`DELETE FROM ${t} WHERE stream = ? AND seq >= ? AND seq <= ?`),
     };
   }
 
@@ -90,6 +92,18 @@ export class Segment {
 
   oldestReceived(afterSeq: number): number | undefined {
     return this.s.oldest.get(afterSeq) as number | undefined;
+  }
+
+  /** The oldest `limit` records of one stream after `afterSeq`: [seq, key] rows (eviction). */
+  oldestOf(stream: number, afterSeq: number, limit: number): Array<[number, string]> {
+    return this.s.oldestOf.all(stream, afterSeq, limit) as Array<[number, string]>;
+  }
+
+  /** Deletes one stream's records with fromSeq ≤ seq ≤ toSeq (eviction); returns how many. */
+  deleteRange(stream: number, fromSeq: number, toSeq: number): number {
+    const n = this.s.deleteRange.run(stream, fromSeq, toSeq).changes;
+    this.count -= n;
+    return n;
   }
 
   drop(): void {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
 import { CheckpointStore } from './checkpoint.js';
+import { DiskGuard, type DiskUsage, type Gap } from './disk-guard.js';
 import { applyClockCorrections, CLOCK_CORRECTIONS_DDL, correctionLoader, type ClockCorrection } from './clock-corrections.js';
 import { GroupCommitter } from './group-commit.js';
 import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
@@ -67,6 +68,15 @@ export class SqliteJournal implements Journal {
   private insertCorrection!: Database.Statement;
   private loadCorrections!: () => ClockCorrection[];
   private lastCorrectedSeq = 0;
+  private disk!: DiskGuard;
+  /** fullPolicy refuse, at the cap or floor: new readings are refused (WEIR_JOURNAL_FULL). */
+  private refusing = false;
+  private lastDiskCheck = -Infinity;
+  /** Approximate bytes written since the last disk check: a burst checks sooner than every 250 ms. */
+  private bytesSinceCheck = 0;
+  private cancelDiskTimer: (() => void) | null = null;
+  private readonly evicted: Record<StreamName, number> = emptyCounts();
+  private gaps = 0;
   private setMeta!: Database.Statement;
   private closing: Promise<void> | null = null;
   private readonly log: Context['log'];
@@ -110,7 +120,9 @@ export class SqliteJournal implements Journal {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${this.ctx.config.journal.synchronous}`);
     db.pragma('busy_timeout = 5000');
-    db.pragma('journal_size_limit = 67108864');
+    // The WAL is bounded apart from the cap: at most an eighth of it, or 64 MiB.
+    const { maxBytes } = this.ctx.config.journal;
+    db.pragma(`journal_size_limit = ${maxBytes > 0 ? Math.min(64 * 1024 ** 2, Math.floor(maxBytes / 8)) : 64 * 1024 ** 2}`);
     db.exec('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
     db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
     this.getMeta = db.prepare('SELECT value FROM meta WHERE name = ?').pluck();
@@ -128,6 +140,8 @@ export class SqliteJournal implements Journal {
     this.loadCorrections = correctionLoader(db);
     this.lastCorrectedSeq = this.loadCorrections().at(-1)?.throughSeq ?? 0;
     this.checkpoints = new CheckpointStore(db);
+    this.disk = new DiskGuard(db, this.ctx.config.dataDir, this.ctx.config.journal);
+    this.scheduleDiskCheck();
     if (this.processor) this.startProcessor();
     else this.checkpoints.clear();
     this.log.info({ file: this.file, lastSeq: this.lastSeq, segments: this.segments.length, backlog: this.backlog }, 'journal open');
@@ -179,6 +193,10 @@ export class SqliteJournal implements Journal {
   append(entry: JournalEntry, done: CommitCallback): void {
     if (this.closing) {
       process.nextTick(done, new WeirError('WEIR_JOURNAL_CLOSED', 'journal is closing'), 0);
+      return;
+    }
+    if (this.refusing && (entry.stream === 'readings' || entry.stream === 'deadletter')) {
+      process.nextTick(done, new WeirError('WEIR_JOURNAL_FULL', 'the journal is at its disk cap (journal.fullPolicy: refuse); retry later'), 0);
       return;
     }
     // The sequence is assigned in the commit, in the order of append(): journal order.
@@ -269,8 +287,11 @@ export class SqliteJournal implements Journal {
       Object.assign(this.active, { count, firstSeq, lastSeq });
       this.lastSeq = seqBefore;
       if (this.processor) this.recoverProcessor();
+      // SQLITE_FULL (ENOSPC, or the cap's max page count): make room now, or start refusing.
+      this.checkDisk(true);
       throw err;
     }
+    this.checkDisk(false);
     if (written.length === 0) return;
     const before = { ...this.backlog };
     for (const r of written) this.backlog[r.stream]++;
@@ -280,10 +301,93 @@ export class SqliteJournal implements Journal {
     for (const listener of this.listeners) listener(this.lastSeq);
   }
 
+  private scheduleDiskCheck(): void {
+    this.cancelDiskTimer = this.ctx.clock.setTimer(1000, () => {
+      this.checkDisk(true);
+      // Space freed as the backlog drains goes back to the filesystem, a step per second.
+      try {
+        this.disk.vacuumStep();
+      } catch (err) {
+        this.log.warn({ err }, 'incremental vacuum failed');
+      }
+      this.scheduleDiskCheck();
+    });
+  }
+
+  /**
+   * At most every 250 ms (or now, when `force`): against journal.maxBytes and
+   * journal.minFreeBytes, evict (fullPolicy evict) or refuse new readings (refuse).
+   */
+  private checkDisk(force: boolean): void {
+    const now = this.ctx.clock.monotonic();
+    const { maxBytes } = this.ctx.config.journal;
+    if (!force && now - this.lastDiskCheck < 250 && (maxBytes === 0 || this.bytesSinceCheck < maxBytes / 64)) return;
+    this.lastDiskCheck = now;
+    this.bytesSinceCheck = 0;
+    if (this.closing || !this.db?.open) return;
+    try {
+      let u = this.disk.usage();
+      // Either policy: what Kafka already has goes first (kept only for resend detection
+      // and analytics replay; a checkpoint makes the replay unnecessary).
+      if (this.disk.excess(u) > 0 && this.releaseAcked()) u = this.disk.usage();
+      if (this.ctx.config.journal.fullPolicy === 'refuse') {
+        const full = this.disk.full(u);
+        if (full !== this.refusing) this.log.warn({ ...u, full }, full ? 'journal full: refusing new readings until the backlog drains' : 'journal has room again: accepting readings');
+        this.refusing = full;
+      } else if (this.disk.excess(u) > 0) {
+        this.evict(u);
+      }
+    } catch (err) {
+      this.log.error({ err }, 'disk check failed');
+    }
+  }
+
+  /** Drops the segments Kafka acknowledged in full (the retained tail too); true when there were any. */
+  private releaseAcked(): boolean {
+    const acked = this.segments.slice(0, -1).filter((g) => g.lastSeq <= this.ackedThrough);
+    if (acked.length === 0) return false;
+    this.db.transaction(() => {
+      if (this.processor) this.writeCheckpoint();
+      for (const seg of acked) seg.drop();
+      this.setMeta.run('acked_through', this.ackedThrough);
+    })();
+    this.persistedAck = this.ackedThrough;
+    this.segments = this.segments.filter((g) => !acked.includes(g));
+    return true;
+  }
+
+  /** fullPolicy evict: the oldest unsent records in EVICTION_ORDER, each step announced on weir.status as a gap. */
+  private evict(before: DiskUsage): void {
+    while (this.disk.excess() > 0) {
+      let gap: Gap | null = null;
+      this.db.transaction(() => {
+        gap = this.disk.evictStep(this.segments, this.ackedThrough);
+        if (gap) this.announceGap(gap);
+      })();
+      if (!gap) break;
+      const g: Gap = gap;
+      this.backlog[g.stream] -= g.count;
+      this.evicted[g.stream] += g.count;
+      this.gaps++;
+      this.ctx.metrics.evicted.labels(g.stream).inc(g.count);
+      this.log.warn({ stream: g.stream, fromSeq: g.fromSeq, toSeq: g.toSeq, count: g.count, devices: Object.keys(g.devices).length }, 'journal at its disk limit: evicted the oldest unsent records');
+    }
+    if (before.freeBytes !== null && before.freeBytes < this.ctx.config.journal.minFreeBytes) while (this.disk.vacuumStep(0) > 0);
+    for (const listener of this.listeners) listener(this.lastSeq);
+  }
+
+  /** The gap record on the status stream: which devices lost how many records, and which sequences. */
+  private announceGap(g: Gap): void {
+    const body = JSON.stringify({ event: 'gap', stream: g.stream, from_seq: g.fromSeq, to_seq: g.toSeq, count: g.count, devices: g.devices, reason: 'journal disk limit (journal.maxBytes / journal.minFreeBytes)' });
+    this.write({ stream: 'status', key: this.ctx.config.gateway.id, received: this.ctx.clock.now(), body, seq: 0 }, []);
+    this.backlog.status++;
+  }
+
   /** Inserts one record with the next sequence, opening a new segment when the active one is full. */
   private write(r: Pending, written: Pending[]): Pending {
     if (this.active.count >= this.ctx.config.journal.segmentRecords) this.segments.push(new Segment(this.db, this.active.id + 1).create());
     r.seq = ++this.lastSeq;
+    this.bytesSinceCheck += r.body.length + r.key.length + 48;
     this.active.insert(r.seq, STREAM_ID[r.stream], r.key, r.received, r.ts, r.profile, r.body);
     written.push(r);
     return r;
@@ -371,7 +475,12 @@ export class SqliteJournal implements Journal {
   stats(): JournalStats {
     const seg = this.db?.open ? this.segments.find((g) => g.count > 0 && g.lastSeq > this.ackedThrough) : undefined;
     const oldest = seg?.oldestReceived(this.ackedThrough);
-    return { backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.lastSeq, ackedThrough: this.ackedThrough };
+    const u = this.db?.open ? this.disk.usage() : { usedBytes: 0, fileBytes: 0, freeBytes: null };
+    const { maxBytes, minFreeBytes, fullPolicy } = this.ctx.config.journal;
+    return {
+      backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.lastSeq, ackedThrough: this.ackedThrough,
+      disk: { ...u, maxBytes, minFreeBytes, policy: fullPolicy, refusing: this.refusing, evicted: { ...this.evicted }, gaps: this.gaps },
+    };
   }
 
   private diskBytes(): number {
@@ -389,6 +498,7 @@ export class SqliteJournal implements Journal {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.committer.close();
+      this.cancelDiskTimer?.();
       if (!this.db?.open) return; // never opened (a failed start)
       this.committer.drain();
       if (this.processor && this.processedSinceCheckpoint > 0) {
