@@ -94,6 +94,10 @@ export class Metrics {
     labelNames: ['stream'] as const, registers: [this.registry],
   });
 
+  readonly journalQuarantined = new Counter({
+    name: 'weir_journal_quarantined_total', help: 'Journal files that failed the integrity check at start and were moved aside (what could be read was kept).', registers: [this.registry],
+  });
+
   private collectors: Array<() => void> = [];
   private remotes: Array<() => Promise<object[]>> = [];
 

@@ -4,12 +4,13 @@ import Database from 'better-sqlite3';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
 import { CheckpointStore } from './checkpoint.js';
+import { checkJournal, salvage, type Quarantined } from './quarantine.js';
 import { DiskGuard, type DiskUsage, type Gap } from './disk-guard.js';
 import { applyClockCorrections, CLOCK_CORRECTIONS_DDL, correctionLoader, type ClockCorrection } from './clock-corrections.js';
 import { GroupCommitter } from './group-commit.js';
 import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
 import type { RecordProcessor } from './processor.js';
-import { listSegments, Page, Segment, toRecord } from './segments.js';
+import { listSegments, Page, Segment, toRecord, type Row } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 
 /** 2: segment tables seg_<n> with ts and profile columns. */
@@ -112,6 +113,7 @@ export class SqliteJournal implements Journal {
 
   open(): void {
     mkdirSync(this.ctx.config.dataDir, { recursive: true });
+    const quarantined = checkJournal(this.file, this.ctx.clock.now(), this.log);
     const db = new Database(this.file);
     this.db = db;
     // auto_vacuum must be chosen before the first table exists; incremental lets the
@@ -127,10 +129,11 @@ export class SqliteJournal implements Journal {
     db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
     this.getMeta = db.prepare('SELECT value FROM meta WHERE name = ?').pluck();
     this.setMeta = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value');
+    if (quarantined) this.restoreSalvage(db, quarantined);
     this.ackedThrough = this.persistedAck = Number(this.getMeta.get('acked_through') ?? 0);
     this.segments = listSegments(db);
     if (this.segments.length === 0) this.segments.push(new Segment(db, 1).create());
-    this.lastSeq = Math.max(this.ackedThrough, ...this.segments.map((g) => g.lastSeq));
+    this.lastSeq = Math.max(this.ackedThrough, Number(this.getMeta.get('salvaged_max_seq') ?? 0), ...this.segments.map((g) => g.lastSeq));
     // One scan at start; afterwards the counts are kept as records come and go.
     for (const seg of this.segments) {
       for (const [id, count] of seg.countRange(this.ackedThrough, Number.MAX_SAFE_INTEGER)) this.backlog[streamName(id)] += count;
@@ -145,6 +148,31 @@ export class SqliteJournal implements Journal {
     if (this.processor) this.startProcessor();
     else this.checkpoints.clear();
     this.log.info({ file: this.file, lastSeq: this.lastSeq, segments: this.segments.length, backlog: this.backlog }, 'journal open');
+  }
+
+  /**
+   * A fresh journal after a corrupt one was moved aside: the salvaged unsent records,
+   * with their original sequences (the central tier's duplicate check keeps working),
+   * and the old acknowledged mark, so the sequence continues above everything seen.
+   */
+  private restoreSalvage(db: Database.Database, q: Quarantined): void {
+    const seg = new Segment(db, 1);
+    seg.create();
+    let batch: Row[] = [];
+    const insertBatch = db.transaction((rows: Row[]) => {
+      for (const [seq, stream, key, received, ts, profile, body] of rows) seg.insert(seq, stream, key, received, ts ?? undefined, profile ?? undefined, body);
+    });
+    const found = salvage(q.movedTo, (row) => {
+      batch.push(row);
+      if (batch.length < 1000) return;
+      insertBatch(batch);
+      batch = [];
+    });
+    insertBatch(batch);
+    this.setMeta.run('acked_through', found.ackedThrough);
+    this.setMeta.run('salvaged_max_seq', found.maxSeq);
+    this.ctx.metrics.journalQuarantined.inc();
+    this.log.error({ movedTo: q.movedTo, salvaged: found.rows, maxSeq: found.maxSeq }, 'fresh journal holds the unsent records salvaged from the corrupt one');
   }
 
   /**
