@@ -65,6 +65,7 @@ export class Segment {
       oldest: this.db.prepare(`SELECT received FROM ${t} WHERE seq > ? ORDER BY seq LIMIT 1`).pluck(),
       oldestOf: this.db.prepare(`SELECT seq, key FROM ${t} WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`).raw(),
       deleteRange: this.db.prepare(`DELETE FROM ${t} WHERE stream = ? AND seq >= ? AND seq <= ?`),
+      deleteThrough: this.db.prepare(`DELETE FROM ${t} WHERE seq <= ?`),
     };
   }
 
@@ -102,6 +103,13 @@ export class Segment {
   /** Deletes one stream's records with fromSeq ≤ seq ≤ toSeq (eviction); returns how many. */
   deleteRange(stream: number, fromSeq: number, toSeq: number): number {
     const n = this.s.deleteRange.run(stream, fromSeq, toSeq).changes;
+    this.count -= n;
+    return n;
+  }
+
+  /** Deletes every record with seq ≤ throughSeq (acknowledged ones, at the disk limit); returns how many. */
+  deleteThrough(throughSeq: number): number {
+    const n = this.s.deleteThrough.run(throughSeq).changes;
     this.count -= n;
     return n;
   }

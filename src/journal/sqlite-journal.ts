@@ -370,13 +370,23 @@ export class SqliteJournal implements Journal {
     }
   }
 
-  /** Drops the segments Kafka acknowledged in full (the retained tail too); true when there were any. */
+  /**
+   * At the disk limit, everything Kafka acknowledged goes (the retained tail too):
+   * segments acknowledged in full are dropped, the acknowledged rows of the segment
+   * straddling the mark are deleted. True when anything went.
+   */
   private releaseAcked(): boolean {
     const acked = this.segments.slice(0, -1).filter((g) => g.lastSeq <= this.ackedThrough);
-    if (acked.length === 0) return false;
+    const straddling = this.segments.find((g) => g.count > 0 && g.firstSeq <= this.ackedThrough && g.lastSeq > this.ackedThrough)
+      ?? (this.active.count > 0 && this.active.lastSeq <= this.ackedThrough ? this.active : undefined);
+    if (acked.length === 0 && !straddling) return false;
     this.db.transaction(() => {
       if (this.processor) this.writeCheckpoint();
       for (const seg of acked) seg.drop();
+      if (straddling) {
+        straddling.deleteThrough(this.ackedThrough);
+        straddling.firstSeq = this.ackedThrough + 1;
+      }
       this.setMeta.run('acked_through', this.ackedThrough);
     })();
     this.persistedAck = this.ackedThrough;
