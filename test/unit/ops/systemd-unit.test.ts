@@ -127,7 +127,7 @@ describe('systemd/weir.service', () => {
   });
 
   it('runs /opt/weir as the weir user, in dialout, with its config and state directories', () => {
-    expect(get('ExecStart')).toBe('/usr/bin/node /opt/weir/bin/weir.js run');
+    expect(get('ExecStart')).toBe('/usr/bin/node --max-old-space-size=256 /opt/weir/bin/weir.js run');
     expect(get('User')).toBe('weir');
     expect(get('Group')).toBe('weir');
     expect(get('SupplementaryGroups')!.split(/\s+/)).toContain('dialout');
