@@ -332,9 +332,12 @@ export class SqliteJournal implements Journal {
   private scheduleDiskCheck(): void {
     this.cancelDiskTimer = this.ctx.clock.setTimer(1000, () => {
       this.checkDisk(true);
-      // Space freed as the backlog drains goes back to the filesystem, a step per second.
+      // Space freed as the backlog drains goes back to the filesystem, a step per second —
+      // but not near the cap, where eviction frees pages that new records reuse at once
+      // (vacuuming them would move pages to and fro: flash writes for nothing).
       try {
-        this.disk.vacuumStep();
+        const { maxBytes } = this.ctx.config.journal;
+        if (maxBytes === 0 || this.disk.usage().usedBytes < maxBytes * 0.8) this.disk.vacuumStep();
       } catch (err) {
         this.log.warn({ err }, 'incremental vacuum failed');
       }
