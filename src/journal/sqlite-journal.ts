@@ -10,6 +10,7 @@ import { applyClockCorrections, CLOCK_CORRECTIONS_DDL, correctionLoader, type Cl
 import { GroupCommitter } from './group-commit.js';
 import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
 import type { RecordProcessor } from './processor.js';
+import { ProcessorHost } from './processor-host.js';
 import { listSegments, Page, Segment, toRecord, type Row } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 
@@ -51,12 +52,8 @@ export class SqliteJournal implements Journal {
   readonly file: string;
   private db!: Database.Database;
   private committer: GroupCommitter<Item>;
-  private processor: RecordProcessor | null = null;
-  private checkpoints!: CheckpointStore;
-  /** Seq the processor's last checkpoint covers: segments after it are kept for the replay. */
-  private checkpointSeq = 0;
-  private lastCheckpointAt = 0;
-  private processedSinceCheckpoint = 0;
+  private processor: { processor: RecordProcessor; checkpointIntervalMs: number } | null = null;
+  private host: ProcessorHost | null = null;
   private lastSeq = 0;
   /** Highest seq Kafka acknowledged, and the highest one already deleted from disk. */
   private ackedThrough = 0;
@@ -105,11 +102,8 @@ export class SqliteJournal implements Journal {
    * every `checkpointIntervalMs` of monotonic time. Call before open().
    */
   setProcessor(processor: RecordProcessor, checkpointIntervalMs: number): void {
-    this.processor = processor;
-    this.checkpointIntervalMs = checkpointIntervalMs;
+    this.processor = { processor, checkpointIntervalMs };
   }
-
-  private checkpointIntervalMs = 60_000;
 
   open(): void {
     mkdirSync(this.ctx.config.dataDir, { recursive: true });
@@ -142,11 +136,15 @@ export class SqliteJournal implements Journal {
     this.insertCorrection = db.prepare('INSERT OR REPLACE INTO clock_corrections (through_seq, offset_ms) VALUES (?, ?)');
     this.loadCorrections = correctionLoader(db);
     this.lastCorrectedSeq = this.loadCorrections().at(-1)?.throughSeq ?? 0;
-    this.checkpoints = new CheckpointStore(db);
+    const checkpoints = new CheckpointStore(db);
     this.disk = new DiskGuard(db, this.ctx.config.dataDir, this.ctx.config.journal);
     this.scheduleDiskCheck();
-    if (this.processor) this.startProcessor();
-    else this.checkpoints.clear();
+    if (this.processor) {
+      this.host = new ProcessorHost(this.processor.processor, checkpoints, this.processor.checkpointIntervalMs, this.ctx.clock, this.log);
+      this.host.start(this.segments, this.lastSeq);
+    } else {
+      checkpoints.clear();
+    }
     this.log.info({ file: this.file, lastSeq: this.lastSeq, segments: this.segments.length, backlog: this.backlog }, 'journal open');
   }
 
@@ -175,45 +173,6 @@ export class SqliteJournal implements Journal {
     this.log.error({ movedTo: q.movedTo, salvaged: found.rows, maxSeq: found.maxSeq }, 'fresh journal holds the unsent records salvaged from the corrupt one');
   }
 
-  /**
-   * Restores the processor from its checkpoint and replays the records after it. Without
-   * a checkpoint — or with one the journal can no longer replay exactly (records after
-   * it gone, or a state this version cannot read) — it starts empty at the current
-   * sequence, and says so.
-   */
-  private startProcessor(): void {
-    const processor = this.processor!;
-    const cp = this.checkpoints.load();
-    const first = this.segments.find((g) => g.count > 0 && g.lastSeq > (cp?.seq ?? 0));
-    let fresh = !cp;
-    if (cp && first && first.firstSeq > cp.seq + 1) {
-      this.log.warn({ checkpointSeq: cp.seq, firstSeq: first.firstSeq }, 'analytics checkpoint is older than the journal holds; starting analytics afresh');
-      fresh = true;
-    }
-    if (cp && !fresh) {
-      try {
-        const started = performance.now();
-        const replayed = this.checkpoints.replay(processor, cp, this.segments);
-        this.checkpointSeq = cp.seq;
-        this.log.info({ checkpointSeq: cp.seq, replayed, ms: Math.round(performance.now() - started) }, 'analytics state restored');
-      } catch (err) {
-        this.log.error({ err }, 'analytics checkpoint unreadable; starting analytics afresh');
-        fresh = true;
-      }
-    }
-    if (fresh) {
-      processor.restore(null);
-      this.writeCheckpoint();
-    }
-    this.lastCheckpointAt = this.ctx.clock.monotonic();
-  }
-
-  private writeCheckpoint(): void {
-    this.checkpoints.save(this.lastSeq, this.processor!.snapshot());
-    this.checkpointSeq = this.lastSeq;
-    this.processedSinceCheckpoint = 0;
-  }
-
   private get active(): Segment {
     return this.segments[this.segments.length - 1]!;
   }
@@ -234,7 +193,7 @@ export class SqliteJournal implements Journal {
 
   /** Queues a processing-time tick for the processor, in order with the records (no-op without one). */
   tick(now: number): void {
-    if (!this.processor || this.closing) return;
+    if (!this.host || this.closing) return;
     this.committer.add({ tick: now }, () => undefined);
   }
 
@@ -257,7 +216,7 @@ export class SqliteJournal implements Journal {
    */
   reconfigureProcessor(change: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (!this.processor) return reject(new Error('the journal has no processor to reconfigure'));
+      if (!this.host) return reject(new Error('the journal has no processor to reconfigure'));
       this.committer.add({ barrier: change }, (err) => (err ? reject(err) : resolve()));
     });
   }
@@ -272,41 +231,26 @@ export class SqliteJournal implements Journal {
       this.db.transaction(() => {
         for (const item of items) {
           if ('tick' in item) {
-            const out = this.processor?.tick(item.tick) ?? [];
-            if (out.length > 0) this.checkpoints.logTick(this.lastSeq, item.tick);
+            const out = this.host?.tick(item.tick, this.lastSeq) ?? [];
             for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
             continue;
           }
           if ('barrier' in item) {
-            if (this.processor) {
-              this.writeCheckpoint();
-              item.barrier();
-              this.writeCheckpoint();
-            }
+            this.host?.barrier(item.barrier, this.lastSeq);
             continue;
           }
           if ('shift' in item) {
             if (this.lastSeq > this.lastCorrectedSeq) this.insertCorrection.run(this.lastSeq, item.shift);
             this.lastCorrectedSeq = this.lastSeq;
-            if (this.processor) {
-              this.processor.shiftClock(item.shift);
-              this.checkpoints.logShift(this.lastSeq, item.shift);
-            }
+            this.host?.shift(item.shift, this.lastSeq);
             continue;
           }
           item.seq = this.lastSeq + 1;
-          const out = this.processor?.process(item) ?? [];
+          const out = this.host?.processor.process(item) ?? [];
           this.write(item, written);
           for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
         }
-        if (this.processor) {
-          this.processedSinceCheckpoint += written.length;
-          const now = this.ctx.clock.monotonic();
-          if (this.processedSinceCheckpoint > 0 && now - this.lastCheckpointAt >= this.checkpointIntervalMs) {
-            this.writeCheckpoint();
-            this.lastCheckpointAt = now;
-          }
-        }
+        this.host?.afterCommitWrites(written.length, this.lastSeq);
       })();
     } catch (err) {
       // Rolled back: so is the in-memory picture of the segments, the sequence, and the
@@ -314,7 +258,7 @@ export class SqliteJournal implements Journal {
       this.segments.length = segmentsBefore;
       Object.assign(this.active, { count, firstSeq, lastSeq });
       this.lastSeq = seqBefore;
-      if (this.processor) this.recoverProcessor();
+      this.host?.recover(this.segments);
       // SQLITE_FULL (ENOSPC, or the cap's max page count): make room now, or start refusing.
       this.checkDisk(true);
       throw err;
@@ -325,7 +269,7 @@ export class SqliteJournal implements Journal {
     for (const r of written) this.backlog[r.stream]++;
     // One counter update per stream and group, not per record: labels() hashes on every call.
     for (const s of STREAMS) if (this.backlog[s] !== before[s]) this.ctx.metrics.committed.labels(s).inc(this.backlog[s] - before[s]);
-    if (derived.length > 0) this.processor!.committed(derived);
+    if (derived.length > 0) this.host!.processor.committed(derived);
     for (const listener of this.listeners) listener(this.lastSeq);
   }
 
@@ -384,7 +328,7 @@ export class SqliteJournal implements Journal {
       ?? (this.active.count > 0 && this.active.lastSeq <= this.ackedThrough ? this.active : undefined);
     if (acked.length === 0 && !straddling) return false;
     this.db.transaction(() => {
-      if (this.processor) this.writeCheckpoint();
+      this.host?.checkpoint(this.lastSeq);
       for (const seg of acked) seg.drop();
       if (straddling) {
         straddling.deleteThrough(this.ackedThrough);
@@ -432,16 +376,6 @@ export class SqliteJournal implements Journal {
     this.active.insert(r.seq, STREAM_ID[r.stream], r.key, r.received, r.ts, r.profile, r.body);
     written.push(r);
     return r;
-  }
-
-  /** After a rolled-back commit: the processor's state back to what the journal holds. */
-  private recoverProcessor(): void {
-    try {
-      const cp = this.checkpoints.load();
-      if (cp) this.checkpoints.replay(this.processor!, cp, this.segments);
-    } catch (err) {
-      this.log.error({ err }, 'could not rebuild analytics state after a failed commit');
-    }
   }
 
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
@@ -492,7 +426,7 @@ export class SqliteJournal implements Journal {
     if (this.ackedThrough <= this.persistedAck) return;
     const through = this.ackedThrough;
     // Kept: the retained tail, and what a replay from the processor's checkpoint needs.
-    const keepAfter = this.processor ? Math.min(this.lastSeq - RETAIN_TAIL, this.checkpointSeq) : this.lastSeq - RETAIN_TAIL;
+    const keepAfter = this.host ? Math.min(this.lastSeq - RETAIN_TAIL, this.host.checkpointSeq) : this.lastSeq - RETAIN_TAIL;
     const droppable = this.segments.slice(0, -1).filter((s) => s.lastSeq <= through && s.lastSeq <= keepAfter);
     try {
       this.db.transaction(() => {
@@ -542,9 +476,9 @@ export class SqliteJournal implements Journal {
       this.cancelDiskTimer?.();
       if (!this.db?.open) return; // never opened (a failed start)
       this.committer.drain();
-      if (this.processor && this.processedSinceCheckpoint > 0) {
+      if (this.host?.dirty) {
         try {
-          this.db.transaction(() => this.writeCheckpoint())();
+          this.db.transaction(() => this.host!.checkpoint(this.lastSeq))();
         } catch (err) {
           this.log.warn({ err }, 'could not checkpoint analytics at close; the next start replays from the previous checkpoint');
         }
