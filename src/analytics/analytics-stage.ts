@@ -138,8 +138,9 @@ export class AnalyticsStage implements RecordProcessor {
     const m = this.ctx.metrics;
     for (const r of derived) {
       if (r.stream === 'alerts') {
-        m.alerts.labels(JSON.parse(r.body).state as string).inc();
-        if (this.publish) this.publishAlert(r);
+        const body = JSON.parse(r.body) as { state: string; rule: string };
+        m.alerts.labels(body.state).inc();
+        if (this.publish) this.publishAlert(r, body.rule);
       } else if (r.stream === 'aggregates') {
         m.aggregates.inc();
       }
@@ -178,10 +179,9 @@ export class AnalyticsStage implements RecordProcessor {
     return r.futureSkew;
   }
 
-  private publishAlert(r: JournalEntry & { seq: number }): void {
+  private publishAlert(r: JournalEntry & { seq: number }, rule: string): void {
     try {
-      const body = JSON.parse(r.body) as { rule: string };
-      const topic = alertTopic(this.ctx.config.analytics.alertsTopic, { profile: r.profile ?? '', device: r.key, rule: body.rule });
+      const topic = alertTopic(this.ctx.config.analytics.alertsTopic, { profile: r.profile ?? '', device: r.key, rule });
       this.publish!(topic, this.format(r).value);
     } catch (err) {
       this.log.warn({ err }, 'could not publish an alert on the local broker');

@@ -29,8 +29,3 @@ export function analyticsDeclarations(config: AnalyticsConfig, profiles: Profile
   }
   return { declarations: { windows, rules }, problems };
 }
-
-/** Whether any window or rule is declared: without one, the gateway runs no analytics stage. */
-export function hasAnalytics(d: AnalyticsDeclarations): boolean {
-  return d.windows.length > 0 || Object.keys(d.rules).length > 0;
-}

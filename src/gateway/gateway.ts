@@ -47,7 +47,7 @@ export class Gateway {
   readonly ingest: Ingest;
   readonly http: HttpServer;
   readonly mqtt: MqttBrokerSource | null;
-  /** Edge analytics, when any profile declares windows or rules (and analytics.enabled). */
+  /** Edge analytics, whenever analytics.enabled (with or without windows and rules declared, so a reload can add them). */
   readonly analytics: AnalyticsStage | null = null;
   private cancelTickTimer: (() => void) | null = null;
   private cancelClockTimer: (() => void) | null = null;

@@ -1,8 +1,8 @@
-import { statfsSync } from 'node:fs';
 import type { AnalyticsStage } from '../analytics/analytics-stage.js';
 import type { Alert } from '../analytics/rules/types.js';
 import type { Context } from '../core/context.js';
 import type { UplinkStatus } from '../forwarder/forwarder.js';
+import { freeBytesIn } from '../journal/disk-guard.js';
 import type { JournalStats } from '../journal/journal.js';
 import type { Source } from '../sources/source.js';
 
@@ -37,13 +37,8 @@ export function buildStatus(
   profiles: string[],
 ): GatewayStatus {
   const now = ctx.clock.now();
-  let freeBytes: number | null = null;
-  try {
-    const fs = statfsSync(ctx.config.dataDir);
-    freeBytes = fs.bavail * fs.bsize;
-  } catch {
-    // statfs unsupported: report unknown
-  }
+  // The journal measured it already when it reports its disk use.
+  const freeBytes = journal.disk ? journal.disk.freeBytes : freeBytesIn(ctx.config.dataDir);
   return {
     gateway: ctx.config.gateway.id,
     version: VERSION,

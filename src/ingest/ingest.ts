@@ -82,10 +82,6 @@ export class Ingest {
   submit(d: Delivery, done: IngestCallback): void {
     const { received, unsynced } = this.stamp();
     this.receivedBy(d.protocol).inc();
-    this.submitAt(d, received, unsynced, done);
-  }
-
-  private submitAt(d: Delivery, received: number, unsynced: boolean, done: IngestCallback): void {
     if (d.payload.length > d.maxBytes) {
       const reject = { code: 'WEIR_PAYLOAD_TOO_LARGE' as const, reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` };
       return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced);

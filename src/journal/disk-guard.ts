@@ -12,6 +12,16 @@ const LOW_WATER = 0.9;
 /** Free pages beyond this are handed back to the filesystem, this many per step. */
 const VACUUM_PAGES = 1024;
 
+/** Free bytes for unprivileged use in `dir`'s filesystem; null where statfs is unsupported (then the floor cannot be checked). */
+export function freeBytesIn(dir: string): number | null {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return null;
+  }
+}
+
 export interface DiskLimits {
   maxBytes: number;
   minFreeBytes: number;
@@ -57,14 +67,7 @@ export class DiskGuard {
   usage(): DiskUsage {
     const pages = Number(this.pageCount.get());
     const free = Number(this.freeCount.get());
-    let freeBytes: number | null = null;
-    try {
-      const fs = statfsSync(this.dataDir);
-      freeBytes = fs.bavail * fs.bsize;
-    } catch {
-      // statfs unsupported: the floor cannot be checked
-    }
-    return { usedBytes: (pages - free) * this.pageSize, fileBytes: pages * this.pageSize, freeBytes };
+    return { usedBytes: (pages - free) * this.pageSize, fileBytes: pages * this.pageSize, freeBytes: freeBytesIn(this.dataDir) };
   }
 
   /** Bytes to remove to get back under LOW_WATER of the cap and above the floor; 0 when within limits. */

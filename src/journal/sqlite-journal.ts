@@ -304,7 +304,7 @@ export class SqliteJournal implements Journal {
       let u = this.disk.usage();
       // Either policy: what Kafka already has goes first (kept only for resend detection
       // and analytics replay; a checkpoint makes the replay unnecessary).
-      if (this.disk.excess(u) > 0 && this.releaseAcked()) u = this.disk.usage();
+      if (this.disk.excess(u) > 0 && this.dropAcked(true)) u = this.disk.usage();
       if (this.ctx.config.journal.fullPolicy === 'refuse') {
         const full = this.disk.full(u);
         if (full !== this.refusing) this.log.warn({ ...u, full }, full ? 'journal full: refusing new readings until the backlog drains' : 'journal has room again: accepting readings');
@@ -318,27 +318,33 @@ export class SqliteJournal implements Journal {
   }
 
   /**
-   * At the disk limit, everything Kafka acknowledged goes (the retained tail too):
-   * segments acknowledged in full are dropped, the acknowledged rows of the segment
-   * straddling the mark are deleted. True when anything went.
+   * Records the acknowledged mark and drops what Kafka has, in one transaction. In
+   * normal running: the segments acknowledged in full, but not the newest RETAIN_TAIL
+   * records, nor what a replay from the processor's checkpoint needs. At the disk limit
+   * (`atLimit`): everything acknowledged — the segment straddling the mark loses its
+   * acknowledged rows too — after a checkpoint, so no replay needs them; then nothing
+   * is written when nothing can go. Returns whether any record went.
    */
-  private releaseAcked(): boolean {
-    const acked = this.segments.slice(0, -1).filter((g) => g.lastSeq <= this.ackedThrough);
-    const straddling = this.segments.find((g) => g.count > 0 && g.firstSeq <= this.ackedThrough && g.lastSeq > this.ackedThrough)
-      ?? (this.active.count > 0 && this.active.lastSeq <= this.ackedThrough ? this.active : undefined);
-    if (acked.length === 0 && !straddling) return false;
+  private dropAcked(atLimit: boolean): boolean {
+    const through = this.ackedThrough;
+    const keepAfter = atLimit ? Infinity : Math.min(this.lastSeq - RETAIN_TAIL, this.host?.checkpointSeq ?? Infinity);
+    const droppable = this.segments.slice(0, -1).filter((g) => g.lastSeq <= through && g.lastSeq <= keepAfter);
+    const straddling = !atLimit ? undefined
+      : this.segments.find((g) => g.count > 0 && g.firstSeq <= through && g.lastSeq > through)
+        ?? (this.active.count > 0 && this.active.lastSeq <= through ? this.active : undefined);
+    if (atLimit && droppable.length === 0 && !straddling) return false;
     this.db.transaction(() => {
-      this.host?.checkpoint(this.lastSeq);
-      for (const seg of acked) seg.drop();
+      if (atLimit) this.host?.checkpoint(this.lastSeq);
+      for (const seg of droppable) seg.drop();
       if (straddling) {
-        straddling.deleteThrough(this.ackedThrough);
-        straddling.firstSeq = this.ackedThrough + 1;
+        straddling.deleteThrough(through);
+        straddling.firstSeq = through + 1;
       }
-      this.setMeta.run('acked_through', this.ackedThrough);
+      this.setMeta.run('acked_through', through);
     })();
-    this.persistedAck = this.ackedThrough;
-    this.segments = this.segments.filter((g) => !acked.includes(g));
-    return true;
+    this.persistedAck = through;
+    if (droppable.length > 0) this.segments = this.segments.filter((g) => !droppable.includes(g));
+    return droppable.length > 0 || straddling !== undefined;
   }
 
   /** fullPolicy evict: the oldest unsent records in EVICTION_ORDER, each step announced on weir.status as a gap. */
@@ -417,24 +423,12 @@ export class SqliteJournal implements Journal {
     }
   }
 
-  /**
-   * Records the acknowledged high-water mark and drops the segments it covers whole,
-   * in one transaction — keeping the newest RETAIN_TAIL records and the active segment.
-   */
+  /** Persists the acknowledged high-water mark and drops the segments it covers (dropAcked). */
   private persistAcks(): void {
     this.cancelAckTimer = null;
     if (this.ackedThrough <= this.persistedAck) return;
-    const through = this.ackedThrough;
-    // Kept: the retained tail, and what a replay from the processor's checkpoint needs.
-    const keepAfter = this.host ? Math.min(this.lastSeq - RETAIN_TAIL, this.host.checkpointSeq) : this.lastSeq - RETAIN_TAIL;
-    const droppable = this.segments.slice(0, -1).filter((s) => s.lastSeq <= through && s.lastSeq <= keepAfter);
     try {
-      this.db.transaction(() => {
-        for (const seg of droppable) seg.drop();
-        this.setMeta.run('acked_through', through);
-      })();
-      this.persistedAck = through;
-      if (droppable.length) this.segments = this.segments.filter((s) => !droppable.includes(s));
+      this.dropAcked(false);
     } catch (err) {
       // Not fatal: the rows are re-sent after a restart (same weir-seq), never lost.
       this.log.warn({ err }, 'could not persist acknowledgements; will retry');

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { analyticsDeclarations, hasAnalytics } from '../../../src/analytics/declarations.js';
+import { analyticsDeclarations } from '../../../src/analytics/declarations.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { BUNDLED_PROFILES_DIR, loadProfiles, loadProfilesOrThrow } from '../../../src/profiles/registry.js';
 import { cleanupTempDirs, tempDir } from '../support.js';
@@ -32,7 +32,7 @@ describe('analytics declarations', () => {
     expect(declarations.windows.map((w) => [w.profile, w.name, w.type, w.slideMs, w.allowedLatenessMs])).toEqual([['cpu-monitor', 'usage-1m', 'hopping', 10_000, 0]]);
     expect(declarations.rules['cpu-monitor']).toBeUndefined();
     const off = analyticsDeclarations(configSchema.parse({ analytics: { enabled: false } }).analytics, bundled).declarations;
-    expect(hasAnalytics(off)).toBe(false);
+    expect(off).toEqual({ windows: [], rules: {} });
   });
 
   it('reports a site override for a profile that is not loaded', () => {
