@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Gateway } from '../../src/gateway/gateway.js';
-import { GatewayProcess, getJson, getText, metric, sleep, startInProcess, testSetup, waitFor, type TestSetup } from '../support/gateway.js';
-import { consumeAll, type ConsumedRecord } from '../support/kcat.js';
+import { GatewayProcess, getJson, getText, metric, sleep, startInProcess, testSetup, waitDrained, waitFor, type TestSetup } from '../support/gateway.js';
+import { consumeAll, dedupBySeq, type ConsumedRecord } from '../support/kcat.js';
 import { WorkloadPublisher } from '../support/workload-publisher.js';
 import { exact, reference, seed001Workload, T0, wkey, type Ev } from '../unit/analytics/windows/support.js';
 
@@ -41,26 +41,12 @@ function content(r: ConsumedRecord): string {
   return JSON.stringify(rest);
 }
 
-/** Drops copies by weir-seq only (redelivery after a crash), as the central tier does. */
-function bySeq(records: ConsumedRecord[]): ConsumedRecord[] {
-  const seen = new Map<string, ConsumedRecord>();
-  for (const r of records) seen.set(r.headers['weir-seq']!, r);
-  return [...seen.values()];
-}
-
 const sorted = (rs: ConsumedRecord[]): string[] => rs.map(content).sort();
-
-async function drained(setup: TestSetup): Promise<void> {
-  await waitFor(async () => {
-    const s = await getJson(setup.httpPort, '/api/status').catch(() => null);
-    return s && s.backlogTotal === 0 && (s.uplink as { state: string }).state === 'up' ? s : null;
-  }, 60_000, 'backlog drained');
-}
 
 async function collect(brokers: string, setup: TestSetup, aggregates: number, alerts: number) {
   return {
-    aggregates: bySeq(await consumeAll(brokers, setup.topics.aggregates, { count: aggregates, timeoutMs: 60_000 })),
-    alerts: bySeq(await consumeAll(brokers, setup.topics.alerts, { count: alerts, timeoutMs: 60_000 })),
+    aggregates: dedupBySeq(await consumeAll(brokers, setup.topics.aggregates, { count: aggregates, timeoutMs: 60_000 })),
+    alerts: dedupBySeq(await consumeAll(brokers, setup.topics.alerts, { count: alerts, timeoutMs: 60_000 })),
   };
 }
 
@@ -110,7 +96,7 @@ describe('edge analytics, end to end', () => {
     const pub = new WorkloadPublisher(setup.mqttPort);
     await pub.publish(evs, 200, 20);
     await pub.close();
-    await drained(setup);
+    await waitDrained(setup.httpPort);
     straight = await collect(brokers, setup, closed.length + lateTotal, expectedAlerts.length);
     await waitFor(() => out.split('\n').filter(Boolean).length >= expectedAlerts.length, 10_000, 'local alerts');
     sub.kill();
@@ -192,7 +178,7 @@ describe('edge analytics, end to end', () => {
     }
     await publishing;
     await pub.close();
-    await drained(setup);
+    await waitDrained(setup.httpPort);
     const killed = await collect(brokers, setup, straight.aggregates.length, straight.alerts.length);
     expect(pub.acked).toBe(evs.length);
     expect(sorted(killed.aggregates)).toEqual(sorted(straight.aggregates));

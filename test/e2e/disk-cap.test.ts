@@ -6,8 +6,8 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { cpuReading, freePort, GatewayProcess, getJson, testSetup, waitFor } from '../support/gateway.js';
-import { consumeAll } from '../support/kcat.js';
+import { cpuReading, freePort, GatewayProcess, getJson, testSetup, waitDrained } from '../support/gateway.js';
+import { consumeAll, dedupBySeq, distinctSeqs } from '../support/kcat.js';
 
 describe('journal disk cap (evict)', () => {
   const brokers = inject('kafkaBrokers');
@@ -41,13 +41,13 @@ describe('journal disk cap (evict)', () => {
     // The uplink returns.
     writeFileSync(gw.configFile, stringify({ ...setup.config, kafka: { ...setup.config.kafka, brokers: real } }));
     await gw.start();
-    await waitFor(async () => ((await getJson(setup.httpPort, '/api/status')).backlogTotal === 0 ? true : null), 60_000, 'drained');
+    await waitDrained(setup.httpPort);
     const kept = total - before.evicted.readings;
-    const readings = await consumeAll(brokers, setup.topics.readings, { until: (rs) => new Set(rs.map((r) => r.headers['weir-seq'])).size >= kept, timeoutMs: 60_000 });
+    const readings = await consumeAll(brokers, setup.topics.readings, { until: distinctSeqs(kept), timeoutMs: 60_000 });
     const ids = [...new Set(readings.map((r) => JSON.parse(r.value).ts - 1_700_000_000_000 as number))].sort((a, b) => a - b);
     expect(ids).toEqual(Array.from({ length: kept }, (_, k) => total - kept + k)); // the newest, every one
     const status = await consumeAll(brokers, setup.topics.status, { until: (rs) => rs.filter((r) => r.value.includes('"gap"')).length >= before.gaps, timeoutMs: 30_000 });
-    const gaps = [...new Map(status.map((r) => [r.headers['weir-seq'], JSON.parse(r.value)])).values()].filter((v) => v.event === 'gap');
+    const gaps = dedupBySeq(status).map((r) => JSON.parse(r.value)).filter((v) => v.event === 'gap');
     expect(gaps.every((g) => g.stream === 'readings')).toBe(true);
     const announced: Record<string, number> = {};
     for (const g of gaps) for (const [d, c] of Object.entries(g.devices as Record<string, number>)) announced[d] = (announced[d] ?? 0) + c;

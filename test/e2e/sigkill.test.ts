@@ -3,7 +3,7 @@
 // copy of a reading repeats its weir-seq.
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { checkDelivery } from '../support/delivery.js';
-import { GatewayProcess, getJson, sleep, testSetup, waitFor } from '../support/gateway.js';
+import { GatewayProcess, sleep, testSetup, waitDrained, waitFor } from '../support/gateway.js';
 import { consumeAll } from '../support/kcat.js';
 import { SteadyPublisher } from '../support/publisher.js';
 
@@ -33,10 +33,7 @@ describe('crash safety', () => {
     }
     await sleep(1000);
     await publisher.stop();
-    await waitFor(async () => {
-      const s = await getJson(setup.httpPort, '/api/status');
-      return s.backlogTotal === 0 ? s : null;
-    }, 60_000, 'backlog drained');
+    await waitDrained(setup.httpPort);
     expect(publisher.ackedCount).toBeGreaterThan(4 * 300 * 5);
 
     const records = await consumeAll(brokers, setup.topics.readings, { count: publisher.ackedCount, timeoutMs: 60_000 });

@@ -9,16 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { checkDelivery } from '../support/delivery.js';
-import { freePort, GatewayProcess, getJson, sleep, testSetup, waitFor, type TestSetup } from '../support/gateway.js';
-import { consumeAll } from '../support/kcat.js';
+import { freePort, GatewayProcess, getJson, sleep, testSetup, waitDrained, waitFor } from '../support/gateway.js';
+import { consumeAll, distinctSeqs } from '../support/kcat.js';
 import { SteadyPublisher } from '../support/publisher.js';
-
-async function drained(setup: TestSetup): Promise<void> {
-  await waitFor(async () => {
-    const s = await getJson(setup.httpPort, '/api/status').catch(() => null);
-    return s && s.backlogTotal === 0 ? s : null;
-  }, 60_000, 'backlog drained');
-}
 
 describe('stop and refuse under load', () => {
   const brokers = inject('kafkaBrokers');
@@ -43,8 +36,8 @@ describe('stop and refuse under load', () => {
     await gw.start();
     await sleep(1000);
     await publisher.stop();
-    await drained(setup);
-    const records = await consumeAll(brokers, setup.topics.readings, { until: (rs) => new Set(rs.map((r) => r.headers['weir-seq'])).size >= publisher.ackedCount, timeoutMs: 60_000 });
+    await waitDrained(setup.httpPort);
+    const records = await consumeAll(brokers, setup.topics.readings, { until: distinctSeqs(publisher.ackedCount), timeoutMs: 60_000 });
     checkDelivery(records, publisher.acked);
     expect(await gw.stop('SIGTERM')).toBe(0);
   }, 120_000);
@@ -71,8 +64,8 @@ describe('stop and refuse under load', () => {
     const before = publisher.ackedCount;
     await waitFor(() => (publisher.ackedCount > before + 1000 ? true : null), 60_000, 'acknowledged again after the drain');
     await publisher.stop();
-    await drained(setup);
-    const records = await consumeAll(brokers, setup.topics.readings, { until: (rs) => new Set(rs.map((r) => r.headers['weir-seq'])).size >= publisher.ackedCount, timeoutMs: 60_000 });
+    await waitDrained(setup.httpPort);
+    const records = await consumeAll(brokers, setup.topics.readings, { until: distinctSeqs(publisher.ackedCount), timeoutMs: 60_000 });
     checkDelivery(records, publisher.acked);
     expect(await gw.stop('SIGTERM')).toBe(0);
   }, 180_000);

@@ -104,6 +104,14 @@ export async function getJson(port: number, path: string): Promise<Record<string
   return (await res.json()) as Record<string, unknown>;
 }
 
+/** Waits until the gateway on `httpPort` reports an empty backlog (everything journaled reached Kafka). */
+export async function waitDrained(httpPort: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => {
+    const s = await getJson(httpPort, '/api/status').catch(() => null);
+    return s && s.backlogTotal === 0 ? s : null;
+  }, timeoutMs, 'backlog drained');
+}
+
 export async function getText(port: number, path: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
   return res.text();

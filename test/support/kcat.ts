@@ -36,6 +36,16 @@ function runKcat(args: string[], timeoutMs: number): Promise<{ code: number; std
   });
 }
 
+/** A consumeAll `until`: at least `n` distinct records, copies of one record (same weir-seq) counted once. */
+export function distinctSeqs(n: number): (records: ConsumedRecord[]) => boolean {
+  return (rs) => new Set(rs.map((r) => r.headers['weir-seq'])).size >= n;
+}
+
+/** One record per weir-seq (the last copy seen), as the central tier drops redelivered copies. */
+export function dedupBySeq(records: ConsumedRecord[]): ConsumedRecord[] {
+  return [...new Map(records.map((r) => [r.headers['weir-seq']!, r])).values()];
+}
+
 /**
  * Consumes `topic` from the beginning to its current end, repeating until at least
  * `count` records are seen, or `until` holds (or once, when neither is given), or
