@@ -182,7 +182,7 @@ export class Forwarder implements ForwarderHandle {
       'Kafka refuses this record as too large; skipping it');
     this.cursor = record.seq;
     this.journal.ack(record.seq);
-    const body = JSON.stringify({ event: 'record-rejected', code: 'WEIR_KAFKA_RECORD_TOO_LARGE', seq: record.seq, stream: record.stream, device: record.key, bytes: record.body.length });
+    const body = JSON.stringify({ event: 'record-rejected', code: 'WEIR_KAFKA_RECORD_TOO_LARGE', record_seq: record.seq, stream: record.stream, device: record.key, bytes: record.body.length });
     this.journal.append({ stream: 'status', key: this.ctx.config.gateway.id, received: this.ctx.clock.now(), body }, () => undefined);
   }
 

@@ -54,6 +54,10 @@ describe.each(['platformatic', 'kafkajs'] as const)('records Kafka will not take
     const status = await consumeAll(brokers, setup.topics.status, { until: (rs) => rs.some((r) => r.value.includes('"record-rejected"')), timeoutMs: 30_000 });
     const rejected = status.map((r) => JSON.parse(r.value)).find((v) => v.event === 'record-rejected');
     expect(rejected).toMatchObject({ code: 'WEIR_KAFKA_RECORD_TOO_LARGE', stream: 'deadletter' });
+    // The rejected record's seq has its own field: "seq" is the status record's identity
+    // (weir-seq), which the central tier deduplicates on.
+    expect(rejected.record_seq).toBeTypeOf('number');
+    expect(rejected.seq).not.toBe(rejected.record_seq);
     expect(metric(await getText(port, '/metrics'), 'weir_kafka_errors_total', 'kind="too_large"')).toBeGreaterThan(0);
   });
 });

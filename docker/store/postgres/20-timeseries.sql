@@ -1,0 +1,94 @@
+-- Time partitioning and retention for the tables of 10-schema.sql, and the views the
+-- dashboards read. psql script; idempotent (loading it twice changes nothing).
+SET client_min_messages = warning;
+
+-- The time column of each table (the one it is partitioned / chunked by).
+CREATE OR REPLACE FUNCTION weir_time_column(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE t WHEN 'aggregates' THEN 'window_start' WHEN 'fleet_rollups' THEN 'window_start'
+                WHEN 'patterns' THEN 'first_window' ELSE 'ts' END
+$$;
+
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS has_timescale \gset
+\if :has_timescale
+-- Hypertables with 1-day chunks; Timescale's own job drops chunks past retention.
+SELECT create_hypertable(r.table_name::regclass, by_range(weir_time_column(r.table_name), INTERVAL '1 day'), if_not_exists => true)
+  FROM weir_retention r;
+SELECT add_retention_policy(r.table_name::regclass, make_interval(days => r.keep_days), if_not_exists => true)
+  FROM weir_retention r;
+CREATE OR REPLACE FUNCTION weir_maintain(days_ahead integer DEFAULT 7) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+\else
+-- Plain PostgreSQL: one partition per UTC day plus a DEFAULT partition, so an insert
+-- never fails for want of a partition (a device clock far in the future lands in
+-- DEFAULT). weir_maintain() creates the partitions from yesterday to days_ahead,
+-- moving any rows DEFAULT already holds for such a day into it (PostgreSQL refuses
+-- to attach a partition whose rows sit in DEFAULT), and drops day partitions older
+-- than the table's retention. Run it daily (the compose file's store-maintenance
+-- service does; cron or pg_cron elsewhere).
+CREATE OR REPLACE FUNCTION weir_maintain(days_ahead integer DEFAULT 7) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  d date;
+  part text;
+  col text;
+  old record;
+BEGIN
+  FOR r IN SELECT table_name, keep_days FROM weir_retention LOOP
+    col := weir_time_column(r.table_name);
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I DEFAULT', r.table_name || '_default', r.table_name);
+    FOR d IN SELECT generate_series(current_date - 1, current_date + days_ahead, INTERVAL '1 day')::date LOOP
+      part := r.table_name || '_' || to_char(d, 'YYYYMMDD');
+      CONTINUE WHEN to_regclass(part) IS NOT NULL;
+      EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, r.table_name);
+      EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= %L AND %I < %L RETURNING *) INSERT INTO %I SELECT * FROM moved',
+                     r.table_name || '_default', col, d, col, d + 1, part);
+      EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                     r.table_name, part, d::timestamptz, (d + 1)::timestamptz);
+    END LOOP;
+    FOR old IN
+      SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       WHERE i.inhparent = r.table_name::regclass
+         AND c.relname ~ ('^' || r.table_name || '_[0-9]{8}$')
+         AND to_date(right(c.relname, 8), 'YYYYMMDD') < current_date - r.keep_days
+    LOOP
+      EXECUTE format('DROP TABLE %I', old.relname);
+    END LOOP;
+  END LOOP;
+END $$;
+\endif
+-- UTC days: partition bounds are dates cast to timestamptz in the session's zone.
+SET TIME ZONE 'UTC';
+SELECT weir_maintain();
+
+-- The newest edge aggregate per window (a late reading at the edge sends a correction).
+CREATE OR REPLACE VIEW aggregates_latest AS
+SELECT DISTINCT ON (gateway, device, metric, window_name, tags, window_start) *
+  FROM aggregates
+ ORDER BY gateway, device, metric, window_name, tags, window_start, seq DESC;
+
+-- Alerts currently firing: the last state per (gateway, device, rule, tags) is 'firing'.
+CREATE OR REPLACE VIEW alerts_firing AS
+SELECT * FROM (
+  SELECT DISTINCT ON (gateway, device, rule, tags) *
+    FROM alerts ORDER BY gateway, device, rule, tags, ts DESC, seq DESC
+) last WHERE state = 'firing';
+
+-- The newest status per gateway: backlog and oldest unsent age, for the health board.
+CREATE OR REPLACE VIEW gateway_latest AS
+SELECT DISTINCT ON (gateway) *
+  FROM gateway_status WHERE event IN ('started', 'heartbeat', 'stopped')
+ ORDER BY gateway, ts DESC, seq DESC;
+
+-- Outage gaps: stretches with no status record from a gateway for longer than three
+-- heartbeat intervals (gateway.statusIntervalSeconds, 60 s by default) — the gateway was
+-- down, or its clock jumped. Uplink outages show in the heartbeats themselves (uplink
+-- state, backlog), which the gateway journals and delivers once Kafka is back.
+CREATE OR REPLACE VIEW gateway_outages AS
+SELECT gateway, prev_ts AS from_ts, ts AS to_ts, ts - prev_ts AS duration
+  FROM (SELECT gateway, ts, lag(ts) OVER (PARTITION BY gateway ORDER BY ts, seq) AS prev_ts
+          FROM gateway_status WHERE event IN ('started', 'heartbeat', 'stopped')) s
+ WHERE prev_ts IS NOT NULL AND ts - prev_ts > INTERVAL '180 seconds';
+
+-- Records a gateway's disk limit evicted before they could be sent (journal.maxBytes).
+CREATE OR REPLACE VIEW gateway_evictions AS
+SELECT gateway, ts, gap_stream AS stream, gap_from_seq AS from_seq, gap_to_seq AS to_seq, gap_count AS records, reason
+  FROM gateway_status WHERE event = 'gap';
