@@ -60,7 +60,7 @@ beforeAll(async () => {
   kafkaReadings = await consumeAll(brokers, topics.readings, { count: workload.length, timeoutMs: 60_000 });
   flinkEnv = {
     KAFKA_BOOTSTRAP: brokers,
-    STORE_JDBC_URL: `${pg.jdbcUrl}?stringtype=unspecified`, STORE_USER: pg.user, STORE_PASSWORD: '',
+    STORE_JDBC_URL: `${pg.jdbcUrl}?stringtype=unspecified&reWriteBatchedInserts=true`, STORE_USER: pg.user, STORE_PASSWORD: '',
     WEIR_TOPIC_READINGS: topics.readings, WEIR_TOPIC_AGGREGATES: topics.aggregates, WEIR_TOPIC_ALERTS: topics.alerts,
     WEIR_TOPIC_STATUS: topics.status, WEIR_TOPIC_FLEET_ALERTS: `${topics.readings}.fleet-alerts`,
   };
