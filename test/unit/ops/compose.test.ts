@@ -5,7 +5,7 @@
 // override applied, ${VAR:-default} filled in from an empty environment), so what is
 // checked is what `docker compose up` would run. No container is started.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -161,7 +161,10 @@ describe.each([
     const env = config.services.jobs!.environment!;
     expect(Object.keys(env)).toEqual(expect.arrayContaining(['KAFKA_BOOTSTRAP', 'STORE_JDBC_URL', 'STORE_USER', 'STORE_PASSWORD',
       'WEIR_TOPIC_READINGS', 'WEIR_TOPIC_AGGREGATES', 'WEIR_TOPIC_ALERTS', 'WEIR_TOPIC_STATUS', 'WEIR_TOPIC_FLEET_ALERTS']));
-    expect(env.STORE_JDBC_URL).toBe('jdbc:postgresql://store:5432/weir?stringtype=unspecified');
+    // The same URL the job files default to (docker/sql/00-tables.sql).
+    const sqlDefault = /\$\{STORE_JDBC_URL:-([^}]+)\}/.exec(readFileSync(join(REPO, 'docker/sql/00-tables.sql'), 'utf8'))?.[1];
+    expect(env.STORE_JDBC_URL).toBe(sqlDefault);
+    expect(env.STORE_JDBC_URL).toBe('jdbc:postgresql://store:5432/weir?stringtype=unspecified&reWriteBatchedInserts=true');
     expect(config.services.jobs!.command).toEqual(['/opt/weir/submit-jobs.sh']);
   });
 
