@@ -23,6 +23,8 @@ import { cpuSeconds, loadAverage, memoryMB, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string' }, rounds: { type: 'string' }, quick: { type: 'boolean', default: false }, 'period-ms': { type: 'string', default: '1000' },
+  // CPU profiles of every run (both threads) into bench/results/profiles/, for bench/prof-top.ts.
+  profile: { type: 'boolean', default: false },
 } });
 const N = Number(a.n ?? (a.quick ? 300_000 : 1_200_000));
 /** Event time between one device's readings: 1 s (a CPU monitor's pace) by default; --period-ms 10000 closes windows 10x as often per reading. */
@@ -59,7 +61,9 @@ interface Run {
 }
 
 async function once(brokers: string, profileDir: string, analytics: boolean): Promise<Run> {
-  const weir = await startWeir(brokers, { config: { profiles: { bundled: false, dirs: [profileDir] }, analytics: { enabled: analytics } } });
+  // Node names each file CPU.<date>.<time>.<pid>.<thread>.<seq>: the run with analytics on is the later pid.
+  const nodeArgs = a.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO, 'bench/results/profiles')}`] : [];
+  const weir = await startWeir(brokers, { nodeArgs, config: { profiles: { bundled: false, dirs: [profileDir] }, analytics: { enabled: analytics } } });
   try {
     await waitQuiet([process.pid, weir.pid], 0.3, 120_000, log);
     const cpu0 = cpuSeconds(weir.pid);

@@ -47,7 +47,10 @@ const NONE: readonly Alert[] = Object.freeze([]);
 export class RuleEngine {
   private readonly byProfile = new Map<string, ProfileRules>();
   private readonly wildcard: ProfileRules;
+  /** Every (profile, device), in first-seen order (snapshots and firing() keep it). */
   private readonly devices = new Map<string, DeviceEntry>();
+  /** The same entries by profile, then device: the per-reading lookup builds no key string. */
+  private readonly lookup = new Map<string, Map<string, DeviceEntry>>();
   private retiredAlerts: Alert[] = [];
   private firingTotal = 0;
   private keyTotal = 0;
@@ -198,9 +201,14 @@ export class RuleEngine {
   }
 
   private device(profile: string, device: string, rules: ProfileRules): DeviceEntry {
-    const id = `${profile}\0${device}`;
-    let dev = this.devices.get(id);
-    if (!dev) this.devices.set(id, (dev = { profile, device, rules, slots: new Array<undefined>(rules.rules.length).fill(undefined) }));
+    let inProfile = this.lookup.get(profile);
+    if (!inProfile) this.lookup.set(profile, (inProfile = new Map()));
+    let dev = inProfile.get(device);
+    if (!dev) {
+      dev = { profile, device, rules, slots: new Array<undefined>(rules.rules.length).fill(undefined) };
+      inProfile.set(device, dev);
+      this.devices.set(`${profile}\0${device}`, dev);
+    }
     return dev;
   }
 

@@ -46,6 +46,11 @@ import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, Win
 
 export type { WindowSnapshot } from './snapshot.js';
 
+// add() runs per reading: most readings close no window and are not late, so the
+// result shares these empty lists instead of allocating two arrays each time.
+const NO_AGGREGATES: readonly Aggregate[] = Object.freeze([]);
+const NO_LATE: readonly LateReading[] = Object.freeze([]);
+
 /** One reusable list for a tumbling window's single start: accept() is never re-entered. */
 const ONE_START = [0];
 function oneStart(ts: number, spec: CompiledSpec): number[] {
@@ -80,7 +85,7 @@ export class WindowEngine {
   add(reading: WindowReading, processingNow: number): AddResult {
     const { ts } = reading;
     if (!Number.isFinite(processingNow)) throw new RangeError('window engine: processingNow must be a finite number');
-    const result: AddResult = { emitted: [], late: [], futureSkew: false, invalidTime: false };
+    const result: AddResult = { emitted: NO_AGGREGATES, late: NO_LATE, futureSkew: false, invalidTime: false };
     if (typeof ts !== 'number' || !(Math.abs(ts) <= MAX_EVENT_TIME)) {
       this.invalidTotal++;
       result.invalidTime = true;
@@ -96,12 +101,14 @@ export class WindowEngine {
     let dev = this.devices.get(reading.device);
     if (!dev) this.devices.set(reading.device, (dev = { maxTs: -Infinity, lastSeen: processingNow, open: 0, specs: [] }));
     dev.lastSeen = processingNow;
-    for (const i of idx) this.accept(dev, i, reading, result.late);
+    let late: LateReading[] | undefined;
+    for (const i of idx) late = this.accept(dev, i, reading, late);
+    if (late) result.late = late;
     if (ts > dev.maxTs) {
       dev.maxTs = ts;
-      const out: Emission[] = [];
-      for (let i = 0; i < dev.specs.length; i++) this.fire(reading.device, dev, i, out);
-      result.emitted = finish(out);
+      let out: Emission[] | undefined;
+      for (let i = 0; i < dev.specs.length; i++) out = this.fire(reading.device, dev, i, out);
+      if (out) result.emitted = finish(out);
     }
     return result;
   }
@@ -175,8 +182,8 @@ export class WindowEngine {
     return Math.max(dev.maxTs - this.specs[i]!.lateness, dev.specs[i]?.idleClosed ?? -Infinity);
   }
 
-  /** Adds the reading's metrics to their open windows of spec i, or reports them late. */
-  private accept(dev: DeviceState, i: number, r: WindowReading, late: LateReading[]): void {
+  /** Adds the reading's metrics to their open windows of spec i, or reports them late (into `late`, created when first needed; returned). */
+  private accept(dev: DeviceState, i: number, r: WindowReading, late: LateReading[] | undefined): LateReading[] | undefined {
     const spec = this.specs[i]!;
     const closed = this.closedThrough(dev, i);
     // Tumbling: one window, found without allocating a list (this runs per reading and spec).
@@ -196,7 +203,7 @@ export class WindowEngine {
           tags ??= pickTags(r.tags, spec.groupBy);
           const correction = toAggregate(spec, r.device, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) }, start, end);
           correction.late = 1;
-          late.push({ ts: r.ts, value: v, closedThrough: closed, correction });
+          (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
           continue;
         }
         const w = this.openWindow(dev, i, start, end);
@@ -209,6 +216,7 @@ export class WindowEngine {
         }
       }
     }
+    return late;
   }
 
   /** The open window [start, end) of spec i, created in start order if new. */
@@ -227,12 +235,13 @@ export class WindowEngine {
     return w;
   }
 
-  /** Emits the windows of spec i that the device's watermark has passed. */
-  private fire(device: string, dev: DeviceState, i: number, out: Emission[]): void {
+  /** Emits the windows of spec i that the device's watermark has passed, into `out` (created when first needed; returned). */
+  private fire(device: string, dev: DeviceState, i: number, out: Emission[] | undefined): Emission[] | undefined {
     const ss = dev.specs[i];
-    if (!ss) return;
+    if (!ss) return out;
     const closed = this.closedThrough(dev, i);
-    while (ss.windows.length > 0 && ss.windows[0]!.end <= closed) this.emit(device, dev, i, ss.windows.shift()!, out);
+    while (ss.windows.length > 0 && ss.windows[0]!.end <= closed) this.emit(device, dev, i, ss.windows.shift()!, (out ??= []));
+    return out;
   }
 
   /** Idle / flush: emits all of a device's open windows and moves its idle horizons. */

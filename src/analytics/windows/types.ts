@@ -73,10 +73,10 @@ export interface LateReading {
 }
 
 export interface AddResult {
-  /** Windows this reading closed, in emission order. */
-  emitted: Aggregate[];
-  /** One entry per (metric, window) this reading could not join because it had closed. */
-  late: LateReading[];
+  /** Windows this reading closed, in emission order (a shared empty array when none). */
+  emitted: readonly Aggregate[];
+  /** One entry per (metric, window) this reading could not join because it had closed (shared empty array when none). */
+  late: readonly LateReading[];
   /** The reading was stamped beyond processingNow + maxFutureSkewMs: ignored, flag or dead-letter it. */
   futureSkew: boolean;
   /** Its event time was not a finite number within ±8.64e15 ms (MAX_EVENT_TIME): ignored, counted as invalid. */
