@@ -28,12 +28,12 @@ import { Postgres } from '../test/support/postgres.js';
 import { sleep, waitFor } from '../test/support/wait.js';
 import { distStale } from './dist.js';
 import { createBenchTopics, killAll, startKafka, startWeir } from './peers.js';
+import { latencySummary } from './report.js';
 
 const run = promisify(execFile);
 const { values: a } = parseArgs({ options: { records: { type: 'string', default: '200000' }, rate: { type: 'string', default: '200' }, seconds: { type: 'string', default: '30' } } });
 const N = Number(a.records);
 const log = (s: string) => console.error(s);
-const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const BOUNDED = join(REPO, 'test/flink/bounded.sql');
 
 interface Topics { readings: string; aggregates: string; alerts: string }
@@ -151,14 +151,14 @@ async function latency(brokers: string, pg: Postgres, flush: string): Promise<Re
       const v = JSON.parse(value) as { seq: number; ts: number };
       kafkaTs.set(String(v.seq), Number(tsText) - v.ts);
     }
-    const total_ = rows.map((r) => Number(r.ms)).sort((x, y) => x - y);
-    const toKafka = rows.map((r) => kafkaTs.get(r.seq) ?? NaN).filter(Number.isFinite).sort((x, y) => x - y);
-    const afterKafka = rows.map((r) => Number(r.ms) - (kafkaTs.get(r.seq) ?? NaN)).filter(Number.isFinite).sort((x, y) => x - y);
+    const endToEnd = latencySummary(rows.map((r) => Number(r.ms)));
+    const toKafka = latencySummary(rows.map((r) => kafkaTs.get(r.seq) ?? NaN).filter(Number.isFinite));
+    const afterKafka = latencySummary(rows.map((r) => Number(r.ms) - (kafkaTs.get(r.seq) ?? NaN)).filter(Number.isFinite));
     await client.endAsync();
     await pg.query('TRUNCATE readings');
-    const res = { sinkFlush: flush, readings: rows.length, rate, p50Ms: Math.round(pct(total_, 50)), p99Ms: Math.round(pct(total_, 99)), maxMs: Math.round(total_.at(-1)!),
-      deviceToKafkaP50Ms: Math.round(pct(toKafka, 50)), deviceToKafkaP99Ms: Math.round(pct(toKafka, 99)),
-      kafkaToRowP50Ms: Math.round(pct(afterKafka, 50)), kafkaToRowP99Ms: Math.round(pct(afterKafka, 99)) };
+    const res = { sinkFlush: flush, readings: rows.length, rate, p50Ms: Math.round(endToEnd.p50), p99Ms: Math.round(endToEnd.p99), maxMs: Math.round(endToEnd.max),
+      deviceToKafkaP50Ms: Math.round(toKafka.p50), deviceToKafkaP99Ms: Math.round(toKafka.p99),
+      kafkaToRowP50Ms: Math.round(afterKafka.p50), kafkaToRowP99Ms: Math.round(afterKafka.p99) };
     log(`  flush ${flush}: p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms (device→Kafka p50 ${res.deviceToKafkaP50Ms}/p99 ${res.deviceToKafkaP99Ms}; Kafka→row p50 ${res.kafkaToRowP50Ms}/p99 ${res.kafkaToRowP99Ms})`);
     return res;
   } finally {

@@ -8,6 +8,17 @@ const ok = (pass: boolean | undefined) => (pass === undefined ? '' : pass ? 'met
 /** Pi 4 ≈ 0.1×, Pi 5 ≈ 0.3× a modern x86 core (shared/notes/engineering-facts.md). */
 const PI4 = 10, PI5 = 1 / 0.3;
 
+/** Nearest-rank percentile of an ascending list (NaN when empty). */
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]! : NaN;
+}
+
+/** p50, p99 and max of latencies in any order. */
+export function latencySummary(v: number[]): { p50: number; p99: number; max: number } {
+  const s = [...v].sort((a, b) => a - b);
+  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1] ?? NaN };
+}
+
 export function printTable(r: Record<string, any>): void {
   const rows: string[][] = [];
   const { ingest, latency, drain, memory } = r;

@@ -7,6 +7,7 @@ import { sleep } from '../test/support/gateway.js';
 import { startLoad, type LoadOptions } from './load.js';
 import { startMosquitto, startWeir, type Weir, type WeirOptions } from './peers.js';
 import { CpuMeter, writeBytes } from './procfs.js';
+import { latencySummary } from './report.js';
 
 export interface Ctx {
   brokers: string; kafkaPid: () => number | undefined; clients: number; window: number; log: (s: string) => void;
@@ -165,13 +166,6 @@ export async function ingest(ctx: Ctx, n: number) {
   return { readings: n, clients: ctx.clients, window: ctx.window, mosquitto: { acksPerSec: mosquittoPerSec, before, after }, weir: w, ratio: w.endToEndPerSec / mosquittoPerSec };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]! : NaN;
-}
-const summary = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1] ?? NaN };
-};
 
 /** Reads the whole topic with kcat: (LogAppendTime, value.ts = occurred_at = send time, value.received = gateway receipt) per record. */
 function readBack(brokers: string, topic: string): Promise<Array<[number, number, number]>> {
@@ -224,9 +218,9 @@ async function latencyRun(ctx: Ctx, rate: number, fraction: number, durationS: n
     const rows = (await readBack(ctx.brokers, weir.topics.readings)).filter(([, ts]) => ts >= result.startedAt + 3000);
     const run = {
       fraction, offeredPerSec: rate, achievedPerSec: result.acksPerSec, measured: rows.length,
-      deviceToKafkaMs: summary(rows.map(([append, ts]) => append - ts)),
-      deviceToGatewayMs: summary(rows.map(([, ts, received]) => received - ts)),
-      gatewayToKafkaMs: summary(rows.map(([append, , received]) => append - received)),
+      deviceToKafkaMs: latencySummary(rows.map(([append, ts]) => append - ts)),
+      deviceToGatewayMs: latencySummary(rows.map(([, ts, received]) => received - ts)),
+      gatewayToKafkaMs: latencySummary(rows.map(([append, , received]) => append - received)),
       pubackMs: result.pubackMs, othersBefore, cpuS, otherCpu, runtime,
     };
     ctx.log(`  ${fraction * 100}% (${rate}/s): device→Kafka p50 ${run.deviceToKafkaMs.p50} ms, p99 ${run.deviceToKafkaMs.p99} ms` +

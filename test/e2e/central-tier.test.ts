@@ -15,7 +15,9 @@ import { consumeAll, type ConsumedRecord } from '../support/kcat.js';
 import { runAllPanelQueries } from '../support/grafana-sql.js';
 import { publish } from '../support/mosquitto.js';
 import { runFlinkSql } from '../support/flink.js';
-import { Postgres, repoRoot } from '../support/postgres.js';
+import { repoRoot } from '../support/jvm.js';
+import { createTopics } from '../support/kafka-broker.js';
+import { Postgres } from '../support/postgres.js';
 import { fleetWorkload, PLANTED_RAMPS, risingRuns, rollupReference, WINDOW_MS, type Reading } from '../support/central-workload.js';
 
 const brokers = inject('kafkaBrokers');
@@ -64,7 +66,7 @@ beforeAll(async () => {
     WEIR_TOPIC_READINGS: topics.readings, WEIR_TOPIC_AGGREGATES: topics.aggregates, WEIR_TOPIC_ALERTS: topics.alerts,
     WEIR_TOPIC_STATUS: topics.status, WEIR_TOPIC_FLEET_ALERTS: `${topics.readings}.fleet-alerts`,
   };
-  await createTopic(flinkEnv.WEIR_TOPIC_FLEET_ALERTS!);
+  await createTopics(brokers, [flinkEnv.WEIR_TOPIC_FLEET_ALERTS!], 3);
   // A redelivery before the jobs ever run: five records copied with kcat, same key,
   // value and headers, as a gateway crash in flight would resend them.
   for (const r of kafkaReadings.slice(0, 5)) await redeliver(topics.readings, r);
@@ -76,14 +78,6 @@ afterAll(async () => {
   sites = [];
   await pg?.stop();
 });
-
-async function createTopic(topic: string): Promise<void> {
-  const { Kafka, logLevel } = await import('kafkajs');
-  const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] });
-  await admin.disconnect();
-}
 
 async function redeliver(topic: string, r: ConsumedRecord): Promise<void> {
   const headers = Object.entries(r.headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]);

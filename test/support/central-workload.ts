@@ -5,6 +5,7 @@
 // for the MATCH_RECOGNIZE job, a ramp broken by a window without readings, and a few
 // readings over 90 for seed 001's filter. The references below recompute everything
 // by brute force from the readings alone.
+import { mulberry32 } from '../../src/simulate/prng.js';
 
 export const WINDOW_MS = 300_000;
 const STEP_MS = 30_000;
@@ -17,18 +18,6 @@ export interface Reading {
   step: number;
 }
 export interface Ramp { device: string; from: number; to: number }
-
-/** Deterministic PRNG (mulberry32) so every run publishes the same fleet. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Per-window usage of a host (both cpus), where it departs from the flat 40 / 30; null = no readings. */
 const PLAN: Record<string, Record<number, number | null>> = {
@@ -48,7 +37,7 @@ export const PLANTED_RAMPS = (readings: Reading[]): Ramp[] => {
 
 /** The fleet's readings, in the order each site publishes them. `gateways`: the two sites' ids. */
 export function fleetWorkload(gateways: string[], now = Date.now()): Reading[] {
-  const rand = prng(6001);
+  const rand = mulberry32(6001); // the simulator's seeded PRNG: every run publishes the same fleet
   const base = Math.floor((now - 2 * 3_600_000) / WINDOW_MS) * WINDOW_MS;
   const out: Reading[] = [];
   SITES.forEach((hosts, site) => {

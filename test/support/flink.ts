@@ -2,16 +2,11 @@
 // runner of docker/flink (the same one the compose file's job submitter uses) on a
 // plain `java` command line, with Flink's jars from Maven Central. With no cluster to
 // submit to, its TableEnvironment starts a MiniCluster inside that JVM.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { repoRoot } from './postgres.js';
+import { mavenClasspath, repoRoot, spawnJava } from './jvm.js';
 
-const run = promisify(execFile);
-const flinkDir = join(repoRoot, 'docker/flink');
 export const SQL_DIR = join(repoRoot, 'docker/sql');
 
 /**
@@ -28,41 +23,16 @@ const JAVA17_OPENS = [
     .map((p) => `--add-opens=java.base/${p}=ALL-UNNAMED`),
 ];
 
-let classpathPromise: Promise<string> | undefined;
-
 /**
- * Builds the runner and resolves Flink's classpath once, cached under .cache/flink/
- * by a hash of the pom and the runner's source (a changed version or source rebuilds).
+ * Builds the runner and resolves Flink's class path (Maven once, then .cache/flink/,
+ * keyed by the pom and the runner's source: a changed version or source rebuilds).
  */
 export async function flinkClasspath(): Promise<string> {
-  classpathPromise ??= resolveClasspath().catch((err: unknown) => {
-    classpathPromise = undefined;
-    throw err;
-  });
-  return classpathPromise;
-}
-
-async function resolveClasspath(): Promise<string> {
-  const runnerSource = join(flinkDir, 'src/main/java/dev/weir/flink/SqlRunner.java');
-  const hash = createHash('sha256').update(await readFile(join(flinkDir, 'pom.xml'))).update(await readFile(runnerSource))
-    .digest('hex').slice(0, 16);
-  const cacheFile = join(repoRoot, '.cache/flink', `classpath-${hash}.txt`);
-  const classes = join(flinkDir, 'target/classes');
-  if (existsSync(cacheFile) && existsSync(join(classes, 'dev/weir/flink/SqlRunner.class'))) {
-    const cached = (await readFile(cacheFile, 'utf8')).trim();
-    if (cached && cached.split(':').every((jar) => existsSync(jar))) return `${classes}:${cached}`;
-  }
-  await mkdir(join(repoRoot, '.cache/flink'), { recursive: true });
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
-  try {
-    await run('mvn', ['-q', '-B', '-f', join(flinkDir, 'pom.xml'), 'package', 'dependency:build-classpath', `-Dmdep.outputFile=${tmp}`],
-      { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 });
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`mvn could not build docker/flink: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-  }
-  await rename(tmp, cacheFile);
-  return `${classes}:${(await readFile(cacheFile, 'utf8')).trim()}`;
+  const runner = 'docker/flink/src/main/java/dev/weir/flink/SqlRunner.java';
+  const classes = 'docker/flink/target/classes';
+  const jars = await mavenClasspath({ name: 'flink', pom: 'docker/flink/pom.xml', goals: ['package'], hashed: [runner],
+    outputs: [`${classes}/dev/weir/flink/SqlRunner.class`] });
+  return `${join(repoRoot, classes)}:${jars}`;
 }
 
 export interface FlinkRun {
@@ -71,11 +41,6 @@ export interface FlinkRun {
   done: Promise<{ code: number | null; output: string }>;
   stop(): Promise<void>;
 }
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /**
  * Starts the runner on `files` (paths; docker/sql/ ones by name) with `env` as the
@@ -89,15 +54,13 @@ export async function startFlinkSql(files: string[], env: Record<string, string>
   // Flink's MiniCluster logs every task transition at INFO: warnings only.
   await writeFile(log4j, 'rootLogger.level = WARN\nrootLogger.appenderRef.out.ref = OUT\nappender.out.type = Console\n'
     + 'appender.out.name = OUT\nappender.out.layout.type = PatternLayout\nappender.out.layout.pattern = %d %p %c{1} %m%n\n');
-  const child = spawn('java', [...JAVA17_OPENS, '-Xmx768m', '-Duser.timezone=UTC', `-Dlog4j2.configurationFile=${log4j}`,
+  const child = spawnJava([...JAVA17_OPENS, '-Xmx768m', '-Duser.timezone=UTC', `-Dlog4j2.configurationFile=${log4j}`,
     '-cp', classpath, 'dev.weir.flink.SqlRunner', ...paths], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
   let output = '';
   child.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
   const done = new Promise<{ code: number | null; output: string }>((res) => {
     child.once('exit', (code) => {
-      live.delete(child);
       res({ code, output });
     });
   });

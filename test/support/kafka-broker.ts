@@ -2,70 +2,22 @@
 // Kafka is not a Debian package; the broker jars come from Maven Central through
 // test/kafka/pom.xml and run on the machine's Java. Tests must never fake Kafka:
 // the gateway's whole promise is what happens against a real one.
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { mavenClasspath, spawnJava } from './jvm.js';
 import { sleep } from './wait.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const pomPath = join(repoRoot, 'test/kafka/pom.xml');
-const INSTALL_HINT =
-  'Install with `apt-get install -y openjdk-17-jre-headless maven` (Debian/Ubuntu), ' +
-  'or set KAFKA_BROKERS=host:port to use an existing Kafka broker instead.';
-
-function hasCommand(cmd: string, args: string[]): boolean {
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  return !r.error && r.status === 0;
-}
-
-let classpathPromise: Promise<string> | undefined;
-
-/** Resolves the broker classpath with Maven once, then reuses .cache/kafka/classpath-<pom hash>.txt. */
+/** The broker's class path from test/kafka/pom.xml (Maven once, then .cache/kafka/). */
 export async function kafkaClasspath(): Promise<string> {
-  classpathPromise ??= resolveClasspath().catch((err: unknown) => {
-    classpathPromise = undefined; // let a later caller retry after e.g. a network blip
-    throw err;
-  });
-  return classpathPromise;
-}
-
-async function resolveClasspath(): Promise<string> {
-  const missing = [
-    hasCommand('java', ['-version']) ? null : 'java (a Java 17+ runtime)',
-    hasCommand('mvn', ['-v']) ? null : 'mvn (Apache Maven)',
-  ].filter(Boolean);
-  if (missing.length > 0) {
-    throw new Error(`Real-Kafka tests need ${missing.join(' and ')}, not found on PATH. ${INSTALL_HINT}`);
-  }
-  const pom = await readFile(pomPath);
-  const hash = createHash('sha256').update(pom).digest('hex').slice(0, 16);
-  const cacheFile = join(repoRoot, '.cache/kafka', `classpath-${hash}.txt`);
-  if (existsSync(cacheFile)) {
-    const cached = (await readFile(cacheFile, 'utf8')).trim();
-    // The cache names jars in ~/.m2; a fresh machine may keep .cache but not ~/.m2.
-    if (cached && cached.split(':').every((jar) => existsSync(jar))) return cached;
-  }
-  await mkdir(dirname(cacheFile), { recursive: true });
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
-  try {
-    await promisify(execFile)(
-      'mvn',
-      ['-q', '-B', '-f', pomPath, 'dependency:build-classpath', `-Dmdep.outputFile=${tmp}`],
-      { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 },
-    );
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`mvn could not resolve the Kafka broker from ${pomPath}: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-  }
-  await rename(tmp, cacheFile); // atomic, so a concurrent reader never sees half a file
-  return (await readFile(cacheFile, 'utf8')).trim();
+  return mavenClasspath({ name: 'kafka', pom: 'test/kafka/pom.xml',
+    orElse: 'Or set KAFKA_BROKERS=host:port to use an existing Kafka broker instead.' });
 }
 
 /** A port free on 127.0.0.1 right now (the usual tiny race until the caller binds it). */
@@ -81,14 +33,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-// Brokers still running when this process exits are killed: a JVM left behind
-// holds ports and 512 MB on a 2-core box. 'exit' covers normal ends; setpriv's
-// parent-death signal covers a test runner killed by a signal.
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-const useSetpriv = hasCommand('setpriv', ['--help']);
 
 
 interface BrokerState { port: number; controllerPort: number; clusterId: string }
@@ -187,19 +131,15 @@ export class KafkaBroker {
     const javaArgs = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true',
       `-Dlog4j2.configurationFile=${join(this.dir, 'log4j2.properties')}`,
       '-cp', this.classpath, 'kafka.Kafka', join(this.dir, 'server.properties')];
-    const [cmd, args] = useSetpriv
-      ? ['setpriv', ['--pdeathsig', 'SIGKILL', 'java', ...javaArgs]]
-      : ['java', javaArgs];
     const log = openSync(this.logFile, 'a');
-    const child = spawn(cmd as string, args as string[], { stdio: ['ignore', log, log] });
+    // Killed with the test process however it ends (jvm.ts).
+    const child = spawnJava(javaArgs, { stdio: ['ignore', log, log] });
     closeSync(log);
     this.child = child;
-    live.add(child);
     let exitCode: string | undefined;
     this.exited = new Promise((res) => {
       child.once('exit', (code, signal) => {
         exitCode = signal ?? String(code);
-        live.delete(child);
         if (this.child === child) this.child = undefined;
         res();
       });

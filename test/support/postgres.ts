@@ -6,14 +6,13 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { repoRoot } from './jvm.js';
 import { freePort } from './kafka-broker.js';
 
 const run = promisify(execFile);
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const STORE_SCHEMA_DIR = join(repoRoot, 'docker/store/postgres');
 
 /** The server binaries: pg_config's bindir, else the newest /usr/lib/postgresql/N/bin. */
