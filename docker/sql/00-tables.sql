@@ -3,6 +3,10 @@
 -- (docker/store/postgres/10-schema.sql). Run before each job file by
 -- dev.weir.flink.SqlRunner; ${NAME:-default} comes from the environment.
 --
+-- Consumer groups: each job file starts by giving the sources it reads its own group
+-- (ALTER TABLE ... SET ('properties.group.id' = ...)), so two jobs reading one topic
+-- never commit each other's offsets; 'weir-central' is only the default.
+--
 -- Record identity: every value carries "gateway" and "seq", the same values as the
 -- contract's weir-gateway / weir-seq headers, so the jobs read them from the JSON.
 -- Store sinks declare the store's primary key; the JDBC connector then writes
@@ -225,3 +229,23 @@ CREATE TABLE fleet_alerts_topic (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'at-least-once'
 );
+
+-- What the fleet-wide jobs (20-fleet-rollups, 30-patterns) analyse: one row per
+-- (reading, metric). Readings the gateway flagged future-ts (a device clock far
+-- ahead) stay out, as they do at the edge.
+CREATE TEMPORARY VIEW reading_points AS
+SELECT r.gateway, r.seq, r.device, r.profile, r.ts, r.tags, r.event_time, m.metric, m.val
+  FROM weir_readings AS r
+ CROSS JOIN UNNEST(r.metrics) AS m (metric, val)
+ WHERE r.gateway IS NOT NULL AND r.seq IS NOT NULL AND r.ts IS NOT NULL AND m.val IS NOT NULL
+   AND NOT COALESCE(ARRAY_CONTAINS(r.flags, 'future-ts'), FALSE);
+
+-- The same in 5-minute tumbling event-time windows, a record delivered twice (same
+-- gateway + seq) counted once: window deduplication keeps the first copy within its
+-- window, so no state outlives the window (a plain ROW_NUMBER over the stream would
+-- keep every key forever).
+CREATE TEMPORARY VIEW reading_points_5m AS
+SELECT * FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, gateway, seq, metric ORDER BY event_time ASC) AS copy
+    FROM TABLE(TUMBLE(TABLE reading_points, DESCRIPTOR(event_time), INTERVAL '5' MINUTES))
+) WHERE copy = 1;

@@ -3,26 +3,14 @@
 -- row — four consecutive 5-minute windows, each average above the one before — the
 -- early sign of a failing fan or a blocked filter, where one high reading says little.
 SET 'pipeline.name' = 'weir-patterns';
+ALTER TABLE weir_readings SET ('properties.group.id' = 'weir-patterns');
 
-CREATE TEMPORARY VIEW device_points AS
-SELECT r.gateway, r.seq, r.device, r.event_time, m.metric, m.val
-  FROM weir_readings /*+ OPTIONS('properties.group.id' = 'weir-patterns') */ AS r
- CROSS JOIN UNNEST(r.metrics) AS m (metric, val)
- WHERE r.gateway IS NOT NULL AND r.ts IS NOT NULL AND m.val IS NOT NULL
-   AND NOT COALESCE(ARRAY_CONTAINS(r.flags, 'future-ts'), FALSE);
-
--- Per device and metric (across its tags), the 5-minute averages; window_time stays
--- an event-time attribute, which MATCH_RECOGNIZE orders by.
--- A record delivered twice counts once (window deduplication, as in 20-fleet-rollups).
-CREATE TEMPORARY VIEW device_windowed AS
-SELECT * FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, gateway, seq, metric ORDER BY event_time ASC) AS copy
-    FROM TABLE(TUMBLE(TABLE device_points, DESCRIPTOR(event_time), INTERVAL '5' MINUTES))
-) WHERE copy = 1;
-
+-- Per device and metric (across its tags), the 5-minute averages of reading_points_5m
+-- (00-tables.sql: future-ts readings out, a record delivered twice counted once);
+-- window_time stays an event-time attribute, which MATCH_RECOGNIZE orders by.
 CREATE TEMPORARY VIEW device_windows AS
 SELECT gateway, device, metric, window_start, window_end, window_time, AVG(val) AS avg_value
-  FROM device_windowed
+  FROM reading_points_5m
  GROUP BY gateway, device, metric, window_start, window_end, window_time;
 
 INSERT INTO store_patterns

@@ -3,6 +3,7 @@
 -- records a gateway writes when its disk limit evicted unsent data. The store's views
 -- gateway_latest, gateway_outages and gateway_evictions read this table.
 SET 'pipeline.name' = 'weir-gateway-health';
+ALTER TABLE weir_status SET ('properties.group.id' = 'weir-gateway-health');
 
 INSERT INTO store_gateway_status
 SELECT CAST(TO_TIMESTAMP_LTZ(received, 3) AS TIMESTAMP(3)), gateway, seq, event, uplink,
@@ -12,5 +13,5 @@ SELECT CAST(TO_TIMESTAMP_LTZ(received, 3) AS TIMESTAMP(3)), gateway, seq, event,
          + COALESCE(backlog['deadletter'], 0) + COALESCE(backlog['status'], 0) END,
        oldest_unsent_s, journal_bytes, last_seq,
        `stream`, from_seq, to_seq, `count`, reason
-  FROM weir_status /*+ OPTIONS('properties.group.id' = 'weir-gateway-health') */
+  FROM weir_status
  WHERE gateway IS NOT NULL AND seq IS NOT NULL AND received IS NOT NULL AND event IS NOT NULL;
