@@ -4,7 +4,8 @@
 // the gateway's whole promise is what happens against a real one.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,8 +21,51 @@ export async function kafkaClasspath(): Promise<string> {
     orElse: 'Or set KAFKA_BROKERS=host:port to use an existing Kafka broker instead.' });
 }
 
-/** A port free on 127.0.0.1 right now (the usual tiny race until the caller binds it). */
+/**
+ * A port free on 127.0.0.1 right now, for TCP and UDP. Chosen at random below the
+ * kernel's ephemeral range: a port the kernel hands out for `listen(0)` is the next
+ * one it may hand to any other process binding port 0 (a Flink MiniCluster, a client
+ * socket) before the caller binds it; below that range only another freePort() caller
+ * could take it. (The usual tiny race remains, much smaller.)
+ */
 export async function freePort(): Promise<number> {
+  const ephemeralLow = Number(readFileSyncSafe('/proc/sys/net/ipv4/ip_local_port_range').split(/\s+/)[0]) || 32768;
+  const low = 10_000;
+  for (let attempt = 0; attempt < 100 && ephemeralLow > low; attempt++) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    if ((await bindable(port, 'tcp')) && (await bindable(port, 'udp'))) return port;
+  }
+  return kernelPort();
+}
+
+function readFileSyncSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function bindable(port: number, proto: 'tcp' | 'udp'): Promise<boolean> {
+  return new Promise((res) => {
+    if (proto === 'udp') {
+      const sock = createSocket('udp4');
+      sock.once('error', () => {
+        try { sock.close(); } catch { /* never bound */ }
+        res(false);
+      });
+      sock.bind(port, '127.0.0.1', () => sock.close(() => res(true)));
+      return;
+    }
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+  });
+}
+
+/** The kernel's choice (an ephemeral port): the fallback when no port below the range is free. */
+function kernelPort(): Promise<number> {
   return new Promise((res, rej) => {
     const srv = createServer();
     srv.unref();
@@ -32,8 +76,6 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-
-
 
 interface BrokerState { port: number; controllerPort: number; clusterId: string }
 
