@@ -1,6 +1,6 @@
 // Issue 4's benchmark: what edge analytics costs. 10,000 devices (100 MQTT clients ×
 // 100 devices each), three metrics per reading, two windows per metric (1-minute and
-// 5-minute tumbling, avg/max + the core aggregates, 10 s lateness) and a threshold rule,
+// 5-minute tumbling, avg/max + the core aggregates, 10 s lateness) (with --rule, a threshold rule too),
 // against the same gateway and the same readings with analytics.enabled: false — run in
 // the same go, alternating, so the machine's noise hits both. Event times are simulated
 // (a device's k-th reading at T0 + k × --period-ms, default 1 s), so windows open and close during the run.
@@ -18,13 +18,15 @@ import { REPO } from '../test/support/gateway.js';
 import { waitFor } from '../test/support/wait.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
-import { benchDir, killAll, startKafka, startWeir } from './peers.js';
+import { benchDir, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
 import { cpuSeconds, loadAverage, memoryMB, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string' }, rounds: { type: 'string' }, quick: { type: 'boolean', default: false }, 'period-ms': { type: 'string', default: '1000' },
   // CPU profiles of every run (both threads) into bench/results/profiles/, for bench/prof-top.ts.
   profile: { type: 'boolean', default: false },
+  // Adds a threshold rule on usage to the profile (the issue's shape is windows only).
+  rule: { type: 'boolean', default: false },
 } });
 const N = Number(a.n ?? (a.quick ? 300_000 : 1_200_000));
 /** Event time between one device's readings: 1 s (a CPU monitor's pace) by default; --period-ms 10000 closes windows 10x as often per reading. */
@@ -34,7 +36,7 @@ const CLIENTS = 100;
 const PER_CLIENT = 100;
 const log = (s: string) => console.error(s);
 
-const PROFILE = `# The analytics benchmark's device: three metrics, two windows each, one rule.
+const PROFILE = `# The analytics benchmark's device: three metrics, two windows each (and with --rule, a threshold rule).
 name: bench-3m
 match: [{ protocol: mqtt, topic: bench-3m }]
 decoder: { type: json }
@@ -48,9 +50,7 @@ metrics:
 windows:
   - { name: w1m, type: tumbling, sizeMs: 60000, aggregates: [avg, max], allowedLatenessMs: 10000, groupByTags: [cpu] }
   - { name: w5m, type: tumbling, sizeMs: 300000, aggregates: [avg, max], allowedLatenessMs: 10000, groupByTags: [cpu] }
-rules:
-  - { name: usage-high, kind: threshold, metric: usage, above: 90, by: [cpu] }
-samples:
+${a.rule ? 'rules:\n  - { name: usage-high, kind: threshold, metric: usage, above: 90, by: [cpu] }\n' : ''}samples:
   - payload: '{"hostname":"h-1-2","cpu":"cpu0","usage":1.5,"temp":40.1,"freq":1200,"occurred_at":1700000000000}'
     expect: [{ device: h-1-2, ts: 1700000000000, tags: { cpu: cpu0 }, metrics: { usage: 1.5, temp: 40.1, freq: 1200 } }]
 `;
@@ -115,14 +115,14 @@ async function main(): Promise<void> {
   const rssOn = Math.max(...on.map((r) => r.rssMB));
   const heapPerKey = ((mean(true, (r) => r.heapUsedMB) - mean(false, (r) => r.heapUsedMB)) * 2 ** 20) / mean(true, (r) => r.openWindows);
   const result = {
-    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
+    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, thresholdRule: a.rule, nodeFlags: deployedNodeFlags(), aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverage: loadAverage() },
     runs,
     cpuSecondsPer1M: { off: cpuOff, on: cpuOn }, analyticsOverhead: cpuOn / cpuOff - 1,
     rssMBAt10kDevices: rssOn, heapBytesPerOpenWindowKey: heapPerKey,
   };
-  writeFileSync(join(REPO, `bench/results/analytics${PERIOD_MS === 1000 ? '' : `-${PERIOD_MS}ms`}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`\nEdge analytics — ${result.date}, ${N} readings from ${CLIENTS * PER_CLIENT} devices × 3 metrics × 2 windows, a reading per device every ${PERIOD_MS} ms of event time (${result.aggregatesPerReading.toFixed(3)} aggregates per reading), ${ROUNDS} round(s)`);
+  writeFileSync(join(REPO, `bench/results/analytics${PERIOD_MS === 1000 ? '' : `-${PERIOD_MS}ms`}${a.rule ? '-rule' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nEdge analytics — ${result.date}, ${N} readings from ${CLIENTS * PER_CLIENT} devices × 3 metrics × 2 windows${a.rule ? ' + a threshold rule' : ''}, node ${deployedNodeFlags().join(' ')}, a reading per device every ${PERIOD_MS} ms of event time (${result.aggregatesPerReading.toFixed(3)} aggregates per reading), ${ROUNDS} round(s)`);
   console.log(`CPU-s per 1M readings: without analytics ${cpuOff.toFixed(1)}, with ${cpuOn.toFixed(1)} → analytics adds ${(100 * result.analyticsOverhead).toFixed(1)} % (target ≤ 20 %)`);
   console.log(`RSS at 10,000 devices, every window key open: ${rssOn.toFixed(0)} MB (target ≤ 150 MB); ${on[0]?.openWindows} open window keys, heap ≈ ${heapPerKey.toFixed(0)} B per key`);
 }

@@ -126,7 +126,19 @@ export interface Weir {
 
 /** `weir run` (the built dist/, as deployed) with fresh topics, ports and journal. */
 /** Experiments only: node flags for the gateway, and a group-commit interval other than the default. */
+/** nodeArgs come after the deployed flags (deployedNodeFlags), so they add to them or override them. */
 export interface WeirOptions { nodeArgs?: string[]; commitIntervalMs?: number; config?: Partial<ConfigInput> }
+
+/**
+ * The Node/V8 flags the systemd unit starts the gateway with (its ExecStart): every
+ * benchmark runs the gateway as it is deployed, heap sizing included.
+ */
+export function deployedNodeFlags(): string[] {
+  const unit = readFileSync(join(REPO, 'systemd/weir.service'), 'utf8');
+  const exec = /^ExecStart=\S+\s+(.*)$/m.exec(unit);
+  if (!exec) throw new Error('systemd/weir.service has no ExecStart');
+  return exec[1]!.split(/\s+/).filter((f) => f.startsWith('--'));
+}
 
 export async function startWeir(brokers: string, opts: WeirOptions = {}): Promise<Weir> {
   const dir = benchDir();
@@ -152,7 +164,7 @@ export async function startWeir(brokers: string, opts: WeirOptions = {}): Promis
   writeFileSync(configFile, stringify(config));
   const logFile = join(dir, 'weir.log');
   const log = openSync(logFile, 'a');
-  const child = spawnTracked(process.execPath, [...(opts.nodeArgs ?? []), join(REPO, 'bin/weir.js'), 'run', '-c', configFile], {
+  const child = spawnTracked(process.execPath, [...deployedNodeFlags(), ...(opts.nodeArgs ?? []), join(REPO, 'bin/weir.js'), 'run', '-c', configFile], {
     stdio: ['ignore', log, log],
   });
   closeSync(log);

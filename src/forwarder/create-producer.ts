@@ -1,9 +1,19 @@
 import type { Context } from '../core/context.js';
-import { KafkaJsProducer } from './kafkajs-producer.js';
-import { PlatformaticProducer } from './platformatic-producer.js';
 import type { KafkaProducerPort } from './producer.js';
 
-/** The Kafka client `kafka.client` names. */
-export function createProducer(ctx: Context): KafkaProducerPort {
-  return ctx.config.kafka.client === 'kafkajs' ? new KafkaJsProducer(ctx) : new PlatformaticProducer(ctx);
+/** Makes the producer of one forwarder. */
+export type ProducerFactory = (ctx: Context) => KafkaProducerPort;
+
+/**
+ * The Kafka client `kafka.client` names, imported only when asked for: each client
+ * library costs megabytes of heap in every thread that loads it (@platformatic/kafka
+ * ~8 MB, kafkajs ~2 MB), and only the forwarder's thread needs one.
+ */
+export async function loadProducerFactory(client: Context['config']['kafka']['client']): Promise<ProducerFactory> {
+  if (client === 'kafkajs') {
+    const { KafkaJsProducer } = await import('./kafkajs-producer.js');
+    return (ctx) => new KafkaJsProducer(ctx);
+  }
+  const { PlatformaticProducer } = await import('./platformatic-producer.js');
+  return (ctx) => new PlatformaticProducer(ctx);
 }

@@ -11,7 +11,7 @@ import { createLogger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { JournalReader } from '../journal/journal-reader.js';
-import { createProducer } from './create-producer.js';
+import { loadProducerFactory } from './create-producer.js';
 import { Forwarder, type ForwardJournal } from './forwarder.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
 
@@ -47,6 +47,8 @@ const journal: ForwardJournal = {
   stats: () => ({ lastSeq }),
 };
 
+// Messages posted meanwhile wait in the port's queue: the listener below is attached after this.
+const createProducer = await loadProducerFactory(ctx.config.kafka.client);
 const forwarder = new Forwarder(ctx, journal, createProducer(ctx), {
   ackedThrough: data.ackedThrough,
   onState: (status) => post({ t: 'state', status }),

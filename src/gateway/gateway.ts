@@ -7,7 +7,7 @@ import type { Context } from '../core/context.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { WeirError } from '../core/errors.js';
 import { Metrics } from '../core/metrics.js';
-import { createProducer } from '../forwarder/create-producer.js';
+import { loadProducerFactory, type ProducerFactory } from '../forwarder/create-producer.js';
 import { Forwarder, type ForwarderHandle } from '../forwarder/forwarder.js';
 import { ForwarderThread } from '../forwarder/forwarder-thread.js';
 import type { KafkaProducerPort } from '../forwarder/producer.js';
@@ -62,7 +62,7 @@ export class Gateway {
 
   private profiles: ProfileRegistry;
 
-  private constructor(opts: GatewayOptions) {
+  private constructor(opts: GatewayOptions, createProducer: ProducerFactory | undefined) {
     const { config } = opts;
     this.profiles = opts.profiles;
     this.ctx = {
@@ -89,7 +89,7 @@ export class Gateway {
     // An injected producer lives in this thread, so its forwarder does too.
     this.forwarder = config.kafka.workerThread && !opts.producer
       ? new ForwarderThread(this.ctx, this.journal)
-      : new Forwarder(this.ctx, this.journal, opts.producer ?? createProducer(this.ctx));
+      : new Forwarder(this.ctx, this.journal, opts.producer ?? createProducer!(this.ctx));
     this.ingest = new Ingest(this.ctx, this.journal, opts.profiles, () => this.clockSync.stamp());
     const httpIngest = new HttpIngestSource(this.ctx, this.ingest);
     this.http = new HttpServer(this.ctx, {
@@ -109,7 +109,9 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const gw = new Gateway(opts);
+    // The Kafka client is loaded only where a producer runs in this thread.
+    const inThread = !opts.producer && !opts.config.kafka.workerThread;
+    const gw = new Gateway(opts, inThread ? await loadProducerFactory(opts.config.kafka.client) : undefined);
     try {
       await gw.startStages();
     } catch (err) {

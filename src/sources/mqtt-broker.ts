@@ -1,11 +1,17 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { guardPacketSize } from './mqtt-packet-guard.js';
 import type { Source } from './source.js';
 import { InFlight } from './in-flight.js';
+
+// mqtt-packet (aedes' encoder) otherwise builds, on the first packet it writes, a cache
+// of 65,536 two-byte Buffers for packet ids: 6 MB of heap and 65,536 objects every full
+// GC must mark, for ids that cost one 2-byte allocation to encode. Its documented switch.
+mqttPacket.writeToStream.cacheNumbers = false;
 
 /** Packets may carry this much besides the payload (topic, header) before the guard cuts them. */
 const PACKET_OVERHEAD = 64 * 1024;

@@ -41,7 +41,8 @@
 import { Accumulator, MAX_ABS_VALUE } from './accumulator.js';
 import { decodeSnapshot, encodeSnapshot, type WindowSnapshot } from './snapshot.js';
 import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
-import { finish, groupKey, pickTags, seriesKey, toAggregate, type DeviceState, type Emission, type OpenWindow } from './state.js';
+import { SeriesKeys, type SeriesGroup } from './series-keys.js';
+import { finish, toAggregate, type DeviceState, type Emission, type OpenWindow } from './state.js';
 import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
 
 export type { WindowSnapshot } from './snapshot.js';
@@ -60,6 +61,8 @@ function oneStart(ts: number, spec: CompiledSpec): number[] {
 
 export class WindowEngine {
   private readonly specs: CompiledSpec[];
+  /** Interned series keys and group tags, per spec (by index). */
+  private readonly keys: SeriesKeys[];
   private readonly maxFutureSkewMs: number;
   private readonly specsByProfile = new Map<string, number[]>();
   private readonly devices = new Map<string, DeviceState>();
@@ -72,6 +75,7 @@ export class WindowEngine {
   /** @throws RangeError on an invalid spec, duplicate spec id, or negative/NaN maxFutureSkewMs. */
   constructor(specs: readonly WindowSpec[], options: EngineOptions = {}) {
     this.specs = compileSpecs(specs);
+    this.keys = this.specs.map((s) => new SeriesKeys(s.groupBy));
     this.maxFutureSkewMs = options.maxFutureSkewMs ?? Infinity;
     if (!(this.maxFutureSkewMs >= 0)) throw new RangeError('maxFutureSkewMs must be >= 0');
   }
@@ -160,7 +164,7 @@ export class WindowEngine {
    */
   static restore(specs: readonly WindowSpec[], snapshot: unknown, options: EngineOptions = {}): WindowEngine {
     const e = new WindowEngine(specs, options);
-    const d = decodeSnapshot(e.specs, snapshot);
+    const d = decodeSnapshot(e.specs, e.keys, snapshot);
     for (const [device, dev] of d.devices) e.devices.set(device, dev);
     [e.lateTotal, e.futureSkewTotal, e.invalidTotal] = d.totals;
     e.openWindows = d.openWindows;
@@ -188,32 +192,39 @@ export class WindowEngine {
     const closed = this.closedThrough(dev, i);
     // Tumbling: one window, found without allocating a list (this runs per reading and spec).
     const starts = spec.slide === spec.size ? oneStart(r.ts, spec) : windowStarts(r.ts, spec);
-    let tags: Record<string, string> | undefined;
-    let group: string | undefined;
-    for (const metric of spec.metrics ?? Object.keys(r.metrics)) {
-      if (!Object.hasOwn(r.metrics, metric)) continue;
-      const v = r.metrics[metric];
-      if (typeof v !== 'number' || !(Math.abs(v) <= MAX_ABS_VALUE)) { this.invalidTotal++; continue; }
-      group ??= groupKey(r.tags, spec.groupBy);
-      const key = seriesKey(metric, group);
-      for (const start of starts) {
-        const end = start + spec.size;
-        if (end <= closed) {
-          this.lateTotal++;
-          tags ??= pickTags(r.tags, spec.groupBy);
-          const correction = toAggregate(spec, r.device, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) }, start, end);
-          correction.late = 1;
-          (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
-          continue;
-        }
-        const w = this.openWindow(dev, i, start, end);
-        const se = w.series.get(key);
-        if (se) se.acc.add(v, r.ts);
-        else {
-          tags ??= pickTags(r.tags, spec.groupBy);
-          w.series.set(key, { metric, tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) });
-          this.openWindows++;
-        }
+    const group = this.keys[i]!.group(r.tags);
+    if (spec.metrics) for (const metric of spec.metrics) late = this.acceptMetric(dev, i, r, metric, group, starts, closed, late);
+    // for-in rather than Object.keys(): no array per reading and spec (acceptMetric checks own keys).
+    else for (const metric in r.metrics) late = this.acceptMetric(dev, i, r, metric, group, starts, closed, late);
+    return late;
+  }
+
+  private acceptMetric(
+    dev: DeviceState, i: number, r: WindowReading, metric: string, group: SeriesGroup, starts: readonly number[], closed: number, late: LateReading[] | undefined,
+  ): LateReading[] | undefined {
+    if (!Object.hasOwn(r.metrics, metric)) return late;
+    const v = r.metrics[metric];
+    if (typeof v !== 'number' || !(Math.abs(v) <= MAX_ABS_VALUE)) {
+      this.invalidTotal++;
+      return late;
+    }
+    const spec = this.specs[i]!;
+    const key = this.keys[i]!.key(group, metric);
+    for (const start of starts) {
+      const end = start + spec.size;
+      if (end <= closed) {
+        this.lateTotal++;
+        const correction = toAggregate(spec, r.device, { metric, tags: group.tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) }, start, end);
+        correction.late = 1;
+        (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
+        continue;
+      }
+      const w = this.openWindow(dev, i, start, end);
+      const se = w.series.get(key);
+      if (se) se.acc.add(v, r.ts);
+      else {
+        w.series.set(key, { metric, tags: group.tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) });
+        this.openWindows++;
       }
     }
     return late;

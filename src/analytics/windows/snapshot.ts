@@ -8,7 +8,8 @@
  */
 import { Accumulator, type AccumulatorState } from './accumulator.js';
 import type { CompiledSpec } from './spec.js';
-import { cmp, groupKey, seriesKey, type DeviceState, type OpenWindow, type SpecState } from './state.js';
+import type { SeriesKeys } from './series-keys.js';
+import { cmp, type DeviceState, type OpenWindow, type SpecState } from './state.js';
 
 type SeriesJSON = [metric: string, tags: Record<string, string>, profile: string, acc: AccumulatorState];
 type SpecJSON = [specId: string, idleClosed: number | null, windows: Array<[start: number, series: SeriesJSON[]]>];
@@ -45,8 +46,8 @@ export interface Decoded {
   dropped: number;
 }
 
-/** Rebuilds engine state for `specs` (matched by id and fingerprint). */
-export function decodeSnapshot(specs: readonly CompiledSpec[], snapshot: unknown): Decoded {
+/** Rebuilds engine state for `specs` (matched by id and fingerprint), interning series keys and tags in `keys` (one per spec). */
+export function decodeSnapshot(specs: readonly CompiledSpec[], keys: readonly SeriesKeys[], snapshot: unknown): Decoded {
   const snap = snapshot as WindowSnapshot;
   if (typeof snap !== 'object' || snap === null || snap.v !== 1 || !Array.isArray(snap.devices) || !Array.isArray(snap.specs) || !Array.isArray(snap.totals)) {
     throw new Error('window snapshot: not a version 1 window-engine snapshot');
@@ -71,7 +72,8 @@ export function decodeSnapshot(specs: readonly CompiledSpec[], snapshot: unknown
         if (!Number.isSafeInteger(start)) throw new Error('window snapshot: malformed window start');
         const w: OpenWindow = { start, end: start + spec.size, series: new Map() };
         for (const [metric, tags, profile, acc] of series) {
-          w.series.set(seriesKey(metric, groupKey(tags, spec.groupBy)), { metric, tags, profile, acc: Accumulator.fromJSON(acc, spec) });
+          const group = keys[i]!.group(tags);
+          w.series.set(keys[i]!.key(group, metric), { metric, tags: group.tags, profile, acc: Accumulator.fromJSON(acc, spec) });
           out.openWindows++;
         }
         ss.windows.push(w);

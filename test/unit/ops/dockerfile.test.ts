@@ -112,7 +112,7 @@ describe('docker/Dockerfile', () => {
     expect(health).toHaveLength(1);
     expect(health[0]!.args).toMatch(/CMD \["node",.*\/healthz/);
     expect(find(final, 'EXPOSE')[0]!.args.split(/\s+/).sort()).toEqual(['1883/tcp', '5683/udp', '8080/tcp']);
-    expect(find(final, 'ENTRYPOINT')[0]!.args).toBe('["node", "/opt/weir/bin/weir.js"]');
+    expect(find(final, 'ENTRYPOINT')[0]!.args).toBe('["node", "--max-semi-space-size=4", "--max-old-space-size=256", "/opt/weir/bin/weir.js"]');
   });
 
   it('copies only paths that exist in the repository', () => {

@@ -126,8 +126,18 @@ describe('systemd/weir.service', () => {
     expect(get('KillSignal') ?? 'SIGTERM').toBe('SIGTERM');
   });
 
+  it('npm start and the container start Node with the same heap flags as the unit', () => {
+    const flags = (cmd: string) => cmd.split(/\s+/).filter((w) => w.startsWith('--'));
+    const unitFlags = flags(get('ExecStart')!);
+    expect(unitFlags).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/), expect.stringMatching(/^--max-old-space-size=\d+$/)]));
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    expect(flags(pkg.scripts.start)).toEqual(unitFlags);
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(REPO, 'docker/Dockerfile'), 'utf8'))![1]!;
+    expect((JSON.parse(entry) as string[]).filter((w) => w.startsWith('--'))).toEqual(unitFlags);
+  });
+
   it('runs /opt/weir as the weir user, in dialout, with its config and state directories', () => {
-    expect(get('ExecStart')).toBe('/usr/bin/node --max-old-space-size=256 /opt/weir/bin/weir.js run');
+    expect(get('ExecStart')).toBe('/usr/bin/node --max-semi-space-size=4 --max-old-space-size=256 /opt/weir/bin/weir.js run');
     expect(get('User')).toBe('weir');
     expect(get('Group')).toBe('weir');
     expect(get('SupplementaryGroups')!.split(/\s+/)).toContain('dialout');
