@@ -9,12 +9,13 @@ describe('SeriesKeys', () => {
   it('gives the same key string and one frozen tags object per group, equal to the plain construction', () => {
     for (const by of [[], ['cpu'], ['cpu', 'core']]) {
       const keys = new SeriesKeys(by);
-      for (const tags of [{ cpu: 'cpu0', core: '1', x: 'y' }, { cpu: 'cpu1' }, { x: 'y' }, {}]) {
+      const cases: Array<Record<string, string>> = [{ cpu: 'cpu0', core: '1', x: 'y' }, { cpu: 'cpu1' }, { x: 'y' }, {}];
+      for (const tags of cases) {
         const g = keys.group(tags);
         expect(keys.group({ ...tags })).toBe(g);
         expect(g.id).toBe(groupKey(tags, by));
         expect(Object.isFrozen(g.tags)).toBe(true);
-        expect(g.tags).toEqual(Object.fromEntries(by.filter((t) => t in tags).map((t) => [t, (tags as Record<string, string>)[t]])));
+        expect(g.tags).toEqual(Object.fromEntries(by.filter((t) => t in tags).map((t) => [t, tags[t]])));
         expect(keys.key(g, 'usage')).toBe(seriesKey('usage', g.id));
         expect(keys.key(g, 'usage')).toBe(keys.key(keys.group({ ...tags }), 'usage'));
       }
