@@ -1,6 +1,6 @@
 // Issue 4's benchmark: what edge analytics costs. 10,000 devices (100 MQTT clients ×
 // 100 devices each), three metrics per reading, two windows per metric (1-minute and
-// 5-minute tumbling, avg/max + the core aggregates, 10 s lateness) (with --rule, a threshold rule too),
+// 5-minute tumbling, avg/max + the core aggregates, 10 s lateness; with --rule also a threshold rule),
 // against the same gateway and the same readings with analytics.enabled: false — run in
 // the same go, alternating, so the machine's noise hits both. Event times are simulated
 // (a device's k-th reading at T0 + k × --period-ms, default 1 s), so windows open and close during the run.
@@ -15,7 +15,6 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO } from '../test/support/gateway.js';
-import { waitFor } from '../test/support/wait.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
 import { benchDir, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
@@ -69,7 +68,7 @@ async function once(brokers: string, profileDir: string, analytics: boolean): Pr
     const cpu0 = cpuSeconds(weir.pid);
     const load = startLoad({ port: weir.mqttPort, clients: CLIENTS, window: 32, count: N, topic: 'bench-3m', devicesPerClient: PER_CLIENT, eventPeriodMs: PERIOD_MS });
     const r = await load.result;
-    await waitFor(async () => (await weir.forwarded()) >= N && (await weir.status()).backlogTotal === 0, 300_000, 'all forwarded', 100);
+    await weir.allForwarded(N);
     const cpuS = cpuSeconds(weir.pid) - cpu0;
     const text = await weir.metricsText();
     const m = (name: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? 0);
@@ -122,7 +121,7 @@ async function main(): Promise<void> {
     rssMBAt10kDevices: rssOn, heapBytesPerOpenWindowKey: heapPerKey,
   };
   writeFileSync(join(REPO, `bench/results/analytics${PERIOD_MS === 1000 ? '' : `-${PERIOD_MS}ms`}${a.rule ? '-rule' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`\nEdge analytics — ${result.date}, ${N} readings from ${CLIENTS * PER_CLIENT} devices × 3 metrics × 2 windows${a.rule ? ' + a threshold rule' : ''}, node ${deployedNodeFlags().join(' ')}, a reading per device every ${PERIOD_MS} ms of event time (${result.aggregatesPerReading.toFixed(3)} aggregates per reading), ${ROUNDS} round(s)`);
+  console.log(`\nEdge analytics — ${result.date}, ${N} readings from ${CLIENTS * PER_CLIENT} devices × 3 metrics × 2 windows${a.rule ? ' + a threshold rule' : ''}, node ${result.nodeFlags.join(' ')}, a reading per device every ${PERIOD_MS} ms of event time (${result.aggregatesPerReading.toFixed(3)} aggregates per reading), ${ROUNDS} round(s)`);
   console.log(`CPU-s per 1M readings: without analytics ${cpuOff.toFixed(1)}, with ${cpuOn.toFixed(1)} → analytics adds ${(100 * result.analyticsOverhead).toFixed(1)} % (target ≤ 20 %)`);
   console.log(`RSS at 10,000 devices, every window key open: ${rssOn.toFixed(0)} MB (target ≤ 150 MB); ${on[0]?.openWindows} open window keys, heap ≈ ${heapPerKey.toFixed(0)} B per key`);
 }

@@ -10,7 +10,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO } from '../test/support/gateway.js';
-import { waitFor } from '../test/support/wait.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
 import { deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
@@ -44,7 +43,7 @@ async function main(): Promise<void> {
         let peak = 0;
         const sample = setInterval(() => { peak = Math.max(peak, memoryMB(weir.pid).rss); }, 250);
         const r = await startLoad({ port: weir.mqttPort, clients: 100, window: 32, count: N }).result;
-        await waitFor(async () => (await weir.forwarded()) >= N && (await weir.status()).backlogTotal === 0, 300_000, 'all forwarded', 100);
+        await weir.allForwarded(N);
         clearInterval(sample);
         const run = {
           flags: [...deployedNodeFlags(), ...flags].join(' '), readingsPerSec: r.acksPerSec,

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import type { ConfigInput } from '../src/config/schema.js';
 import { freePort, getJson, getText, metric, REPO, sleep } from '../test/support/gateway.js';
 import { KafkaBroker } from '../test/support/kafka-broker.js';
+import { waitFor } from '../test/support/wait.js';
 import { findPid, fsType } from './procfs.js';
 
 const live = new Set<ChildProcess>();
@@ -121,12 +122,15 @@ export interface Weir {
   metric(name: string): Promise<number>;
   metricsText(): Promise<string>;
   status(): Promise<{ backlogTotal: number; uplink: { state: string } }>;
+  /** Resolves once Kafka acknowledged `n` readings and nothing is left in the journal (5 min at most). */
+  allForwarded(n: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** `weir run` (the built dist/, as deployed) with fresh topics, ports and journal. */
-/** Experiments only: node flags for the gateway, and a group-commit interval other than the default. */
-/** nodeArgs come after the deployed flags (deployedNodeFlags), so they add to them or override them. */
+/**
+ * Experiments only: node flags for the gateway (after the unit's, deployedNodeFlags, so
+ * they add to them or override them), and a group-commit interval other than the default.
+ */
 export interface WeirOptions { nodeArgs?: string[]; commitIntervalMs?: number; config?: Partial<ConfigInput> }
 
 /**
@@ -140,6 +144,7 @@ export function deployedNodeFlags(): string[] {
   return exec[1]!.split(/\s+/).filter((f) => f.startsWith('--'));
 }
 
+/** `weir run` (the built dist/, as deployed) with fresh topics, ports and journal. */
 export async function startWeir(brokers: string, opts: WeirOptions = {}): Promise<Weir> {
   const dir = benchDir();
   const prefix = `bench${randomBytes(3).toString('hex')}`;
@@ -173,15 +178,17 @@ export async function startWeir(brokers: string, opts: WeirOptions = {}): Promis
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`weir run did not start:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
     await sleep(50);
   }
-  return {
+  const weir: Weir = {
     pid: child.pid!, mqttPort, httpPort, dataDir: config.dataDir!, topics,
     forwarded: async () => metric(await getText(httpPort, '/metrics'), 'weir_records_forwarded_total', 'stream="readings"') ?? 0,
     metric: async (name) => metric(await getText(httpPort, '/metrics'), name) ?? 0,
     metricsText: () => getText(httpPort, '/metrics'),
     status: async () => (await getJson(httpPort, '/api/status')) as unknown as Awaited<ReturnType<Weir['status']>>,
+    allForwarded: async (n) => { await waitFor(async () => (await weir.forwarded()) >= n && (await weir.status()).backlogTotal === 0, 300_000, 'all forwarded', 100); },
     stop: async () => {
       await stopChild(child, 30_000);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return weir;
 }
