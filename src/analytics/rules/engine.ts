@@ -48,7 +48,7 @@ export class RuleEngine {
   private readonly byProfile = new Map<string, ProfileRules>();
   private readonly wildcard: ProfileRules;
   /** Every (profile, device), in first-seen order (snapshots and firing() keep it). */
-  private readonly devices = new Map<string, DeviceEntry>();
+  private readonly devices: DeviceEntry[] = [];
   /** The same entries by profile, then device: the per-reading lookup builds no key string. */
   private readonly lookup = new Map<string, Map<string, DeviceEntry>>();
   private retiredAlerts: Alert[] = [];
@@ -105,7 +105,7 @@ export class RuleEngine {
       if (k.alert !== null || now - k.last < afterMs) return;
       (out ??= []).push(this.change(k, { state: 'firing', value: now - k.last, ts: now, details: { lastReceived: k.last, afterMs } }));
     };
-    for (const dev of this.devices.values()) for (const i of dev.rules.stale) eachKey(dev.slots[i], check);
+    for (const dev of this.devices) for (const i of dev.rules.stale) eachKey(dev.slots[i], check);
     return out ?? NONE;
   }
 
@@ -115,13 +115,13 @@ export class RuleEngine {
    */
   shiftProcessingTime(deltaMs: number): void {
     if (!Number.isFinite(deltaMs)) return;
-    for (const dev of this.devices.values()) for (const i of dev.rules.stale) eachKey(dev.slots[i], (k) => { k.last += deltaMs; });
+    for (const dev of this.devices) for (const i of dev.rules.stale) eachKey(dev.slots[i], (k) => { k.last += deltaMs; });
   }
 
   /** The alerts firing now, in key order (devices by first key, then rule order): for `weir status`. */
   firing(): Alert[] {
     const out: Alert[] = [];
-    for (const dev of this.devices.values()) for (const slot of dev.slots) eachKey(slot, (k) => { if (k.alert) out.push(k.alert); });
+    for (const dev of this.devices) for (const slot of dev.slots) eachKey(slot, (k) => { if (k.alert) out.push(k.alert); });
     return out;
   }
 
@@ -135,7 +135,7 @@ export class RuleEngine {
     const rules: RuleSnapshot['rules'] = [];
     const index = new Map<string, number>();
     const devices: RuleSnapshot['devices'] = [];
-    for (const dev of this.devices.values()) {
+    for (const dev of this.devices) {
       const keys: SavedKey[] = [];
       for (const slot of dev.slots) {
         eachKey(slot, (k) => {
@@ -207,7 +207,7 @@ export class RuleEngine {
     if (!dev) {
       dev = { profile, device, rules, slots: new Array<undefined>(rules.rules.length).fill(undefined) };
       inProfile.set(device, dev);
-      this.devices.set(`${profile}\0${device}`, dev);
+      this.devices.push(dev);
     }
     return dev;
   }
