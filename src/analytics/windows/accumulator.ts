@@ -2,11 +2,18 @@
  * One window's running aggregate of one series: count, sum, min, max, avg, first and last
  * always (the `weir.aggregates` contract), plus stddev and DDSketch quantiles on request.
  *
- * Call order: `Accumulator.of(firstValue, ts, options)`, then `add(value, ts)` per
- * reading in arrival order, then `result()` (any number of times). `toJSON()` may be
- * called at any point; `Accumulator.fromJSON(state)` gives an accumulator that continues
- * bit for bit as the original would have (same floating-point operations on the same
- * operands), so a restored window emits exactly what an uninterrupted one would.
+ * Storage: an AccumulatorSlab holds many accumulators as rows of one Float64Array (slots).
+ * Why: a gateway keeps one accumulator per open window key — 60,000 at 10,000 devices ×
+ * 3 metrics × 2 windows. As objects, each was an object plus eight boxed doubles
+ * (~150 B and nine objects every full GC marks); as a slab row it is 64 B and no object.
+ * `Accumulator` is a one-slot handle on the same code, for single values and tests.
+ *
+ * Call order (slab): `open(firstValue, ts)` → slot, then `add(slot, value, ts)` per
+ * reading in arrival order, `result(slot)` any number of times, `release(slot)` once
+ * (the slot may then be handed out again). `toJSON(slot)` may be called at any point;
+ * `restore(state)` gives a slot that continues bit for bit as the original would have
+ * (same floating-point operations on the same operands), so a restored window emits
+ * exactly what an uninterrupted one would. Using a released slot is a caller bug.
  *
  * Guarantees:
  * - `sum` is the plain left-to-right sum in arrival order (what a brute-force reduce
@@ -53,100 +60,170 @@ export interface AccumulatorState {
 /** What result() gives: the aggregate's values. */
 export type AccumulatorResult = AggregateValues;
 
-export class Accumulator {
-  private n: number;
-  private sum: number;
-  private min: number;
-  private max: number;
-  private ft: number;
-  private fv: number;
-  private lt: number;
-  private lv: number;
-  /** Welford state; NaN / 0 when stddev is not kept. */
-  private mean: number;
-  private m2: number;
-  private readonly sketch: Sketch | undefined;
+/** Row layout: field offsets within a slot. MEAN and M2 exist only when stddev is kept. */
+const N = 0, SUM = 1, MIN = 2, MAX = 3, FT = 4, FV = 5, LT = 6, LV = 7, MEAN = 8, M2 = 9;
 
-  private constructor(private readonly options: AccumulatorOptions, s: AccumulatorState, sketch: Sketch | undefined) {
-    this.n = s.n;
-    this.sum = s.sum;
-    this.min = s.min;
-    this.max = s.max;
-    this.ft = s.ft;
-    this.fv = s.fv;
-    this.lt = s.lt;
-    this.lv = s.lv;
-    this.mean = s.mean ?? NaN;
-    this.m2 = s.m2 ?? 0;
-    this.sketch = sketch;
+export class AccumulatorSlab {
+  private rows: Float64Array;
+  private readonly stride: number;
+  /** One sketch per slot, when the options ask for quantiles. */
+  private readonly sketches: Array<Sketch | undefined> | undefined;
+  /** Released slots, reused before the slab grows. */
+  private readonly free: number[] = [];
+  /** Slots ever handed out (the high-water mark). */
+  private top = 0;
+
+  constructor(readonly options: AccumulatorOptions, initialSlots = 64) {
+    this.stride = options.stddev ? 10 : 8;
+    this.rows = new Float64Array(Math.max(1, initialSlots) * this.stride);
+    this.sketches = options.quantiles.length > 0 ? [] : undefined;
   }
 
-  /** A new accumulator holding one (finite) value seen at event time `ts`. */
-  static of(value: number, ts: number, options: AccumulatorOptions): Accumulator {
+  /** Slots in use. */
+  get size(): number {
+    return this.top - this.free.length;
+  }
+
+  /** A new accumulator holding one (finite) value seen at event time `ts`; returns its slot. */
+  open(value: number, ts: number): number {
     const v = value === 0 ? 0 : value;
-    let sketch: Sketch | undefined;
-    if (options.quantiles.length > 0) {
-      sketch = newSketch();
-      sketch.accept(v);
+    const slot = this.allocate();
+    const r = this.rows;
+    const o = slot * this.stride;
+    r[o + N] = 1;
+    r[o + SUM] = r[o + MIN] = r[o + MAX] = r[o + FV] = r[o + LV] = v;
+    r[o + FT] = r[o + LT] = ts;
+    if (this.options.stddev) { r[o + MEAN] = v; r[o + M2] = 0; }
+    if (this.sketches) {
+      const sk = newSketch();
+      sk.accept(v);
+      this.sketches[slot] = sk;
     }
-    const state: AccumulatorState = { n: 1, sum: v, min: v, max: v, ft: ts, fv: v, lt: ts, lv: v };
-    if (options.stddev) { state.mean = v; state.m2 = 0; }
-    return new Accumulator(options, state, sketch);
+    return slot;
   }
 
   /**
-   * Restores what toJSON() saved, with the options it was created with.
+   * A slot holding what toJSON() saved (for a slab with the same options).
    * @throws Error when the state is malformed or does not fit the options.
    */
-  static fromJSON(state: AccumulatorState, options: AccumulatorOptions): Accumulator {
+  restore(state: AccumulatorState): number {
     const nums = [state.n, state.sum, state.min, state.max, state.ft, state.fv, state.lt, state.lv];
     if (!nums.every((x) => typeof x === 'number' && Number.isFinite(x)) || !Number.isSafeInteger(state.n) || state.n < 1) {
       throw new Error('window snapshot: malformed accumulator');
     }
     const hasWelford = typeof state.mean === 'number' && typeof state.m2 === 'number';
-    if (options.stddev !== hasWelford || (options.quantiles.length > 0) !== (state.sk !== undefined)) {
+    if (this.options.stddev !== hasWelford || (this.sketches !== undefined) !== (state.sk !== undefined)) {
       throw new Error('window snapshot: accumulator does not match its window spec');
     }
-    return new Accumulator(options, state, state.sk ? sketchFromJSON(state.sk) : undefined);
+    const sketch = state.sk ? sketchFromJSON(state.sk) : undefined;
+    const slot = this.allocate();
+    const r = this.rows;
+    const o = slot * this.stride;
+    r[o + N] = state.n; r[o + SUM] = state.sum; r[o + MIN] = state.min; r[o + MAX] = state.max;
+    r[o + FT] = state.ft; r[o + FV] = state.fv; r[o + LT] = state.lt; r[o + LV] = state.lv;
+    if (this.options.stddev) { r[o + MEAN] = state.mean!; r[o + M2] = state.m2!; }
+    if (this.sketches) this.sketches[slot] = sketch;
+    return slot;
   }
 
-  get count(): number {
-    return this.n;
+  count(slot: number): number {
+    return this.rows[slot * this.stride + N]!;
   }
 
   /** Adds one finite value seen at event time `ts`. */
-  add(value: number, ts: number): void {
+  add(slot: number, value: number, ts: number): void {
     const v = value === 0 ? 0 : value;
-    this.n++;
-    this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-    if (ts < this.ft) { this.ft = ts; this.fv = v; }
-    if (ts >= this.lt) { this.lt = ts; this.lv = v; }
+    const r = this.rows;
+    const o = slot * this.stride;
+    const n = ++r[o + N]!;
+    r[o + SUM]! += v;
+    if (v < r[o + MIN]!) r[o + MIN] = v;
+    if (v > r[o + MAX]!) r[o + MAX] = v;
+    if (ts < r[o + FT]!) { r[o + FT] = ts; r[o + FV] = v; }
+    if (ts >= r[o + LT]!) { r[o + LT] = ts; r[o + LV] = v; }
     if (this.options.stddev) {
-      const d = v - this.mean;
-      this.mean += d / this.n;
-      this.m2 += d * (v - this.mean);
+      const d = v - r[o + MEAN]!;
+      r[o + MEAN]! += d / n;
+      r[o + M2]! += d * (v - r[o + MEAN]!);
     }
-    this.sketch?.accept(v);
+    this.sketches?.[slot]!.accept(v);
+  }
+
+  result(slot: number): AccumulatorResult {
+    const r = this.rows;
+    const o = slot * this.stride;
+    const n = r[o + N]!;
+    const min = r[o + MIN]!;
+    const max = r[o + MAX]!;
+    const out: AccumulatorResult = { count: n, sum: r[o + SUM]!, min, max, avg: r[o + SUM]! / n, first: r[o + FV]!, last: r[o + LV]! };
+    if (this.options.stddev) out.stddev = Math.sqrt(r[o + M2]! / n);
+    const sketch = this.sketches?.[slot];
+    if (sketch) {
+      // n equal values: report the value itself (exact), not its bucket's representative.
+      for (const [name, q] of this.options.quantiles) out[name] = min === max ? min : sketch.getValueAtQuantile(q);
+    }
+    return out;
+  }
+
+  toJSON(slot: number): AccumulatorState {
+    const r = this.rows;
+    const o = slot * this.stride;
+    const s: AccumulatorState = { n: r[o + N]!, sum: r[o + SUM]!, min: r[o + MIN]!, max: r[o + MAX]!, ft: r[o + FT]!, fv: r[o + FV]!, lt: r[o + LT]!, lv: r[o + LV]! };
+    if (this.options.stddev) { s.mean = r[o + MEAN]!; s.m2 = r[o + M2]!; }
+    const sketch = this.sketches?.[slot];
+    if (sketch) s.sk = sketchToJSON(sketch);
+    return s;
+  }
+
+  /** The slot's accumulator is done; the slot may be handed out again. */
+  release(slot: number): void {
+    if (this.sketches) this.sketches[slot] = undefined;
+    this.free.push(slot);
+  }
+
+  private allocate(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    const slot = this.top++;
+    if ((slot + 1) * this.stride > this.rows.length) {
+      // Doubling: amortised O(1) per slot; the slab keeps its high-water size (no shrinking,
+      // so a steady load never reallocates).
+      const grown = new Float64Array(this.rows.length * 2);
+      grown.set(this.rows);
+      this.rows = grown;
+    }
+    return slot;
+  }
+}
+
+/** One accumulator on a slab of its own: for a single value (a late reading's correction) and for tests. */
+export class Accumulator {
+  private constructor(private readonly slab: AccumulatorSlab, private readonly slot: number) {}
+
+  static of(value: number, ts: number, options: AccumulatorOptions): Accumulator {
+    const slab = new AccumulatorSlab(options, 1);
+    return new Accumulator(slab, slab.open(value, ts));
+  }
+
+  /** @throws Error as AccumulatorSlab.restore. */
+  static fromJSON(state: AccumulatorState, options: AccumulatorOptions): Accumulator {
+    const slab = new AccumulatorSlab(options, 1);
+    return new Accumulator(slab, slab.restore(state));
+  }
+
+  get count(): number {
+    return this.slab.count(this.slot);
+  }
+
+  add(value: number, ts: number): void {
+    this.slab.add(this.slot, value, ts);
   }
 
   result(): AccumulatorResult {
-    const r: AccumulatorResult = {
-      count: this.n, sum: this.sum, min: this.min, max: this.max, avg: this.sum / this.n, first: this.fv, last: this.lv,
-    };
-    if (this.options.stddev) r.stddev = Math.sqrt(this.m2 / this.n);
-    if (this.sketch) {
-      // n equal values: report the value itself (exact), not its bucket's representative.
-      for (const [name, q] of this.options.quantiles) r[name] = this.min === this.max ? this.min : this.sketch.getValueAtQuantile(q);
-    }
-    return r;
+    return this.slab.result(this.slot);
   }
 
   toJSON(): AccumulatorState {
-    const s: AccumulatorState = { n: this.n, sum: this.sum, min: this.min, max: this.max, ft: this.ft, fv: this.fv, lt: this.lt, lv: this.lv };
-    if (this.options.stddev) { s.mean = this.mean; s.m2 = this.m2; }
-    if (this.sketch) s.sk = sketchToJSON(this.sketch);
-    return s;
+    return this.slab.toJSON(this.slot);
   }
 }

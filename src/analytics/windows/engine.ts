@@ -38,10 +38,11 @@
  * normal stop checkpoints with snapshot() instead). Errors: RangeError for bad specs or a
  * non-finite processing time; Error for a malformed snapshot. Bad data never throws.
  */
-import { Accumulator, MAX_ABS_VALUE } from './accumulator.js';
+import { MAX_ABS_VALUE } from './accumulator.js';
 import { decodeSnapshot, encodeSnapshot, type WindowSnapshot } from './snapshot.js';
 import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
 import { SeriesKeys, type SeriesGroup } from './series-keys.js';
+import { SeriesTable } from './series-table.js';
 import { finish, toAggregate, type DeviceState, type Emission, type OpenWindow } from './state.js';
 import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
 
@@ -63,6 +64,8 @@ export class WindowEngine {
   private readonly specs: CompiledSpec[];
   /** Interned series keys and group tags, per spec (by index). */
   private readonly keys: SeriesKeys[];
+  /** Open window keys' accumulators and labels, per spec (by index). */
+  private readonly tables: SeriesTable[];
   private readonly maxFutureSkewMs: number;
   private readonly specsByProfile = new Map<string, number[]>();
   private readonly devices = new Map<string, DeviceState>();
@@ -76,6 +79,7 @@ export class WindowEngine {
   constructor(specs: readonly WindowSpec[], options: EngineOptions = {}) {
     this.specs = compileSpecs(specs);
     this.keys = this.specs.map((s) => new SeriesKeys(s.groupBy));
+    this.tables = this.specs.map((s) => new SeriesTable(s));
     this.maxFutureSkewMs = options.maxFutureSkewMs ?? Infinity;
     if (!(this.maxFutureSkewMs >= 0)) throw new RangeError('maxFutureSkewMs must be >= 0');
   }
@@ -153,7 +157,7 @@ export class WindowEngine {
 
   /** All state as plain JSON (call between add/advanceIdle calls; checkpoint it with the journal seq it covers). */
   snapshot(): WindowSnapshot {
-    return encodeSnapshot(this.specs, this.devices, [this.lateTotal, this.futureSkewTotal, this.invalidTotal]);
+    return encodeSnapshot(this.specs, this.tables, this.devices, [this.lateTotal, this.futureSkewTotal, this.invalidTotal]);
   }
 
   /**
@@ -164,7 +168,7 @@ export class WindowEngine {
    */
   static restore(specs: readonly WindowSpec[], snapshot: unknown, options: EngineOptions = {}): WindowEngine {
     const e = new WindowEngine(specs, options);
-    const d = decodeSnapshot(e.specs, e.keys, snapshot);
+    const d = decodeSnapshot(e.specs, e.keys, e.tables, snapshot);
     for (const [device, dev] of d.devices) e.devices.set(device, dev);
     [e.lateTotal, e.futureSkewTotal, e.invalidTotal] = d.totals;
     e.openWindows = d.openWindows;
@@ -209,21 +213,24 @@ export class WindowEngine {
       return late;
     }
     const spec = this.specs[i]!;
+    const table = this.tables[i]!;
     const key = this.keys[i]!.key(group, metric);
     for (const start of starts) {
       const end = start + spec.size;
       if (end <= closed) {
         this.lateTotal++;
-        const correction = toAggregate(spec, r.device, { metric, tags: group.tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) }, start, end);
+        const slot = table.open(metric, group.tags, r.profile, v, r.ts);
+        const correction = toAggregate(spec, r.device, table, slot, start, end);
+        table.release(slot);
         correction.late = 1;
         (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
         continue;
       }
       const w = this.openWindow(dev, i, start, end);
-      const se = w.series.get(key);
-      if (se) se.acc.add(v, r.ts);
+      const slot = w.series.get(key);
+      if (slot !== undefined) table.add(slot, v, r.ts);
       else {
-        w.series.set(key, { metric, tags: group.tags, profile: r.profile, acc: Accumulator.of(v, r.ts, spec) });
+        w.series.set(key, table.open(metric, group.tags, r.profile, v, r.ts));
         this.openWindows++;
       }
     }
@@ -269,7 +276,11 @@ export class WindowEngine {
 
   private emit(device: string, dev: DeviceState, i: number, w: OpenWindow, out: Emission[]): void {
     const spec = this.specs[i]!;
-    for (const [key, se] of w.series) out.push({ agg: toAggregate(spec, device, se, w.start, w.end), spec: spec.id, key });
+    const table = this.tables[i]!;
+    for (const [key, slot] of w.series) {
+      out.push({ agg: toAggregate(spec, device, table, slot, w.start, w.end), spec: spec.id, key });
+      table.release(slot);
+    }
     this.openWindows -= w.series.size;
     dev.open--;
   }

@@ -6,9 +6,10 @@
  * Call order: encodeSnapshot() between engine calls; decodeSnapshot() once, into a fresh
  * engine. Errors: decodeSnapshot throws Error on anything it cannot read.
  */
-import { Accumulator, type AccumulatorState } from './accumulator.js';
+import type { AccumulatorState } from './accumulator.js';
 import type { CompiledSpec } from './spec.js';
 import type { SeriesKeys } from './series-keys.js';
+import type { SeriesTable } from './series-table.js';
 import { cmp, type DeviceState, type OpenWindow, type SpecState } from './state.js';
 
 type SeriesJSON = [metric: string, tags: Record<string, string>, profile: string, acc: AccumulatorState];
@@ -23,14 +24,15 @@ export interface WindowSnapshot {
   devices: Array<[device: string, maxTs: number, lastSeen: number, specs: SpecJSON[]]>;
 }
 
-export function encodeSnapshot(specs: readonly CompiledSpec[], devices: ReadonlyMap<string, DeviceState>, totals: Totals): WindowSnapshot {
+export function encodeSnapshot(specs: readonly CompiledSpec[], tables: readonly SeriesTable[], devices: ReadonlyMap<string, DeviceState>, totals: Totals): WindowSnapshot {
   const out: WindowSnapshot['devices'] = [];
   for (const device of [...devices.keys()].sort(cmp)) {
     const dev = devices.get(device)!;
     const states: SpecJSON[] = [];
     dev.specs.forEach((ss, i) => {
       if (!ss) return;
-      const windows = ss.windows.map((w): [number, SeriesJSON[]] => [w.start, [...w.series.values()].map((se): SeriesJSON => [se.metric, se.tags, se.profile, se.acc.toJSON()])]);
+      const t = tables[i]!;
+      const windows = ss.windows.map((w): [number, SeriesJSON[]] => [w.start, [...w.series.values()].map((slot): SeriesJSON => [t.metric[slot]!, t.tags[slot]!, t.profile[slot]!, t.acc.toJSON(slot)])]);
       states.push([specs[i]!.id, ss.idleClosed === -Infinity ? null : ss.idleClosed, windows]);
     });
     out.push([device, dev.maxTs, dev.lastSeen, states]);
@@ -46,8 +48,11 @@ export interface Decoded {
   dropped: number;
 }
 
-/** Rebuilds engine state for `specs` (matched by id and fingerprint), interning series keys and tags in `keys` (one per spec). */
-export function decodeSnapshot(specs: readonly CompiledSpec[], keys: readonly SeriesKeys[], snapshot: unknown): Decoded {
+/**
+ * Rebuilds engine state for `specs` (matched by id and fingerprint), interning series keys
+ * and tags in `keys` and holding the open window keys in `tables` (one of each per spec).
+ */
+export function decodeSnapshot(specs: readonly CompiledSpec[], keys: readonly SeriesKeys[], tables: readonly SeriesTable[], snapshot: unknown): Decoded {
   const snap = snapshot as WindowSnapshot;
   if (typeof snap !== 'object' || snap === null || snap.v !== 1 || !Array.isArray(snap.devices) || !Array.isArray(snap.specs) || !Array.isArray(snap.totals)) {
     throw new Error('window snapshot: not a version 1 window-engine snapshot');
@@ -73,7 +78,7 @@ export function decodeSnapshot(specs: readonly CompiledSpec[], keys: readonly Se
         const w: OpenWindow = { start, end: start + spec.size, series: new Map() };
         for (const [metric, tags, profile, acc] of series) {
           const group = keys[i]!.group(tags);
-          w.series.set(keys[i]!.key(group, metric), { metric, tags: group.tags, profile, acc: Accumulator.fromJSON(acc, spec) });
+          w.series.set(keys[i]!.key(group, metric), tables[i]!.restore(metric, group.tags, profile, acc));
           out.openWindows++;
         }
         ss.windows.push(w);

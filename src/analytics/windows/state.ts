@@ -1,18 +1,19 @@
 /**
  * The engine's in-memory state and the pure helpers around it (internal to windows/).
  *
- * Shape: device → per spec (by index) → open windows in start order → series (metric +
- * group-by tag values) → Accumulator. Per open window key (one series in one window) that
- * is one Series, one Accumulator and a Map entry (tags and key shared: series-keys.ts): ~380 B of heap measured
- * (memory.test.ts), plus ~600 B per device for its watermark, window list and Map.
+ * Shape: device → per spec (by index) → open windows in start order → series key (metric +
+ * group-by tag values) → slot of the spec's SeriesTable (series-table.ts), which holds the
+ * accumulator and labels. Per open window key (one series in one window) that is a Map
+ * entry, a 64-byte slab row and three shared references, ~125 B; each device adds ~830 B
+ * for its watermark, window lists and per-window Maps (memory.test.ts, 4 series per
+ * device; with an object per series and per accumulator it was ~180 B per key).
  */
-import type { Accumulator } from './accumulator.js';
 import type { CompiledSpec } from './spec.js';
+import type { SeriesTable } from './series-table.js';
 import type { Aggregate } from './types.js';
 
-/** `tags` is shared by every series of its group (series-keys.ts): never mutate it. */
-export interface Series { metric: string; tags: Readonly<Record<string, string>>; profile: string; acc: Accumulator }
-export interface OpenWindow { start: number; end: number; series: Map<string, Series> }
+/** series: series key (series-keys.ts) → slot in the spec's SeriesTable, in insertion order. */
+export interface OpenWindow { start: number; end: number; series: Map<string, number> }
 /** idleClosed: windows ending at or before it were closed by advanceIdle/flushAll (−Infinity: none). */
 export interface SpecState { idleClosed: number; windows: OpenWindow[] }
 /** maxTs: largest accepted event time; lastSeen: processing time of the last accepted reading; open: open windows. */
@@ -58,13 +59,13 @@ export function seriesKey(metric: string, group: string): string {
   return group === '' ? metric : `${group}|${metric}`;
 }
 
-/** The aggregate of one series in window [start, end): core fields always, extras as the spec asks. */
-export function toAggregate(spec: CompiledSpec, device: string, se: Series, start: number, end: number): Aggregate {
-  // The accumulator was built with the spec as its options: its result holds exactly the spec's extras.
+/** The aggregate of the series in `slot` of `table` over window [start, end): core fields always, extras as the spec asks. */
+export function toAggregate(spec: CompiledSpec, device: string, table: SeriesTable, slot: number, start: number, end: number): Aggregate {
+  // The table was built with the spec as its options: its result holds exactly the spec's extras.
   return {
-    window: spec.name, device, profile: se.profile, metric: se.metric, tags: { ...se.tags },
+    window: spec.name, device, profile: table.profile[slot]!, metric: table.metric[slot]!, tags: { ...table.tags[slot]! },
     window_start: start, window_end: end,
-    ...se.acc.result(),
+    ...table.result(slot),
   };
 }
 

@@ -1,8 +1,8 @@
 // The accumulator alone: exact statistics, tie rules, the sketch's error bound, and a JSON
-// round trip after which it continues bit for bit.
+// round trip after which it continues bit for bit; many accumulators sharing one slab.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Accumulator, SKETCH_RELATIVE_ACCURACY, type AccumulatorOptions, type AccumulatorResult } from '../../../../src/analytics/windows/index.js';
+import { Accumulator, AccumulatorSlab, SKETCH_RELATIVE_ACCURACY, type AccumulatorOptions, type AccumulatorResult } from '../../../../src/analytics/windows/index.js';
 import { exact } from './support.js';
 
 const FULL: AccumulatorOptions = { stddev: true, quantiles: [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] };
@@ -88,5 +88,51 @@ describe('Accumulator', () => {
     expect(() => Accumulator.fromJSON({ ...s, n: 0 }, FULL)).toThrow(/malformed/);
     expect(() => Accumulator.fromJSON({ ...s, sk: { pos: [0, 128, 0, 1, false, 2, [1]], neg: null, zero: 0 } }, FULL)).toThrow(/malformed sketch/);
     expect(() => Accumulator.fromJSON({ ...s, sk: { pos: [0, 128, 0, 1, false, 2, [200, 1]], neg: null, zero: 0 } }, FULL)).toThrow(/bad sketch bin/);
+  });
+
+  it('on a shared slab, interleaved, released and reused slots (past several growths) equal accumulators of their own', () => {
+    // Model: random open / add / release operations over up to 300 live series; every
+    // slab slot must give bit for bit what a one-slot Accumulator fed the same values gives.
+    const op = fc.tuple(fc.nat(3), fc.nat(), fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }), fc.integer({ min: 0, max: 50 }));
+    fc.assert(fc.property(fc.array(op, { minLength: 1, maxLength: 1500 }), fc.boolean(), (ops, full) => {
+      const options = full ? FULL : PLAIN;
+      const slab = new AccumulatorSlab(options, 2);
+      const live: Array<{ slot: number; ref: Accumulator }> = [];
+      const check = ({ slot, ref }: { slot: number; ref: Accumulator }): void => {
+        expect(JSON.stringify(slab.toJSON(slot))).toBe(JSON.stringify(ref));
+        const [a, b] = [slab.result(slot), ref.result()];
+        for (const f of Object.keys(b) as Array<keyof AccumulatorResult>) expect(Object.is(a[f], b[f]), f).toBe(true);
+      };
+      for (const [kind, pick, v, t] of ops) {
+        if (kind === 0 || live.length === 0) {
+          if (live.length < 300) live.push({ slot: slab.open(v, t), ref: Accumulator.of(v, t, options) });
+        } else if (kind === 3) {
+          const [gone] = live.splice(pick % live.length, 1);
+          check(gone!);
+          slab.release(gone!.slot);
+        } else {
+          const s = live[pick % live.length]!;
+          slab.add(s.slot, v, t);
+          s.ref.add(v, t);
+        }
+      }
+      expect(slab.size).toBe(live.length);
+      expect(new Set(live.map((s) => s.slot)).size).toBe(live.length);
+      live.forEach(check);
+    }), { numRuns: 100 });
+  });
+
+  it('hands released slots out again before growing, and restores a saved slot into a fresh slab', () => {
+    const slab = new AccumulatorSlab(FULL, 1);
+    const a = slab.open(1, 1);
+    const b = slab.open(2, 2);
+    slab.add(a, 3, 3);
+    slab.release(a);
+    expect(slab.open(5, 5)).toBe(a);
+    expect(slab.result(a)).toMatchObject({ count: 1, sum: 5, p50: 5 });
+    const copy = new AccumulatorSlab(FULL);
+    const c = copy.restore(JSON.parse(JSON.stringify(slab.toJSON(b))));
+    expect(copy.result(c)).toEqual(slab.result(b));
+    expect(() => copy.restore({ ...slab.toJSON(b), m2: undefined })).toThrow(/does not match/);
   });
 });
