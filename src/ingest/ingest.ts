@@ -129,20 +129,30 @@ export class Ingest {
       readings: all.length - rejects.length,
       rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
     };
-    const entries = all.filter((e) => !this.recent.has(e));
+    // Each record's identity is built once (a ~150-character string): looked up now,
+    // remembered once committed.
+    const ids: string[] = [];
+    const entries: JournalEntry[] = [];
+    for (const e of all) {
+      const id = RecentRecords.idOf(e);
+      if (this.recent.hasId(id)) continue;
+      ids.push(id);
+      entries.push(e);
+    }
     if (entries.length < all.length) this.ctx.metrics.duplicates.inc(all.length - entries.length);
     // Nothing new (an empty JSON array, or a resend of committed records): acknowledge.
     if (entries.length === 0) return process.nextTick(done, null, outcome);
     let left = entries.length;
     let failed: Error | null = null;
-    for (const entry of entries) {
+    entries.forEach((entry, i) => {
+      const id = ids[i]!;
       this.journal.append(entry, (err) => {
         // Remembered only once durable: a resend racing its original's commit is journaled again (rare, harmless).
-        if (!err) this.recent.add(entry);
+        if (!err) this.recent.addId(id);
         failed ??= err;
         if (--left === 0) done(failed, outcome);
       });
-    }
+    });
   }
 }
 

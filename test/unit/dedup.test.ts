@@ -26,6 +26,17 @@ describe('RecentRecords (resend detection)', () => {
     expect(r.has(rec('d', 2))).toBe(true);
   });
 
+  it('by identity (idOf, computed once per record on the ingest path) agrees with the record forms', () => {
+    const r = new RecentRecords(2);
+    r.addId(RecentRecords.idOf(rec('d', 1)));
+    expect(r.has(rec('d', 1))).toBe(true);
+    r.add(rec('d', 2));
+    expect(r.hasId(RecentRecords.idOf(rec('d', 2)))).toBe(true);
+    expect(r.hasId(RecentRecords.idOf(rec('d', 3)))).toBe(false);
+    r.addId(RecentRecords.idOf(rec('d', 3)));
+    expect([1, 2, 3].map((i) => r.has(rec('d', i)))).toEqual([false, true, true]);
+  });
+
   it('with capacity 0 remembers nothing', () => {
     const r = new RecentRecords(0);
     r.add(rec('d', 1));
