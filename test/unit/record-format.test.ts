@@ -99,3 +99,23 @@ describe('backoffDelay', () => {
     expect(seen.size).toBeGreaterThan(50);
   });
 });
+
+describe('HeaderBuffers (the default Kafka client\'s header encoding)', () => {
+  it('encodes every header exactly, reuses the Buffers of repeated values, and never changes a Buffer it handed out', async () => {
+    const { HeaderBuffers } = await import('../../src/forwarder/platformatic-producer.js');
+    const enc = new HeaderBuffers();
+    const decoded = (m: Map<Buffer, Buffer>) => Object.fromEntries([...m].map(([k, v]) => [k.toString(), v.toString()]));
+    const records = [41, 42, 43].map((seq) => format({ ...readingEntry(reading, RECEIVED), seq }));
+    const maps = records.map((r) => enc.encode(r.headers));
+    maps.forEach((m, i) => expect(decoded(m)).toEqual(records[i]!.headers));
+    expect(decoded(maps[0]!)).toEqual({ 'weir-gateway': 'gw-7', 'weir-seq': '41', 'weir-schema': '1' });
+    const gateway = (m: Map<Buffer, Buffer>) => [...m].find(([k]) => k.toString() === 'weir-gateway')![1];
+    const seq = (m: Map<Buffer, Buffer>) => [...m].find(([k]) => k.toString() === 'weir-seq')![1];
+    expect(gateway(maps[2]!)).toBe(gateway(maps[0]!));
+    expect(seq(maps[2]!)).not.toBe(seq(maps[0]!));
+    // A changed value gets a new Buffer; the old one still says what it said.
+    const other = enc.encode({ ...records[0]!.headers, 'weir-gateway': 'gw-8' });
+    expect(decoded(other)['weir-gateway']).toBe('gw-8');
+    expect(gateway(maps[0]!).toString()).toBe('gw-7');
+  });
+});
