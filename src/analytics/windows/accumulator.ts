@@ -6,7 +6,6 @@
  * Why: a gateway keeps one accumulator per open window key — 60,000 at 10,000 devices ×
  * 3 metrics × 2 windows. As objects, each was an object plus eight boxed doubles
  * (~150 B and nine objects every full GC marks); as a slab row it is 64 B and no object.
- * `Accumulator` is a one-slot handle on the same code, for single values and tests.
  *
  * Call order (slab): `open(firstValue, ts)` → slot, then `add(slot, value, ts)` per
  * reading in arrival order, `result(slot)` any number of times, `release(slot)` once
@@ -73,7 +72,7 @@ export class AccumulatorSlab {
   /** Slots ever handed out (the high-water mark). */
   private top = 0;
 
-  constructor(readonly options: AccumulatorOptions, initialSlots = 64) {
+  constructor(private readonly options: AccumulatorOptions, initialSlots = 64) {
     this.stride = options.stddev ? 10 : 8;
     this.rows = new Float64Array(Math.max(1, initialSlots) * this.stride);
     this.sketches = options.quantiles.length > 0 ? [] : undefined;
@@ -124,10 +123,6 @@ export class AccumulatorSlab {
     if (this.options.stddev) { r[o + MEAN] = state.mean!; r[o + M2] = state.m2!; }
     if (this.sketches) this.sketches[slot] = sketch;
     return slot;
-  }
-
-  count(slot: number): number {
-    return this.rows[slot * this.stride + N]!;
   }
 
   /** Adds one finite value seen at event time `ts`. */
@@ -193,37 +188,5 @@ export class AccumulatorSlab {
       this.rows = grown;
     }
     return slot;
-  }
-}
-
-/** One accumulator on a slab of its own: for a single value (a late reading's correction) and for tests. */
-export class Accumulator {
-  private constructor(private readonly slab: AccumulatorSlab, private readonly slot: number) {}
-
-  static of(value: number, ts: number, options: AccumulatorOptions): Accumulator {
-    const slab = new AccumulatorSlab(options, 1);
-    return new Accumulator(slab, slab.open(value, ts));
-  }
-
-  /** @throws Error as AccumulatorSlab.restore. */
-  static fromJSON(state: AccumulatorState, options: AccumulatorOptions): Accumulator {
-    const slab = new AccumulatorSlab(options, 1);
-    return new Accumulator(slab, slab.restore(state));
-  }
-
-  get count(): number {
-    return this.slab.count(this.slot);
-  }
-
-  add(value: number, ts: number): void {
-    this.slab.add(this.slot, value, ts);
-  }
-
-  result(): AccumulatorResult {
-    return this.slab.result(this.slot);
-  }
-
-  toJSON(): AccumulatorState {
-    return this.slab.toJSON(this.slot);
   }
 }

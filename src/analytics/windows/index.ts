@@ -4,7 +4,7 @@
  * future-skew rules, spec.ts for declaring windows, sketch.ts for the quantile error bound.
  */
 export { WindowEngine, type WindowSnapshot } from './engine.js';
-export { Accumulator, AccumulatorSlab, MAX_ABS_VALUE, type AccumulatorOptions, type AccumulatorResult, type AccumulatorState } from './accumulator.js';
+export { AccumulatorSlab, MAX_ABS_VALUE, type AccumulatorOptions, type AccumulatorResult, type AccumulatorState } from './accumulator.js';
 export { SKETCH_RELATIVE_ACCURACY, type SketchState } from './sketch.js';
 export {
   AGGREGATE_NAMES, CORE_AGGREGATES, MAX_EVENT_TIME, MAX_WINDOW_MS, MAX_WINDOWS_PER_READING, compileSpecs, specId, windowSpecProblems, windowStarts,

@@ -27,11 +27,6 @@ export class SeriesTable {
     this.acc = new AccumulatorSlab(options);
   }
 
-  /** Open window keys held. */
-  get size(): number {
-    return this.acc.size;
-  }
-
   /** A new series slot holding one value seen at event time `ts`. */
   open(metric: string, tags: Readonly<Record<string, string>>, profile: string, value: number, ts: number): number {
     return this.label(this.acc.open(value, ts), metric, tags, profile);

@@ -18,7 +18,7 @@ export interface WindowReading {
 /** The quantiles an aggregate can carry. */
 export type QuantileName = 'p50' | 'p95' | 'p99';
 
-/** The values of one window of one series; the Accumulator's result. */
+/** The values of one window of one series; an AccumulatorSlab slot's result. */
 export interface AggregateValues {
   count: number;
   sum: number;

@@ -1,12 +1,40 @@
 // The accumulator alone: exact statistics, tie rules, the sketch's error bound, and a JSON
 // round trip after which it continues bit for bit; many accumulators sharing one slab.
+// The single-series tests go through a one-slot view (Accumulator, below).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Accumulator, AccumulatorSlab, SKETCH_RELATIVE_ACCURACY, type AccumulatorOptions, type AccumulatorResult } from '../../../../src/analytics/windows/index.js';
+import { AccumulatorSlab, SKETCH_RELATIVE_ACCURACY, type AccumulatorOptions, type AccumulatorResult, type AccumulatorState } from '../../../../src/analytics/windows/index.js';
 import { exact } from './support.js';
 
 const FULL: AccumulatorOptions = { stddev: true, quantiles: [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] };
 const PLAIN: AccumulatorOptions = { stddev: false, quantiles: [] };
+
+/** One accumulator on a slab of its own: the single-series view these tests check. */
+class Accumulator {
+  private constructor(private readonly slab: AccumulatorSlab, private readonly slot: number) {}
+
+  static of(value: number, ts: number, options: AccumulatorOptions): Accumulator {
+    const slab = new AccumulatorSlab(options, 1);
+    return new Accumulator(slab, slab.open(value, ts));
+  }
+
+  static fromJSON(state: AccumulatorState, options: AccumulatorOptions): Accumulator {
+    const slab = new AccumulatorSlab(options, 1);
+    return new Accumulator(slab, slab.restore(state));
+  }
+
+  add(value: number, ts: number): void {
+    this.slab.add(this.slot, value, ts);
+  }
+
+  result(): AccumulatorResult {
+    return this.slab.result(this.slot);
+  }
+
+  toJSON(): AccumulatorState {
+    return this.slab.toJSON(this.slot);
+  }
+}
 
 function fill(values: readonly number[], ts: readonly number[], options = FULL): Accumulator {
   const a = Accumulator.of(values[0]!, ts[0]!, options);
@@ -14,7 +42,7 @@ function fill(values: readonly number[], ts: readonly number[], options = FULL):
   return a;
 }
 
-describe('Accumulator', () => {
+describe('AccumulatorSlab', () => {
   it('computes the core set, population stddev, and exact quantiles of constant data', () => {
     const r = fill([2, 4, 4, 4, 5, 5, 7, 9], [8, 7, 6, 5, 4, 3, 2, 1]).result();
     expect(r).toEqual({ count: 8, sum: 40, min: 2, max: 9, avg: 5, first: 9, last: 2, stddev: 2, p50: r.p50, p95: r.p95, p99: r.p99 });
