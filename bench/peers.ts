@@ -129,9 +129,10 @@ export interface Weir {
 
 /**
  * Experiments only: node flags for the gateway (after the unit's, deployedNodeFlags, so
- * they add to them or override them), and a group-commit interval other than the default.
+ * they add to them or override them), extra environment variables, and a group-commit
+ * interval other than the default.
  */
-export interface WeirOptions { nodeArgs?: string[]; commitIntervalMs?: number; config?: Partial<ConfigInput> }
+export interface WeirOptions { nodeArgs?: string[]; env?: Record<string, string>; commitIntervalMs?: number; config?: Partial<ConfigInput> }
 
 /**
  * The Node/V8 flags the systemd unit starts the gateway with (its ExecStart): every
@@ -170,7 +171,7 @@ export async function startWeir(brokers: string, opts: WeirOptions = {}): Promis
   const logFile = join(dir, 'weir.log');
   const log = openSync(logFile, 'a');
   const child = spawnTracked(process.execPath, [...deployedNodeFlags(), ...(opts.nodeArgs ?? []), join(REPO, 'bin/weir.js'), 'run', '-c', configFile], {
-    stdio: ['ignore', log, log],
+    stdio: ['ignore', log, log], env: { ...process.env, ...opts.env },
   });
   closeSync(log);
   const deadline = Date.now() + 30_000;
