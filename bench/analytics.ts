@@ -14,11 +14,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO } from '../test/support/gateway.js';
+import { REPO, sleep } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
 import { benchDir, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
-import { cpuSeconds, loadAverage, memoryMB, waitQuiet } from './procfs.js';
+import { cpuSeconds, loadAverage, memoryMB, rssSampler, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string' }, rounds: { type: 'string' }, quick: { type: 'boolean', default: false }, 'period-ms': { type: 'string', default: '1000' },
@@ -37,6 +37,7 @@ const { values: a } = parseArgs({ options: {
 } });
 const EXPERIMENT = a['node-flags'] !== undefined || a.env !== undefined;
 const EXTRA_ENV = Object.fromEntries((a.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const EXTRA_FLAGS = a['node-flags']?.split(/\s+/).filter(Boolean) ?? [];
 const SETTLE_S = Number(a['settle-s']);
 const RATE = Number(a.rate);
 const N = Number(a.n ?? (a.quick ? 300_000 : 1_200_000));
@@ -73,26 +74,23 @@ interface Run {
 
 async function once(brokers: string, profileDir: string, analytics: boolean): Promise<Run> {
   // Node names each file CPU.<date>.<time>.<pid>.<thread>.<seq>: the run with analytics on is the later pid.
-  const nodeArgs = [...(a.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO, 'bench/results/profiles')}`] : []), ...(a['node-flags']?.split(/\s+/).filter(Boolean) ?? [])];
+  const nodeArgs = [...(a.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO, 'bench/results/profiles')}`] : []), ...EXTRA_FLAGS];
   const weir = await startWeir(brokers, { nodeArgs, env: EXTRA_ENV, config: { profiles: { bundled: false, dirs: [profileDir] }, analytics: { enabled: analytics } } });
   try {
     await waitQuiet([process.pid, weir.pid], 0.3, 120_000, log);
     const cpu0 = cpuSeconds(weir.pid);
     const load = startLoad({ port: weir.mqttPort, clients: CLIENTS, window: 32, count: N, rate: RATE, topic: 'bench-3m', devicesPerClient: PER_CLIENT, eventPeriodMs: PERIOD_MS });
-    let peakRssMB = 0;
-    const sampler = setInterval(() => (peakRssMB = Math.max(peakRssMB, memoryMB(weir.pid).rss)), 500);
+    const rss = rssSampler(weir.pid, 500);
     const r = await load.result;
     await weir.allForwarded(N);
-    clearInterval(sampler);
     const cpuS = cpuSeconds(weir.pid) - cpu0;
     const text = await weir.metricsText();
     const m = (name: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? 0);
-    const rssMB = memoryMB(weir.pid).rss;
-    peakRssMB = Math.max(peakRssMB, rssMB);
+    const mem = rss.stop();
     const status = (await weir.status()) as unknown as { analytics: { openWindows: number; windowDevices: number } | null };
     return {
       analytics, readings: r.acked, elapsedS: r.elapsedS, acksPerSec: r.acksPerSec, cpuS, cpuSecondsPer1M: (cpuS / N) * 1e6,
-      rssMB, peakRssMB, heapUsedMB: m('weir_nodejs_heap_size_used_bytes') / 2 ** 20,
+      rssMB: mem.endMB, peakRssMB: mem.maxMB, heapUsedMB: m('weir_nodejs_heap_size_used_bytes') / 2 ** 20,
       openWindows: status.analytics?.openWindows ?? 0, windowDevices: status.analytics?.windowDevices ?? 0,
       aggregates: m('weir_analytics_aggregates_total'),
       ...(SETTLE_S > 0 ? { settledRssMB: await settledRss(weir.pid) } : {}),
@@ -104,7 +102,7 @@ async function once(brokers: string, profileDir: string, analytics: boolean): Pr
 
 /** RSS after SETTLE_S seconds with no readings: what holding 10,000 devices' state costs once the burst's garbage is collected. */
 async function settledRss(pid: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+  await sleep(SETTLE_S * 1000);
   return memoryMB(pid).rss;
 }
 
@@ -138,7 +136,7 @@ async function main(): Promise<void> {
   const rssOn = Math.max(...on.map((r) => r.rssMB));
   const heapPerKey = ((mean(true, (r) => r.heapUsedMB) - mean(false, (r) => r.heapUsedMB)) * 2 ** 20) / mean(true, (r) => r.openWindows);
   const result = {
-    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, thresholdRule: a.rule, nodeFlags: [...deployedNodeFlags(), ...(a['node-flags']?.split(/\s+/).filter(Boolean) ?? [])], env: EXTRA_ENV, aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
+    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, thresholdRule: a.rule, nodeFlags: [...deployedNodeFlags(), ...EXTRA_FLAGS], env: EXTRA_ENV, aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverage: loadAverage() },
     runs,
     cpuSecondsPer1M: { off: cpuOff, on: cpuOn }, analyticsOverhead: cpuOn / cpuOff - 1,

@@ -31,7 +31,7 @@ import type { ConfigInput } from '../src/config/schema.js';
 import { freePort, getJson, getText, metric, REPO, sleep } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { benchDir, createBenchTopics, deployedNodeFlags, killAll, spawnTracked, startKafka, stopChild } from './peers.js';
-import { CpuMeter, fsType, loadAverage, memoryMB, waitQuiet } from './procfs.js';
+import { CpuMeter, fsType, loadAverage, rssSampler, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -225,13 +225,6 @@ async function waitForOtherBenches(): Promise<void> {
 async function quiet(pids: number[]): Promise<number> {
   await waitForOtherBenches();
   return a['no-wait-quiet'] ? 0 : waitQuiet([process.pid, kafkaPid() ?? 0, ...pids], 0.3, 600_000, log);
-}
-
-function rssSampler(pid: number) {
-  const start = memoryMB(pid).rss;
-  let max = start;
-  const t = setInterval(() => { try { max = Math.max(max, memoryMB(pid).rss); } catch { /* exited */ } }, 250);
-  return { stop: () => { clearInterval(t); const m = memoryMB(pid); return { startMB: start, endMB: m.rss, maxMB: Math.max(max, m.rss), hwmMB: m.hwm }; } };
 }
 
 /**

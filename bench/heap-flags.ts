@@ -13,7 +13,7 @@ import { REPO } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
 import { deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
-import { cpuSeconds, memoryMB, waitQuiet } from './procfs.js';
+import { cpuSeconds, memoryMB, rssSampler, waitQuiet } from './procfs.js';
 
 const DEFAULT_SETS = [
   '--max-semi-space-size=16 --max-old-space-size=4096', // V8's own sizing on this 24 GB machine
@@ -40,16 +40,15 @@ async function main(): Promise<void> {
         await waitQuiet([process.pid, weir.pid], 0.3, 120_000, log);
         const idle = memoryMB(weir.pid).rss;
         const cpu0 = cpuSeconds(weir.pid);
-        let peak = 0;
-        const sample = setInterval(() => { peak = Math.max(peak, memoryMB(weir.pid).rss); }, 250);
+        const rss = rssSampler(weir.pid);
         const r = await startLoad({ port: weir.mqttPort, clients: 100, window: 32, count: N }).result;
         await weir.allForwarded(N);
-        clearInterval(sample);
+        const mem = rss.stop();
         const run = {
           flags: [...deployedNodeFlags(), ...flags].join(' '), readingsPerSec: r.acksPerSec,
-          cpuSecondsPer1M: ((cpuSeconds(weir.pid) - cpu0) / N) * 1e6, idleRssMB: idle, afterRssMB: memoryMB(weir.pid).rss, peakRssMB: peak,
+          cpuSecondsPer1M: ((cpuSeconds(weir.pid) - cpu0) / N) * 1e6, idleRssMB: idle, afterRssMB: mem.endMB, peakRssMB: mem.maxMB,
         };
-        log(`${run.flags}: ${run.readingsPerSec.toFixed(0)}/s, ${run.cpuSecondsPer1M.toFixed(1)} CPU-s/1M, RSS idle ${idle.toFixed(0)}, after ${run.afterRssMB.toFixed(0)}, peak ${peak.toFixed(0)} MB`);
+        log(`${run.flags}: ${run.readingsPerSec.toFixed(0)}/s, ${run.cpuSecondsPer1M.toFixed(1)} CPU-s/1M, RSS idle ${idle.toFixed(0)}, after ${run.afterRssMB.toFixed(0)}, peak ${run.peakRssMB.toFixed(0)} MB`);
         runs.push(run);
       } finally {
         await weir.stop();

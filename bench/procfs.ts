@@ -30,6 +30,17 @@ export function memoryMB(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
+/**
+ * Samples a process's RSS every `everyMs` until stop(): RSS at the start and at stop(), the
+ * largest seen (the stop() reading included) and the kernel's high-water mark, in MB.
+ */
+export function rssSampler(pid: number, everyMs = 250): { stop(): { startMB: number; endMB: number; maxMB: number; hwmMB: number } } {
+  const start = memoryMB(pid).rss;
+  let max = start;
+  const t = setInterval(() => { try { max = Math.max(max, memoryMB(pid).rss); } catch { /* exited */ } }, everyMs);
+  return { stop: () => { clearInterval(t); const m = memoryMB(pid); return { startMB: start, endMB: m.rss, maxMB: Math.max(max, m.rss), hwmMB: m.hwm }; } };
+}
+
 /** The first process whose command line contains `needle` (e.g. the Kafka JVM by its data dir). */
 export function findPid(needle: string): number | undefined {
   for (const d of readdirSync('/proc')) {
