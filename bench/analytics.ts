@@ -36,7 +36,8 @@ const { values: a } = parseArgs({ options: {
   rate: { type: 'string', default: '0' },
 } });
 const EXPERIMENT = a['node-flags'] !== undefined || a.env !== undefined;
-const EXTRA_ENV = Object.fromEntries((a.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+// NAME=value: split at the first '=' only, so values may contain '='.
+const EXTRA_ENV = Object.fromEntries((a.env ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const EXTRA_FLAGS = a['node-flags']?.split(/\s+/).filter(Boolean) ?? [];
 const SETTLE_S = Number(a['settle-s']);
 const RATE = Number(a.rate);
