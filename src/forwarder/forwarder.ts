@@ -56,6 +56,8 @@ export class Forwarder implements ForwarderHandle {
   private attempt = 0;
   private stopping = false;
   private wake: (() => void) | null = null;
+  /** The current pause ends at a commit (nothing to send), or not (a backoff). */
+  private wakeOnCommit = false;
   private loop: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly format;
@@ -75,7 +77,7 @@ export class Forwarder implements ForwarderHandle {
   }
 
   start(): void {
-    this.unsubscribe = this.journal.onCommit(() => this.poke());
+    this.unsubscribe = this.journal.onCommit(() => this.wakeOnCommit && this.poke());
     this.loop = this.run();
   }
 
@@ -89,12 +91,27 @@ export class Forwarder implements ForwarderHandle {
     w?.();
   }
 
-  /** Waits for a commit, a stop, or `ms` — whichever is first. */
+  /** Nothing to send: waits for a commit, a stop, or `ms` — whichever is first. */
   private idle(ms: number): Promise<void> {
+    return this.pause(ms, true);
+  }
+
+  /**
+   * Between attempts at a down uplink: waits `ms` or a stop, but not for commits —
+   * under live traffic they come every few milliseconds and would cut every backoff
+   * short, hammering an unreachable broker.
+   */
+  private backoff(ms: number): Promise<void> {
+    return this.pause(ms, false);
+  }
+
+  private pause(ms: number, untilCommit: boolean): Promise<void> {
     return new Promise((resolve) => {
       const cancel = this.ctx.clock.setTimer(ms, () => this.poke());
+      this.wakeOnCommit = untilCommit;
       this.wake = () => {
         cancel();
+        this.wakeOnCommit = false;
         resolve();
       };
     });
@@ -129,7 +146,7 @@ export class Forwarder implements ForwarderHandle {
           this.ctx.metrics.kafkaErrors.labels('connect').inc();
           await this.producer.disconnect();
           this.setState('down', err);
-          await this.idle(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+          await this.backoff(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
           continue;
         }
       }
@@ -154,7 +171,7 @@ export class Forwarder implements ForwarderHandle {
         this.connected = false;
         await this.producer.disconnect();
         this.setState('down', err);
-        if (!this.stopping) await this.idle(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+        if (!this.stopping) await this.backoff(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
         continue;
       }
       this.attempt = 0;
