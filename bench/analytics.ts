@@ -37,7 +37,12 @@ const { values: a } = parseArgs({ options: {
 } });
 const EXPERIMENT = a['node-flags'] !== undefined || a.env !== undefined;
 // NAME=value: split at the first '=' only, so values may contain '='.
-const EXTRA_ENV = Object.fromEntries((a.env ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const EXTRA_ENV = Object.fromEntries((a.env ?? '').split(',').filter(Boolean).map((kv) => {
+  const at = kv.indexOf('=');
+  if (at <= 0) throw new Error(`--env: "${kv}" is not NAME=value`);
+  return [kv.slice(0, at), kv.slice(at + 1)];
+}));
+if (a.only !== undefined && a.only !== 'on' && a.only !== 'off') throw new Error(`--only: "${a.only}" is neither on nor off`);
 const EXTRA_FLAGS = a['node-flags']?.split(/\s+/).filter(Boolean) ?? [];
 const SETTLE_S = Number(a['settle-s']);
 const RATE = Number(a.rate);
@@ -147,8 +152,11 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(REPO, `bench/results/analytics${PERIOD_MS === 1000 ? '' : `-${PERIOD_MS}ms`}${a.rule ? '-rule' : ''}${RATE > 0 ? `-${RATE}rps` : ''}${EXPERIMENT || a.only ? '-experiment' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nEdge analytics — ${result.date}, ${N} readings from ${CLIENTS * PER_CLIENT} devices × 3 metrics × 2 windows${a.rule ? ' + a threshold rule' : ''}, node ${result.nodeFlags.join(' ')}, a reading per device every ${PERIOD_MS} ms of event time (${result.aggregatesPerReading.toFixed(3)} aggregates per reading), ${ROUNDS} round(s)`);
-  console.log(`CPU-s per 1M readings: without analytics ${cpuOff.toFixed(1)}, with ${cpuOn.toFixed(1)} → analytics adds ${(100 * result.analyticsOverhead).toFixed(1)} % (target ≤ 20 %)`);
-  console.log(`RSS at 10,000 devices, every window key open: ${rssOn.toFixed(0)} MB after the run, ${result.peakRssMBAt10kDevices.toFixed(0)} MB peak${result.settledRssMB ? `, ${result.settledRssMB.on.toFixed(0)} MB after ${SETTLE_S} s idle (off: ${result.settledRssMB.off.toFixed(0)})` : ''} (target ≤ 150 MB); ${on[0]?.openWindows} open window keys, heap ≈ ${heapPerKey.toFixed(0)} B per key`);
+  // With --only, one side is not measured: say so rather than print NaN.
+  const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'not measured');
+  console.log(`CPU-s per 1M readings: without analytics ${fmt(cpuOff)}, with ${fmt(cpuOn)} → analytics adds ${fmt(100 * result.analyticsOverhead)} % (target ≤ 20 %)`);
+  if (on.length === 0) return;
+  console.log(`RSS at 10,000 devices, every window key open: ${rssOn.toFixed(0)} MB after the run, ${result.peakRssMBAt10kDevices.toFixed(0)} MB peak${result.settledRssMB ? `, ${result.settledRssMB.on.toFixed(0)} MB after ${SETTLE_S} s idle (off: ${result.settledRssMB.off.toFixed(0)})` : ''} (target ≤ 150 MB); ${on[0]?.openWindows} open window keys, heap ≈ ${fmt(heapPerKey, 0)} B per key`);
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { killAll(); process.exit(130); });
