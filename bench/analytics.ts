@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO, sleep } from '../test/support/gateway.js';
+import { metric, REPO, sleep } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
 import { benchDir, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
@@ -91,7 +91,7 @@ async function once(brokers: string, profileDir: string, analytics: boolean): Pr
     await weir.allForwarded(N);
     const cpuS = cpuSeconds(weir.pid) - cpu0;
     const text = await weir.metricsText();
-    const m = (name: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? 0);
+    const m = (name: string) => metric(text, name) ?? 0;
     const mem = rss.stop();
     const status = (await weir.status()) as unknown as { analytics: { openWindows: number; windowDevices: number } | null };
     return {
