@@ -4,6 +4,7 @@ import { UNSYNCED_MARK } from '../journal/clock-corrections.js';
 import type { JournalEntry, StoredRecord } from '../journal/journal.js';
 import type { RecordProcessor } from '../journal/processor.js';
 import type { AnalyticsDeclarations } from './declarations.js';
+import { packSnapshot, unpackSnapshot } from './packed-snapshot.js';
 import { aggregateEntry, alertEntry, alertTopic } from './records.js';
 import { RuleEngine } from './rules/engine.js';
 import type { Alert } from './rules/types.js';
@@ -12,11 +13,15 @@ import type { Aggregate } from './windows/types.js';
 
 const UNSYNCED_MARK_END = `${UNSYNCED_MARK}}`;
 
-/** Snapshot format version: bump when the layout below changes (a mismatch starts afresh, loudly). */
-const SNAPSHOT_VERSION = 1;
+/**
+ * Snapshot format version: bump when the layout changes (a version it cannot read starts
+ * afresh, loudly). 2: packed (packed-snapshot.ts); 1: JSON, still read after an upgrade.
+ */
+const SNAPSHOT_VERSION = 2;
 
 /** Flag added to a reading's record when its event time is too far ahead of the gateway clock. */
 export const FUTURE_TS_FLAG = 'future-ts';
+
 
 /** Publishes one message on the embedded broker (QoS 1); set once the broker runs. */
 export type LocalPublish = (topic: string, payload: string) => void;
@@ -59,7 +64,7 @@ export class AnalyticsStage implements RecordProcessor {
     this.publish = this.ctx.config.analytics.alertsTopic ? publish : null;
   }
 
-  restore(snapshot: string | null): void {
+  restore(snapshot: string | Uint8Array | null): void {
     const opts = { maxFutureSkewMs: this.ctx.config.analytics.maxFutureSkewMs };
     if (snapshot === null) {
       this.windows = new WindowEngine(this.decl.windows, opts);
@@ -67,10 +72,22 @@ export class AnalyticsStage implements RecordProcessor {
       this.retiredPending = false;
       return;
     }
-    const s = JSON.parse(snapshot) as { v?: unknown; windows?: unknown; rules?: unknown };
-    if (s.v !== SNAPSHOT_VERSION) throw new Error(`analytics snapshot version ${String(s.v)}, expected ${SNAPSHOT_VERSION}`);
-    this.windows = WindowEngine.restore(this.decl.windows, s.windows, opts);
-    this.rules = RuleEngine.restore(this.decl.rules, s.rules);
+    let windows: unknown;
+    let rules: unknown;
+    if (typeof snapshot === 'string') {
+      // Version 1, left by a gateway before the packed snapshot: one JSON document.
+      const s = JSON.parse(snapshot) as { v?: unknown; windows?: unknown; rules?: unknown };
+      if (s.v !== 1) throw new Error(`analytics snapshot version ${String(s.v)}, expected 1 or ${SNAPSHOT_VERSION}`);
+      ({ windows, rules } = s);
+    } else {
+      const { header, block } = unpackSnapshot(snapshot);
+      const h = header as { v?: unknown; windows?: unknown; rules?: unknown };
+      if (h.v !== SNAPSHOT_VERSION) throw new Error(`analytics snapshot version ${String(h.v)}, expected ${SNAPSHOT_VERSION}`);
+      windows = { header: h.windows, block };
+      rules = h.rules;
+    }
+    this.windows = WindowEngine.restore(this.decl.windows, windows, opts);
+    this.rules = RuleEngine.restore(this.decl.rules, rules);
     // Alerts of rules removed or changed since the snapshot resolve at the first tick.
     this.retiredPending = true;
     const dropped = this.windows.stats().droppedOnRestore;
@@ -96,8 +113,9 @@ export class AnalyticsStage implements RecordProcessor {
     }
   }
 
-  snapshot(): string {
-    return JSON.stringify({ v: SNAPSHOT_VERSION, windows: this.windows.snapshot(), rules: this.rules.snapshot() });
+  snapshot(): Uint8Array {
+    const w = this.windows.snapshot();
+    return packSnapshot({ v: SNAPSHOT_VERSION, windows: w.header, rules: this.rules.snapshot() }, w.doubles, w.fill);
   }
 
   process(entry: JournalEntry & { seq: number }): JournalEntry[] {

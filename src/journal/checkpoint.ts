@@ -10,7 +10,8 @@ const SHIFT = 1;
 export interface Checkpoint {
   /** The state covers every record with seq ≤ this. */
   seq: number;
-  body: string;
+  /** As the processor's snapshot() gave it: a string (TEXT) or bytes (a BLOB, in the same column). */
+  body: string | Uint8Array;
 }
 
 /**
@@ -40,7 +41,7 @@ export class CheckpointStore {
   }
 
   /** Saves the state covering seq ≤ `seq` and forgets the ticks it covers (those logged before it). */
-  save(seq: number, body: string): void {
+  save(seq: number, body: string | Uint8Array): void {
     this.putStmt.run(seq, body);
     this.trimStmt.run(seq);
   }

@@ -20,8 +20,8 @@ import type { JournalEntry, StoredRecord } from './journal.js';
  * is a bug and fails the commit.
  */
 export interface RecordProcessor {
-  /** Starts from a snapshot() string, or empty state when null. May throw on a snapshot it cannot read. */
-  restore(snapshot: string | null): void;
+  /** Starts from what snapshot() returned, or empty state when null. May throw on a snapshot it cannot read. */
+  restore(snapshot: string | Uint8Array | null): void;
   /**
    * A record about to be committed (seq assigned). Returns the records it derives, to
    * be committed right after it. May add to entry.body (e.g. flags), before it is written.
@@ -33,8 +33,8 @@ export interface RecordProcessor {
   shiftClock(offsetMs: number): void;
   /** Replays a committed record (derived records are discarded: they are in the journal). */
   replay(record: StoredRecord): void;
-  /** State after every call so far, for the checkpoint. */
-  snapshot(): string;
+  /** State after every call so far, for the checkpoint (text or bytes; restore() gets it back as stored). */
+  snapshot(): string | Uint8Array;
   /** After a successful commit: the derived records it wrote (for side effects such as local MQTT). */
   committed(derived: ReadonlyArray<JournalEntry & { seq: number }>): void;
 }

@@ -9,10 +9,12 @@
  *
  * Call order (slab): `open(firstValue, ts)` → slot, then `add(slot, value, ts)` per
  * reading in arrival order, `result(slot)` any number of times, `release(slot)` once
- * (the slot may then be handed out again). `toJSON(slot)` may be called at any point;
- * `restore(state)` gives a slot that continues bit for bit as the original would have
- * (same floating-point operations on the same operands), so a restored window emits
- * exactly what an uninterrupted one would. Using a released slot is a caller bug.
+ * (the slot may then be handed out again). `writeRow(slot)` + `sketchJSON(slot)` (the
+ * binary checkpoint) or `toJSON(slot)` (plain JSON) may be called at any point;
+ * `restoreRow(...)` / `restore(state)` give a slot that continues bit for bit as the
+ * original would have (same floating-point operations on the same operands), so a
+ * restored window emits exactly what an uninterrupted one would. Using a released slot
+ * is a caller bug.
  *
  * Guarantees:
  * - `sum` is the plain left-to-right sum in arrival order (what a brute-force reduce
@@ -39,7 +41,7 @@ export interface AccumulatorOptions {
   quantiles: ReadonlyArray<readonly [QuantileName, number]>;
 }
 
-/** Plain-JSON state. Field names are short: snapshots hold one of these per open window key. */
+/** Plain-JSON state: what a version 1 (JSON) snapshot holds per open window key, hence the short names. */
 export interface AccumulatorState {
   n: number;
   sum: number;
@@ -64,7 +66,8 @@ const N = 0, SUM = 1, MIN = 2, MAX = 3, FT = 4, FV = 5, LT = 6, LV = 7, MEAN = 8
 
 export class AccumulatorSlab {
   private rows: Float64Array;
-  private readonly stride: number;
+  /** Numbers per slot (a row): 8, or 10 with stddev. */
+  readonly stride: number;
   /** One sketch per slot, when the options ask for quantiles. */
   private readonly sketches: Array<Sketch | undefined> | undefined;
   /** Released slots, reused before the slab grows. */
@@ -101,28 +104,57 @@ export class AccumulatorSlab {
     return slot;
   }
 
+  /** Whether each slot carries a quantile sketch. */
+  get sketched(): boolean {
+    return this.sketches !== undefined;
+  }
+
   /**
    * A slot holding what toJSON() saved (for a slab with the same options).
    * @throws Error when the state is malformed or does not fit the options.
    */
   restore(state: AccumulatorState): number {
-    const nums = [state.n, state.sum, state.min, state.max, state.ft, state.fv, state.lt, state.lv];
-    if (!nums.every((x) => typeof x === 'number' && Number.isFinite(x)) || !Number.isSafeInteger(state.n) || state.n < 1) {
-      throw new Error('window snapshot: malformed accumulator');
-    }
     const hasWelford = typeof state.mean === 'number' && typeof state.m2 === 'number';
-    if (this.options.stddev !== hasWelford || (this.sketches !== undefined) !== (state.sk !== undefined)) {
+    if (this.options.stddev !== hasWelford || this.sketched !== (state.sk !== undefined)) {
       throw new Error('window snapshot: accumulator does not match its window spec');
     }
-    const sketch = state.sk ? sketchFromJSON(state.sk) : undefined;
+    const row = [state.n, state.sum, state.min, state.max, state.ft, state.fv, state.lt, state.lv];
+    if (hasWelford) row.push(state.mean!, state.m2!);
+    if (!row.every((x) => typeof x === 'number')) throw new Error('window snapshot: malformed accumulator');
+    return this.restoreRow(Float64Array.from(row), 0, state.sk ? sketchFromJSON(state.sk) : undefined);
+  }
+
+  /**
+   * A slot holding the row writeRow() wrote at `src[at]` (stride numbers), with its
+   * sketch when the slab keeps them.
+   * @throws Error when the row is malformed or the sketch does not fit the options.
+   */
+  restoreRow(src: Float64Array, at: number, sketch: Sketch | undefined): number {
+    const stride = this.stride;
+    if (at < 0 || at + stride > src.length) throw new Error('window snapshot: truncated accumulator');
+    for (let k = 0; k < stride; k++) if (!Number.isFinite(src[at + k]!)) throw new Error('window snapshot: malformed accumulator');
+    const n = src[at + N]!;
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error('window snapshot: malformed accumulator');
+    if (this.sketched !== (sketch !== undefined)) throw new Error('window snapshot: accumulator does not match its window spec');
     const slot = this.allocate();
-    const r = this.rows;
-    const o = slot * this.stride;
-    r[o + N] = state.n; r[o + SUM] = state.sum; r[o + MIN] = state.min; r[o + MAX] = state.max;
-    r[o + FT] = state.ft; r[o + FV] = state.fv; r[o + LT] = state.lt; r[o + LV] = state.lv;
-    if (this.options.stddev) { r[o + MEAN] = state.mean!; r[o + M2] = state.m2!; }
+    this.rows.set(src.subarray(at, at + stride), slot * stride);
     if (this.sketches) this.sketches[slot] = sketch;
     return slot;
+  }
+
+  /** Copies the slot's row (stride numbers) into `out` at `at`; returns the index after it. */
+  writeRow(slot: number, out: Float64Array, at: number): number {
+    // An element loop, not set(subarray): no view object per key (60,000 per checkpoint).
+    const r = this.rows;
+    const o = slot * this.stride;
+    for (let k = 0; k < this.stride; k++) out[at + k] = r[o + k]!;
+    return at + this.stride;
+  }
+
+  /** The slot's sketch as plain JSON (undefined when the slab keeps none). */
+  sketchJSON(slot: number): SketchState | undefined {
+    const sketch = this.sketches?.[slot];
+    return sketch ? sketchToJSON(sketch) : undefined;
   }
 
   /** Adds one finite value seen at event time `ts`. */
@@ -165,8 +197,8 @@ export class AccumulatorSlab {
     const o = slot * this.stride;
     const s: AccumulatorState = { n: r[o + N]!, sum: r[o + SUM]!, min: r[o + MIN]!, max: r[o + MAX]!, ft: r[o + FT]!, fv: r[o + FV]!, lt: r[o + LT]!, lv: r[o + LV]! };
     if (this.options.stddev) { s.mean = r[o + MEAN]!; s.m2 = r[o + M2]!; }
-    const sketch = this.sketches?.[slot];
-    if (sketch) s.sk = sketchToJSON(sketch);
+    const sk = this.sketchJSON(slot);
+    if (sk) s.sk = sk;
     return s;
   }
 

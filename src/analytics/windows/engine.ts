@@ -39,14 +39,21 @@
  * non-finite processing time; Error for a malformed snapshot. Bad data never throws.
  */
 import { MAX_ABS_VALUE } from './accumulator.js';
-import { decodeSnapshot, encodeSnapshot, type WindowSnapshot } from './snapshot.js';
+import { decodeWindows, encodeWindows, type EncodedWindows } from './snapshot.js';
+import { decodeSnapshotV1 } from './snapshot-v1.js';
 import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
 import { SeriesKeys, type SeriesGroup } from './series-keys.js';
 import { SeriesTable } from './series-table.js';
 import { finish, toAggregate, type DeviceState, type Emission, type OpenWindow } from './state.js';
 import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
 
-export type { WindowSnapshot } from './snapshot.js';
+export type { EncodedWindows, WindowsHeader } from './snapshot.js';
+
+/** A version 2 snapshot as read back: its header and float64 block (../packed-snapshot.ts). */
+export interface PackedWindows {
+  header: unknown;
+  block: Float64Array;
+}
 
 // add() runs per reading: most readings close no window and are not late, so the
 // result shares these empty lists instead of allocating two arrays each time.
@@ -155,20 +162,27 @@ export class WindowEngine {
     };
   }
 
-  /** All state as plain JSON (call between add/advanceIdle calls; checkpoint it with the journal seq it covers). */
-  snapshot(): WindowSnapshot {
-    return encodeSnapshot(this.specs, this.tables, this.devices, [this.lateTotal, this.futureSkewTotal, this.invalidTotal]);
+  /**
+   * All state, ready to pack (snapshot.ts): call between add/advanceIdle calls and pack it
+   * at once; checkpoint it with the journal seq it covers.
+   */
+  snapshot(): EncodedWindows {
+    return encodeWindows(this.specs, this.tables, this.devices, [this.lateTotal, this.futureSkewTotal, this.invalidTotal]);
   }
 
   /**
-   * An engine with `specs` and the state of `snapshot` (which may have passed through
-   * JSON). State of a spec that is gone or whose definition changed is dropped and
-   * counted in stats().droppedOnRestore; new specs start empty.
+   * An engine with `specs` and the state of `snapshot`: a version 2 snapshot as unpacked,
+   * or a version 1 JSON snapshot an older gateway wrote (snapshot-v1.ts). State of a spec
+   * that is gone or whose definition changed is dropped and counted in
+   * stats().droppedOnRestore; new specs start empty.
    * @throws Error on a snapshot this version cannot read; RangeError as the constructor.
    */
-  static restore(specs: readonly WindowSpec[], snapshot: unknown, options: EngineOptions = {}): WindowEngine {
+  static restore(specs: readonly WindowSpec[], snapshot: PackedWindows | unknown, options: EngineOptions = {}): WindowEngine {
     const e = new WindowEngine(specs, options);
-    const d = decodeSnapshot(e.specs, e.keys, e.tables, snapshot);
+    const packed = snapshot as Partial<PackedWindows> | null;
+    const d = packed?.block instanceof Float64Array
+      ? decodeWindows(e.specs, e.keys, e.tables, packed.header, packed.block)
+      : decodeSnapshotV1(e.specs, e.keys, e.tables, snapshot);
     for (const [device, dev] of d.devices) e.devices.set(device, dev);
     [e.lateTotal, e.futureSkewTotal, e.invalidTotal] = d.totals;
     e.openWindows = d.openWindows;

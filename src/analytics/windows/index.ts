@@ -3,7 +3,7 @@
  * checkpoints through the journal. See engine.ts for the closing, lateness, idle and
  * future-skew rules, spec.ts for declaring windows, sketch.ts for the quantile error bound.
  */
-export { WindowEngine, type WindowSnapshot } from './engine.js';
+export { WindowEngine, type EncodedWindows, type PackedWindows, type WindowsHeader } from './engine.js';
 export { AccumulatorSlab, MAX_ABS_VALUE, type AccumulatorOptions, type AccumulatorResult, type AccumulatorState } from './accumulator.js';
 export { SKETCH_RELATIVE_ACCURACY, type SketchState } from './sketch.js';
 export {

@@ -13,6 +13,7 @@
  * reading's correction). No errors; using a released slot is a caller bug.
  */
 import { AccumulatorSlab, type AccumulatorOptions, type AccumulatorResult, type AccumulatorState } from './accumulator.js';
+import type { Sketch } from './sketch.js';
 
 const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -38,6 +39,14 @@ export class SeriesTable {
    */
   restore(metric: string, tags: Readonly<Record<string, string>>, profile: string, state: AccumulatorState): number {
     return this.label(this.acc.restore(state), metric, tags, profile);
+  }
+
+  /**
+   * A slot restored from a binary checkpoint's row at `src[at]` (AccumulatorSlab.restoreRow).
+   * @throws Error as AccumulatorSlab.restoreRow.
+   */
+  restoreRow(metric: string, tags: Readonly<Record<string, string>>, profile: string, src: Float64Array, at: number, sketch: Sketch | undefined): number {
+    return this.label(this.acc.restoreRow(src, at, sketch), metric, tags, profile);
   }
 
   add(slot: number, value: number, ts: number): void {

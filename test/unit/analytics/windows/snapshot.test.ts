@@ -1,7 +1,8 @@
-// Exact across restarts: snapshot at random points, restore from JSON, carry on — the
-// concatenated output equals an uninterrupted run's, bit for bit.
+// Exact across restarts: snapshot at random points, pack to bytes, unpack, restore, carry
+// on — the concatenated output equals an uninterrupted run's, bit for bit.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { packSnapshot, unpackSnapshot } from '../../../../src/analytics/packed-snapshot.js';
 import { WindowEngine, type WindowSpec } from '../../../../src/analytics/windows/index.js';
 import { seed001Workload, T0, type Ev } from './support.js';
 
@@ -11,6 +12,24 @@ const SPECS: WindowSpec[] = [
 ];
 const OPTIONS = { maxFutureSkewMs: 30 * 60_000 };
 const IDLE = 45_000;
+
+/** The engine's snapshot as the checkpoint stores it. */
+function pack(eng: WindowEngine): Buffer {
+  const w = eng.snapshot();
+  return packSnapshot({ windows: w.header }, w.doubles, w.fill);
+}
+
+/** A fresh engine from stored bytes; `shift` copies them to an odd offset first, as SQLite may hand them back. */
+function unpack(bytes: Uint8Array, specs: WindowSpec[] = SPECS, shift = 0): WindowEngine {
+  let b = bytes;
+  if (shift > 0) {
+    const moved = new Uint8Array(bytes.length + shift);
+    moved.set(bytes, shift);
+    b = moved.subarray(shift);
+  }
+  const { header, block } = unpackSnapshot(b);
+  return WindowEngine.restore(specs, { header: (header as { windows: unknown }).windows, block }, OPTIONS);
+}
 
 function workload(seed: number): Ev[] {
   const evs = seed001Workload({ seed, hosts: 4, cpus: 2, durationMs: 12 * 60_000, periodMs: 3000, maxDisorderMs: 10_000, lateFraction: 0.05, maxLateMs: 120_000, signed: seed % 2 === 0 });
@@ -26,11 +45,11 @@ function replay(evs: readonly Ev[], cutAt: ReadonlySet<number>): string[] {
   let eng = new WindowEngine(SPECS, OPTIONS);
   const lines: string[] = [];
   evs.forEach((e, i) => {
-    if (cutAt.has(i)) eng = WindowEngine.restore(SPECS, JSON.parse(JSON.stringify(eng.snapshot())), OPTIONS);
+    if (cutAt.has(i)) eng = unpack(pack(eng), SPECS, i % 8);
     lines.push(JSON.stringify(eng.advanceIdle(e.received, IDLE)));
     lines.push(JSON.stringify(eng.add(e, e.received)));
   });
-  lines.push(JSON.stringify(eng.stats()), JSON.stringify(eng.snapshot()), JSON.stringify(eng.flushAll()));
+  lines.push(JSON.stringify(eng.stats()), pack(eng).toString('base64'), JSON.stringify(eng.flushAll()));
   return lines;
 }
 
@@ -61,14 +80,16 @@ describe('snapshot and restore', () => {
     expect(get(1).ref.some((l) => l.includes('"p99"'))).toBe(true);
   });
 
-  it('a snapshot is canonical and survives JSON', () => {
+  it('a snapshot is canonical: the restored engine packs to the same bytes', () => {
     const evs = workload(3);
     const a = new WindowEngine(SPECS, OPTIONS);
     for (const e of evs.slice(0, 500)) a.add(e, e.received);
-    const snap = a.snapshot();
-    const b = WindowEngine.restore(SPECS, JSON.parse(JSON.stringify(snap)), OPTIONS);
-    expect(JSON.stringify(b.snapshot())).toBe(JSON.stringify(snap));
+    const bytes = pack(a);
+    const b = unpack(bytes, SPECS, 3);
+    expect(pack(b).equals(bytes)).toBe(true);
     expect(b.stats()).toEqual(a.stats());
+    // Far smaller than the JSON tree it replaces: the header holds each name once.
+    expect(bytes.length).toBeLessThan(200 * a.stats().openWindows + 4096);
   });
 
   it('drops, and counts, state of a spec that was removed or changed; keeps the rest', () => {
@@ -77,7 +98,7 @@ describe('snapshot and restore', () => {
     for (const e of evs) a.add(e, e.received);
     const open2m = a.stats().openWindows;
     const changed = [SPECS[0]!, { ...SPECS[1]!, slideMs: 60_000 }];
-    const b = WindowEngine.restore(changed, a.snapshot(), OPTIONS);
+    const b = unpack(pack(a), changed);
     const only1m = new WindowEngine([SPECS[0]!], OPTIONS);
     for (const e of evs) only1m.add(e, e.received);
     expect(b.stats().openWindows).toBe(only1m.stats().openWindows);
@@ -85,8 +106,25 @@ describe('snapshot and restore', () => {
     expect(b.flushAll()).toEqual(only1m.flushAll());
   });
 
-  it('refuses what is not a snapshot', () => {
+  it('refuses what is not a snapshot, and a damaged one, with a reason', () => {
     expect(() => WindowEngine.restore(SPECS, { v: 2 })).toThrow(/not a version 1/);
     expect(() => WindowEngine.restore(SPECS, null)).toThrow(/not a version 1/);
+    const a = new WindowEngine(SPECS, OPTIONS);
+    for (const e of workload(1).slice(0, 200)) a.add(e, e.received);
+    const bytes = pack(a);
+    expect(() => unpack(bytes.subarray(0, bytes.length - 8))).toThrow(/truncated/);
+    expect(() => unpack(Buffer.concat([bytes, Buffer.alloc(8)]))).toThrow(/trailing data/);
+    expect(() => unpack(Buffer.from('{"v":1}'))).toThrow(/not a packed snapshot/);
+    const { header, block } = unpackSnapshot(bytes);
+    const windows = (header as { windows: { names: string[]; v: number } }).windows;
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, v: 3 }, block })).toThrow(/not a version 2/);
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, names: [] }, block })).toThrow(/index out of range/);
+    const badRow = block.slice();
+    badRow[badRow.length - 1] = NaN;
+    expect(() => WindowEngine.restore(SPECS, { header: windows, block: badRow })).toThrow(/malformed accumulator/);
+    const swapped = Buffer.from(bytes);
+    const at = swapped.length - block.byteLength - 8;
+    swapped.subarray(at, at + 8).reverse();
+    expect(() => unpack(swapped)).toThrow(/byte order/);
   });
 });
