@@ -21,7 +21,12 @@ const SNAPSHOT_VERSION = 2;
 
 /** Flag added to a reading's record when its event time is too far ahead of the gateway clock. */
 export const FUTURE_TS_FLAG = 'future-ts';
+const FUTURE_TS_SUFFIX = `,"flags":["${FUTURE_TS_FLAG}"]}`;
 
+/** A stored reading's body without the future-ts flag process() appended: the body as ingest built it. */
+export function unflagFutureTs(body: string): string {
+  return body.endsWith(FUTURE_TS_SUFFIX) ? `${body.slice(0, -FUTURE_TS_SUFFIX.length)}}` : body;
+}
 
 /** Publishes one message on the embedded broker (QoS 1); set once the broker runs. */
 export type LocalPublish = (topic: string, payload: string) => void;
@@ -126,7 +131,7 @@ export class AnalyticsStage implements RecordProcessor {
     const body: Body = entry.reading ?? parseBody(entry.body);
     const future = this.evaluate(entry.key, entry.profile, entry.ts, entry.received, body, unsynced || body.clock === 'unsynced', out, true);
     // Flagged on the reading itself, so the central tier sees why it was not aggregated.
-    if (future) entry.body = `${entry.body.slice(0, -1)},"flags":["${FUTURE_TS_FLAG}"]}`;
+    if (future) entry.body = `${entry.body.slice(0, -1)}${FUTURE_TS_SUFFIX}`;
     return out;
   }
 

@@ -1,7 +1,8 @@
 import type { Context } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { ClockStamp } from '../core/clock-sync.js';
-import { markUnsynced } from '../journal/clock-corrections.js';
+import { unflagFutureTs } from '../analytics/analytics-stage.js';
+import { markUnsynced, unmarkUnsynced } from '../journal/clock-corrections.js';
 import { RETAIN_TAIL, type Journal, type JournalEntry } from '../journal/journal.js';
 import type { Reading, Rejection } from '../profiles/profile.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
@@ -66,11 +67,16 @@ export class Ingest {
     return c;
   }
 
-  /** Call once the journal is open, before any submit(): remembers its recent records. */
+  /**
+   * Call once the journal is open, before any submit(): remembers its recent records, by
+   * the body as ingest built it — without the marks added after the identity was taken
+   * (the unsynced-clock mark here, analytics' future-ts flag in the commit) — so a resend
+   * matches what is stored.
+   */
   open(): void {
     const tail = this.journal.tail(DEDUP_WINDOW).reverse();
     for (const r of tail) {
-      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add(r);
+      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add({ ...r, body: unmarkUnsynced(unflagFutureTs(r.body)) });
     }
   }
 
@@ -123,20 +129,21 @@ export class Ingest {
   }
 
   private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback, unsynced: boolean): void {
-    // Provisional stamps are marked so the forwarder can correct them once the clock syncs.
-    if (unsynced) for (const e of all) e.body = markUnsynced(e.body);
     const outcome: IngestOutcome = {
       readings: all.length - rejects.length,
       rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
     };
     // Each record's identity is built once (a ~150-character string): looked up now,
-    // remembered once committed.
+    // remembered once committed. Taken before the unsynced mark, so a resend after the
+    // clock synced is recognised too.
     const ids: string[] = [];
     const entries: JournalEntry[] = [];
     for (const e of all) {
       const id = RecentRecords.idOf(e);
       if (this.recent.hasId(id)) continue;
       ids.push(id);
+      // Provisional stamps are marked so the forwarder can correct them once the clock syncs.
+      if (unsynced) e.body = markUnsynced(e.body);
       entries.push(e);
     }
     if (entries.length < all.length) this.ctx.metrics.duplicates.inc(all.length - entries.length);

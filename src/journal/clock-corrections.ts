@@ -57,3 +57,10 @@ export function applyClockCorrections(records: StoredRecord[], corrections: read
 export function markUnsynced(body: string): string {
   return body.length > 2 ? `${body.slice(0, -1)},${UNSYNCED_MARK}}` : `{${UNSYNCED_MARK}}`;
 }
+
+/** markUnsynced() undone: the text as it was before, when it ends with the marker. */
+export function unmarkUnsynced(body: string): string {
+  if (body === `{${UNSYNCED_MARK}}`) return '{}';
+  const suffix = `,${UNSYNCED_MARK}}`;
+  return body.endsWith(suffix) ? `${body.slice(0, -suffix.length)}}` : body;
+}

@@ -24,7 +24,8 @@ export interface RecordProcessor {
   restore(snapshot: string | Uint8Array | null): void;
   /**
    * A record about to be committed (seq assigned). Returns the records it derives, to
-   * be committed right after it. May add to entry.body (e.g. flags), before it is written.
+   * be committed right after it. May add to entry.body (e.g. flags), before it is written;
+   * ingest's resend detection must be able to take the addition off again (Ingest.open).
    */
   process(entry: JournalEntry & { seq: number }): JournalEntry[];
   /** Processing time passed: idle windows, stale devices. */
