@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { metric, REPO, sleep } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
-import { benchDir, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
+import { benchDir, deployedEnv, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
 import { cpuSeconds, loadAverage, memoryMB, rssSampler, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({ options: {
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   const rssOn = Math.max(...on.map((r) => r.rssMB));
   const heapPerKey = ((mean(true, (r) => r.heapUsedMB) - mean(false, (r) => r.heapUsedMB)) * 2 ** 20) / mean(true, (r) => r.openWindows);
   const result = {
-    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, thresholdRule: a.rule, nodeFlags: [...deployedNodeFlags(), ...EXTRA_FLAGS], env: EXTRA_ENV, aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
+    date: new Date().toISOString(), n: N, rounds: ROUNDS, eventPeriodMs: PERIOD_MS, thresholdRule: a.rule, nodeFlags: [...deployedNodeFlags(), ...EXTRA_FLAGS], env: { ...deployedEnv(), ...EXTRA_ENV }, aggregatesPerReading: mean(true, (r) => r.aggregates) / N, devices: CLIENTS * PER_CLIENT, metrics: 3, windowsPerMetric: 2,
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverage: loadAverage() },
     runs,
     cpuSecondsPer1M: { off: cpuOff, on: cpuOn }, analyticsOverhead: cpuOn / cpuOff - 1,

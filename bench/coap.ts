@@ -30,7 +30,7 @@ import { stringify } from 'yaml';
 import type { ConfigInput } from '../src/config/schema.js';
 import { freePort, getJson, getText, metric, REPO, sleep } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
-import { benchDir, createBenchTopics, deployedNodeFlags, killAll, spawnTracked, startKafka, stopChild } from './peers.js';
+import { benchDir, createBenchTopics, deployedEnv, deployedNodeFlags, killAll, spawnTracked, startKafka, stopChild } from './peers.js';
 import { CpuMeter, fsType, loadAverage, rssSampler, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({
@@ -145,7 +145,7 @@ async function startWeir(brokers: string): Promise<WeirPeer> {
   writeFileSync(configFile, stringify(config));
   const logFile = join(dir, 'weir.log');
   const fd = openSync(logFile, 'a');
-  const child: ChildProcess = spawnTracked(process.execPath, [...deployedNodeFlags(), join(REPO, 'bin/weir.js'), 'run', '-c', configFile], { stdio: ['ignore', fd, fd] });
+  const child: ChildProcess = spawnTracked(process.execPath, [...deployedNodeFlags(), join(REPO, 'bin/weir.js'), 'run', '-c', configFile], { stdio: ['ignore', fd, fd], env: { ...process.env, ...deployedEnv() } });
   closeSync(fd);
   const deadline = Date.now() + 30_000;
   while ((await getJson(httpPort, '/readyz').catch(() => null))?.status !== 'ready') {

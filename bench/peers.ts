@@ -145,6 +145,12 @@ export function deployedNodeFlags(): string[] {
   return exec[1]!.split(/\s+/).filter((f) => f.startsWith('--'));
 }
 
+/** The allocator settings the systemd unit gives the gateway (its Environment=MALLOC_* lines), likewise. */
+export function deployedEnv(): Record<string, string> {
+  const unit = readFileSync(join(REPO, 'systemd/weir.service'), 'utf8');
+  return Object.fromEntries([...unit.matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
 /** `weir run` (the built dist/, as deployed) with fresh topics, ports and journal. */
 export async function startWeir(brokers: string, opts: WeirOptions = {}): Promise<Weir> {
   const dir = benchDir();
@@ -171,7 +177,7 @@ export async function startWeir(brokers: string, opts: WeirOptions = {}): Promis
   const logFile = join(dir, 'weir.log');
   const log = openSync(logFile, 'a');
   const child = spawnTracked(process.execPath, [...deployedNodeFlags(), ...(opts.nodeArgs ?? []), join(REPO, 'bin/weir.js'), 'run', '-c', configFile], {
-    stdio: ['ignore', log, log], env: { ...process.env, ...opts.env },
+    stdio: ['ignore', log, log], env: { ...process.env, ...deployedEnv(), ...opts.env },
   });
   closeSync(log);
   const deadline = Date.now() + 30_000;

@@ -132,8 +132,14 @@ describe('systemd/weir.service', () => {
     expect(unitFlags).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/), expect.stringMatching(/^--max-old-space-size=\d+$/)]));
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
     expect(flags(pkg.scripts.start)).toEqual(unitFlags);
-    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(REPO, 'docker/Dockerfile'), 'utf8'))![1]!;
+    const dockerfile = readFileSync(join(REPO, 'docker/Dockerfile'), 'utf8');
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!;
     expect((JSON.parse(entry) as string[]).filter((w) => w.startsWith('--'))).toEqual(unitFlags);
+    // And the same allocator setting (glibc reads it at start; see the unit's comment).
+    const unitMalloc = [...text.matchAll(/^Environment=(MALLOC_\w+=\S+)$/gm)].map((m) => m[1]!);
+    expect(unitMalloc).toEqual(['MALLOC_MMAP_THRESHOLD_=1048576']);
+    expect(pkg.scripts.start.split(/\s+/).filter((w) => w.startsWith('MALLOC_'))).toEqual(unitMalloc);
+    expect(dockerfile.match(/MALLOC_\w+=\S+/g)).toEqual(unitMalloc);
   });
 
   it('runs /opt/weir as the weir user, in dialout, with its config and state directories', () => {
