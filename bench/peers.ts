@@ -139,16 +139,18 @@ export interface WeirOptions { nodeArgs?: string[]; env?: Record<string, string>
  * benchmark runs the gateway as it is deployed, heap sizing included.
  */
 export function deployedNodeFlags(): string[] {
-  const unit = readFileSync(join(REPO, 'systemd/weir.service'), 'utf8');
-  const exec = /^ExecStart=\S+\s+(.*)$/m.exec(unit);
+  const exec = /^ExecStart=\S+\s+(.*)$/m.exec(unitText());
   if (!exec) throw new Error('systemd/weir.service has no ExecStart');
   return exec[1]!.split(/\s+/).filter((f) => f.startsWith('--'));
 }
 
 /** The allocator settings the systemd unit gives the gateway (its Environment=MALLOC_* lines), likewise. */
 export function deployedEnv(): Record<string, string> {
-  const unit = readFileSync(join(REPO, 'systemd/weir.service'), 'utf8');
-  return Object.fromEntries([...unit.matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  return Object.fromEntries([...unitText().matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
+function unitText(): string {
+  return readFileSync(join(REPO, 'systemd/weir.service'), 'utf8');
 }
 
 /** `weir run` (the built dist/, as deployed) with fresh topics, ports and journal. */

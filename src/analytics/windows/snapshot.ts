@@ -60,15 +60,10 @@ export interface EncodedWindows {
 class Indices<T> {
   readonly values: T[] = [];
   private readonly index = new Map<T, number>();
-  // Consecutive keys mostly share their metric, profile and group: skip the Map then.
-  private last: T | undefined;
-  private lastIndex = -1;
   of(v: T): number {
-    if (v === this.last) return this.lastIndex;
     let i = this.index.get(v);
     if (i === undefined) this.index.set(v, (i = this.values.push(v) - 1));
-    this.last = v;
-    return (this.lastIndex = i);
+    return i;
   }
 }
 

@@ -4,6 +4,7 @@
 // so tests can check that a checkpoint an older gateway left still restores exactly.
 import type { AnalyticsDeclarations } from '../../../src/analytics/declarations.js';
 import type { AnalyticsStage } from '../../../src/analytics/analytics-stage.js';
+import { readingEntry } from '../../../src/ingest/ingest.js';
 import { seed001Workload, T0, type Ev } from './windows/support.js';
 
 export const COMPAT_DECL: AnalyticsDeclarations = {
@@ -29,15 +30,13 @@ export function compatWorkload(): Ev[] {
 /** The fixture's cut: the v1 snapshot covers readings [0, COMPAT_CUT). */
 export const COMPAT_CUT = 1000;
 
-/** Feeds readings [from, to) (a tick at each one's arrival first); every derived record as a JSON line. */
+/** Feeds readings [from, to) as ingest journals them (a tick at each one's arrival first); every derived record as a JSON line. */
 export function drive(stage: AnalyticsStage, evs: readonly Ev[], from: number, to: number): string[] {
   const out: string[] = [];
   for (let i = from; i < to; i++) {
     const e = evs[i]!;
     for (const d of stage.tick(e.received)) out.push(JSON.stringify(d));
-    const body = JSON.stringify({ tags: e.tags, metrics: e.metrics });
-    const entry = { stream: 'readings' as const, key: e.device, received: e.received, ts: e.ts, profile: e.profile, body, seq: i + 1 };
-    for (const d of stage.process(entry)) out.push(JSON.stringify(d));
+    for (const d of stage.process({ ...readingEntry(e, e.received), seq: i + 1 })) out.push(JSON.stringify(d));
   }
   return out;
 }
