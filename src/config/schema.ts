@@ -94,7 +94,7 @@ function checkKafka(k: { client: string; compression: string }, ctx: z.Refinemen
 
 const journal = z.strictObject({
   synchronous: z.enum(['FULL', 'NORMAL']).default('FULL')
-    .describe('SQLite synchronous mode. FULL: an acknowledged reading survives a power cut. NORMAL survives only a process crash.'),
+    .describe('Durability of a commit. FULL: an acknowledged reading survives a power cut (the WAL is flushed to the device before any acknowledgement or forward; the flush runs off the event loop). NORMAL: it survives a process crash only.'),
   commitIntervalMs: z.number().min(0).max(1000).default(2)
     .describe('Group commit: the longest a record waits for others to share its transaction.'),
   maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),

@@ -34,7 +34,8 @@ const listeners = new Set<(lastSeq: number) => void>();
 
 /** The journal as the forwarder sees it from here: reads local, writes posted. */
 const journal: ForwardJournal = {
-  read: (afterSeq, limit, maxBytes) => reader.read(afterSeq, limit, maxBytes),
+  // Bounded by the durable mark: only what the journal announced as flushed goes to Kafka.
+  read: (afterSeq, limit, maxBytes) => reader.read(afterSeq, lastSeq, limit, maxBytes),
   ack: (seq) => post({ t: 'ack', seq }),
   append: (entry: JournalEntry, done) => {
     post({ t: 'append', entry });

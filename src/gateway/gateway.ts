@@ -193,8 +193,9 @@ export class Gateway {
     // the Kafka uplink: reported, not required.
     const statuses = this.sources.map((s) => [s.name, s.status()] as const);
     const listening = Object.fromEntries(statuses.filter(([, st]) => 'listening' in st).map(([name, st]) => [name, st.listening === true]));
-    const ready = this.running && Object.values(listening).every(Boolean);
-    const checks: Record<string, unknown> = { journal: this.running ? 'open' : 'closed', listeners: listening, uplink: this.forwarder.status().state };
+    const failed = this.running ? this.journal.stats().failed : undefined;
+    const ready = this.running && !failed && Object.values(listening).every(Boolean);
+    const checks: Record<string, unknown> = { journal: failed ? `failed: ${failed}` : this.running ? 'open' : 'closed', listeners: listening, uplink: this.forwarder.status().state };
     const bridge = statuses.find(([name]) => name === 'bridge');
     if (bridge) checks.bridge = bridge[1].connected === true ? 'connected' : 'disconnected';
     return { ready, checks };

@@ -11,7 +11,13 @@ export interface GroupCommitOptions<T> {
   maxPending: number;
   /** Commits one group durably, or throws; synchronous (better-sqlite3 is). */
   commit(items: T[]): void;
-  /** Told after every group, committed or failed. */
+  /**
+   * After a successful commit: calls back once the group is durable (the WAL flushed,
+   * wal-sync.ts), or with the error that stopped that; the group's callbacks wait for
+   * it. Absent: they run on the next tick.
+   */
+  durable?(done: (err: Error | null) => void): void;
+  /** Told after every group, once it is durable or failed: `seconds` from the commit's start until then. */
   onGroup?(count: number, seconds: number, err: Error | null): void;
 }
 
@@ -66,11 +72,13 @@ export class GroupCommitter<T> {
     } catch (err) {
       failure = new WeirError('WEIR_JOURNAL_FAILED', `journal commit failed: ${(err as Error).message}`, { cause: err });
     }
-    this.opts.onGroup?.(items.length, (performance.now() - started) / 1000, failure);
+    const settle = (err: Error | null): void => {
+      this.opts.onGroup?.(items.length, (performance.now() - started) / 1000, err);
+      for (const done of dones) done(err);
+    };
     // Callbacks on a later turn: a caller's done() must never re-enter add() mid-flush.
-    process.nextTick(() => {
-      for (const done of dones) done(failure);
-    });
+    if (failure || !this.opts.durable) process.nextTick(settle, failure);
+    else this.opts.durable(settle);
   }
 
   /** Refuses new items; what is pending is committed by the caller's final drain(). */

@@ -50,18 +50,20 @@ export class JournalReader {
   }
 
   /**
-   * Committed records with seq > afterSeq in order: at most `limit`, and about
-   * `maxBytes` of key + body. `afterSeq` must not decrease from one call to the next
-   * (the forwarder only moves forward): segments read to their end are forgotten.
+   * Committed records with afterSeq < seq ≤ throughSeq in order: at most `limit`, and
+   * about `maxBytes` of key + body. `throughSeq` is the journal's durable mark (its
+   * onCommit): this connection also sees commits whose flush is still under way.
+   * `afterSeq` must not decrease from one call to the next (the forwarder only moves
+   * forward): segments read to their end are forgotten.
    */
-  read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
-    const records = this.readPage(afterSeq, limit, maxBytes);
+  read(afterSeq: number, throughSeq: number, limit: number, maxBytes: number): StoredRecord[] {
+    const records = this.readPage(afterSeq, throughSeq, limit, maxBytes);
     applyClockCorrections(records, this.corrections());
     return records;
   }
 
-  private readPage(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
-    const page = new Page(limit, maxBytes);
+  private readPage(afterSeq: number, throughSeq: number, limit: number, maxBytes: number): StoredRecord[] {
+    const page = new Page(limit, maxBytes, throughSeq);
     const out = page.records;
     for (let i = 0; i < this.segments.length; i++) {
       const id = this.segments[i]!;
@@ -85,7 +87,7 @@ export class JournalReader {
     // Not full: the writer may have started a segment since the list was read.
     const known = this.segments.length;
     this.refresh();
-    if (this.segments.length > known && out.length === 0) return this.readPage(afterSeq, limit, maxBytes);
+    if (this.segments.length > known && out.length === 0) return this.readPage(afterSeq, throughSeq, limit, maxBytes);
     return out;
   }
 

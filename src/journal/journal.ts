@@ -46,8 +46,10 @@ export interface JournalStats {
   oldestReceived: number | null;
   /** Bytes of the database and its WAL on disk. */
   diskBytes: number;
-  /** Highest sequence assigned so far. */
+  /** Highest sequence committed and on the device (what read() and onCommit() reach). */
   lastSeq: number;
+  /** Why the journal stopped acknowledging (its disk failed a flush), until a restart; absent while healthy. */
+  failed?: string;
   /** Highest sequence Kafka acknowledged. */
   ackedThrough: number;
   /** Against journal.maxBytes / minFreeBytes: use, limits, and what was evicted (issue 5). */

@@ -134,22 +134,24 @@ export function listSegments(db: Database.Database): Segment[] {
 /**
  * One page of records for the forwarder, filled segment by segment: at most `limit`
  * records and about `maxBytes` of key + body — but never empty when a record is
- * offered, however large it is.
+ * offered, however large it is — and none past `throughSeq` (committed but not yet
+ * flushed to the device: wal-sync.ts).
  */
 export class Page {
   readonly records: StoredRecord[] = [];
   private bytes = 0;
 
-  constructor(private readonly limit: number, private readonly maxBytes: number) {}
+  constructor(private readonly limit: number, private readonly maxBytes: number, private readonly throughSeq = Infinity) {}
 
   /** How many more records the page takes. */
   get room(): number {
     return this.limit - this.records.length;
   }
 
-  /** Adds rows in order; false once the page is full (by count or bytes). */
+  /** Adds rows in order; false once the page is full (by count or bytes) or reached `throughSeq`. */
   add(rows: Row[]): boolean {
     for (const row of rows) {
+      if (row[0] > this.throughSeq) return false;
       const r = toRecord(row);
       this.bytes += r.body.length + r.key.length;
       if (this.records.length > 0 && this.bytes > this.maxBytes) return false;

@@ -13,6 +13,7 @@ import type { RecordProcessor } from './processor.js';
 import { ProcessorHost } from './processor-host.js';
 import { listSegments, Page, Segment, toRecord, type Row } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
+import { WalSync } from './wal-sync.js';
 
 /** 2: segment tables seg_<n> with ts and profile columns. */
 const SCHEMA_VERSION = 2;
@@ -44,9 +45,11 @@ type Item = Pending | Tick | Shift | Barrier;
 
 /**
  * The journal on better-sqlite3: WAL, synchronous=FULL by default (the notes: WAL's
- * NORMAL can lose the last commits on a power cut), group commit, records in segment
- * tables dropped whole once acknowledged (segments.ts), and a sequence whose
- * high-water mark survives their removal (meta.acked_through).
+ * NORMAL can lose the last commits on a power cut) — done as SQLite's NORMAL plus a
+ * flush of the WAL off the event loop before anything is acknowledged or forwarded
+ * (wal-sync.ts) — group commit, records in segment tables dropped whole once
+ * acknowledged (segments.ts), and a sequence whose high-water mark survives their
+ * removal (meta.acked_through).
  */
 export class SqliteJournal implements Journal {
   readonly file: string;
@@ -55,6 +58,10 @@ export class SqliteJournal implements Journal {
   private processor: { processor: RecordProcessor; checkpointIntervalMs: number } | null = null;
   private host: ProcessorHost | null = null;
   private lastSeq = 0;
+  /** Highest seq on the device (flushed): all that read(), stats() and onCommit() show. */
+  private durableSeq = 0;
+  private wal = new WalSync(null);
+  private closeWal = (): void => undefined;
   /** Highest seq Kafka acknowledged, and the highest one already deleted from disk. */
   private ackedThrough = 0;
   private persistedAck = 0;
@@ -89,6 +96,7 @@ export class SqliteJournal implements Journal {
       maxBatch: journal.maxBatchRecords,
       maxPending: journal.maxPendingRecords,
       commit: (items) => this.commitGroup(items),
+      durable: (done) => this.wal.whenDurable(done),
       onGroup: (count, seconds, err) => {
         ctx.metrics.commitSeconds.observe(seconds);
         ctx.metrics.commitRecords.observe(count);
@@ -114,7 +122,8 @@ export class SqliteJournal implements Journal {
     // operations issue return space without a stalling full VACUUM.
     db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${this.ctx.config.journal.synchronous}`);
+    // FULL's flush is WalSync's, off the event loop (wal-sync.ts); SQLite itself runs at NORMAL.
+    db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     // The WAL is bounded apart from the cap: at most an eighth of it, or 64 MiB.
     const { maxBytes } = this.ctx.config.journal;
@@ -128,6 +137,9 @@ export class SqliteJournal implements Journal {
     this.segments = listSegments(db);
     if (this.segments.length === 0) this.segments.push(new Segment(db, 1).create());
     this.lastSeq = Math.max(this.ackedThrough, Number(this.getMeta.get('salvaged_max_seq') ?? 0), ...this.segments.map((g) => g.lastSeq));
+    if (this.ctx.config.journal.synchronous === 'FULL') ({ wal: this.wal, close: this.closeWal } = WalSync.forWal(this.file));
+    // What a new process finds in the file is what the device holds (or recovery rolls it back).
+    this.durableSeq = this.lastSeq;
     // One scan at start; afterwards the counts are kept as records come and go.
     for (const seg of this.segments) {
       for (const [id, count] of seg.countRange(this.ackedThrough, Number.MAX_SAFE_INTEGER)) this.backlog[streamName(id)] += count;
@@ -269,8 +281,23 @@ export class SqliteJournal implements Journal {
     for (const r of written) this.backlog[r.stream]++;
     // One counter update per stream and group, not per record: labels() hashes on every call.
     for (const s of STREAMS) if (this.backlog[s] !== before[s]) this.ctx.metrics.committed.labels(s).inc(this.backlog[s] - before[s]);
-    if (derived.length > 0) this.host!.processor.committed(derived);
-    for (const listener of this.listeners) listener(this.lastSeq);
+    this.announceWhenDurable(derived);
+  }
+
+  /**
+   * Once what was just committed is flushed: moves the durable mark, tells the
+   * listeners (the forwarder) and the processor. Nothing reaches Kafka or the site's
+   * MQTT before it is on the device: a power cut could otherwise lose a record Kafka
+   * has, and give its sequence to another record after the restart.
+   */
+  private announceWhenDurable(derived: Pending[] = []): void {
+    const seq = this.lastSeq;
+    this.wal.whenDurable((err) => {
+      if (err) return; // the group's callbacks carry the error; the journal stays failed
+      this.durableSeq = Math.max(this.durableSeq, seq);
+      if (derived.length > 0) this.host!.processor.committed(derived);
+      for (const listener of this.listeners) listener(this.durableSeq);
+    });
   }
 
   private scheduleDiskCheck(): void {
@@ -364,7 +391,7 @@ export class SqliteJournal implements Journal {
       this.log.warn({ stream: g.stream, fromSeq: g.fromSeq, toSeq: g.toSeq, count: g.count, devices: Object.keys(g.devices).length }, 'journal at its disk limit: evicted the oldest unsent records');
     }
     if (before.freeBytes !== null && before.freeBytes < this.ctx.config.journal.minFreeBytes) while (this.disk.vacuumStep(0) > 0);
-    for (const listener of this.listeners) listener(this.lastSeq);
+    this.announceWhenDurable();
   }
 
   /** The gap record on the status stream: which devices lost how many records, and which sequences. */
@@ -386,7 +413,7 @@ export class SqliteJournal implements Journal {
 
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
     const from = Math.max(afterSeq, this.ackedThrough);
-    const page = new Page(limit, maxBytes);
+    const page = new Page(limit, maxBytes, this.durableSeq);
     for (const seg of this.segments) {
       if (seg.count === 0 || seg.lastSeq <= from) continue;
       if (!page.add(seg.read(from, page.room))) break;
@@ -447,7 +474,8 @@ export class SqliteJournal implements Journal {
     const u = this.db?.open ? this.disk.usage() : { usedBytes: 0, fileBytes: 0, freeBytes: null };
     const { maxBytes, minFreeBytes, fullPolicy } = this.ctx.config.journal;
     return {
-      backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.lastSeq, ackedThrough: this.ackedThrough,
+      backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.durableSeq, ackedThrough: this.ackedThrough,
+      ...(this.wal.failed ? { failed: this.wal.failed.message } : {}),
       disk: { ...u, maxBytes, minFreeBytes, policy: fullPolicy, refusing: this.refusing, evicted: { ...this.evicted }, gaps: this.gaps },
     };
   }
@@ -479,8 +507,10 @@ export class SqliteJournal implements Journal {
       }
       this.cancelAckTimer?.();
       this.persistAcks();
-      // Let the last group's callbacks run before the file goes away.
+      // The last groups' flush, then their callbacks, before the file goes away.
+      await this.wal.idle();
       await new Promise((r) => setImmediate(r));
+      this.closeWal();
       this.db.close();
       this.log.info({ lastSeq: this.lastSeq }, 'journal closed');
     })();

@@ -43,8 +43,9 @@ describe('gateway clock correction', () => {
     expect(sync.state).toBe('unsynced');
     const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([dir]), () => sync.stamp());
     ingest.open();
-    const submit = (device: string, v: number) =>
-      ingest.submit({ protocol: 'mqtt', topic: `probe/${device}`, payload: Buffer.from(JSON.stringify({ v })), client: device, maxBytes: 1024 }, () => undefined);
+    const acked: Array<Promise<unknown>> = [];
+    const submit = (device: string, v: number) => acked.push(new Promise((resolve) =>
+      ingest.submit({ protocol: 'mqtt', topic: `probe/${device}`, payload: Buffer.from(JSON.stringify({ v })), client: device, maxBytes: 1024 }, resolve)));
 
     // Three readings at boot + 1 s, + 2.5 s, + 4 s of monotonic time.
     const offsets = [1000, 2500, 4000];
@@ -55,10 +56,10 @@ describe('gateway clock correction', () => {
       submit(`p${i}`, i);
     }
     clock.advance(10);
-    await turns(3);
+    await Promise.all(acked); // committed and flushed
     const reader = new JournalReader(journal.file);
     try {
-      const before = reader.read(0, 100, 1 << 20);
+      const before = reader.read(0, journal.stats().lastSeq, 100, 1 << 20);
       expect(before.map((r) => r.received)).toEqual(offsets.map((o) => BOOT + o));
       expect(before.every((r) => r.body.includes('"clock":"unsynced"'))).toBe(true);
 
@@ -70,9 +71,9 @@ describe('gateway clock correction', () => {
       clock.advance(500);
       submit('p9', 9); // after the sync: a true stamp, no marker
       clock.advance(10);
-      await turns(3);
+      await Promise.all(acked);
 
-      for (const records of [journal.read(0, 100, 1 << 20), reader.read(0, 100, 1 << 20)]) {
+      for (const records of [journal.read(0, 100, 1 << 20), reader.read(0, journal.stats().lastSeq, 100, 1 << 20)]) {
         expect(records.map((r) => r.received)).toEqual([...offsets.map((o) => TRUE_BOOT + o), TRUE_BOOT + 4010 + 500]);
         // No device time in this profile: the event time is the (corrected) gateway time.
         expect(records.map((r) => r.ts)).toEqual(records.map((r) => r.received));
@@ -95,9 +96,9 @@ describe('gateway clock correction', () => {
     const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([new URL('../../device-profiles/', import.meta.url).pathname]), () => sync.stamp());
     ingest.open();
     const ts = Date.parse('2026-11-22T07:00:00Z');
-    ingest.submit({ protocol: 'mqtt', topic: 'iot-data-input', payload: Buffer.from(JSON.stringify({ hostname: 'h', cpu: 'cpu0', usage: 5, occurred_at: ts })), client: 'h', maxBytes: 1024 }, () => undefined);
+    const acked = new Promise((resolve) => ingest.submit({ protocol: 'mqtt', topic: 'iot-data-input', payload: Buffer.from(JSON.stringify({ hostname: 'h', cpu: 'cpu0', usage: 5, occurred_at: ts })), client: 'h', maxBytes: 1024 }, resolve));
     clock.advance(10);
-    await turns(3);
+    await acked;
     clock.jumpWall(Date.parse('2026-11-22T07:00:05Z'));
     journal.correctClock(sync.check()!.offsetMs);
     clock.advance(10);

@@ -34,11 +34,11 @@ async function appendAll(j: SqliteJournal, from: number, to: number, clock: Manu
 describe('JournalReader', () => {
   it('reads committed records in order across segments the writer creates after it opened', async () => {
     const { j, reader, clock } = setup(64);
-    expect(reader.read(0, 100, 1 << 20)).toEqual([]);
+    expect(reader.read(0, j.stats().lastSeq, 100, 1 << 20)).toEqual([]);
     await appendAll(j, 1, 300, clock); // 5 segments, 4 of them new since the reader opened
     const seen: number[] = [];
     let after = 0;
-    for (let page = reader.read(after, 70, 1 << 20); page.length > 0; page = reader.read(after, 70, 1 << 20)) {
+    for (let page = reader.read(after, j.stats().lastSeq, 70, 1 << 20); page.length > 0; page = reader.read(after, j.stats().lastSeq, 70, 1 << 20)) {
       expect(page.length).toBeLessThanOrEqual(70);
       seen.push(...page.map((r) => r.seq));
       after = page[page.length - 1]!.seq;
@@ -46,37 +46,50 @@ describe('JournalReader', () => {
     expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     const fresh = new JournalReader(j.file);
     closers.push(() => fresh.close());
-    const r = fresh.read(41, 1, 1 << 20)[0]!;
+    const r = fresh.read(41, j.stats().lastSeq, 1, 1 << 20)[0]!;
     expect(r).toEqual({ seq: 42, stream: 'readings', key: 'dev-0', received: 1_700_000_000_042, ts: 42, profile: 'p', body: '{"i":42}' });
   });
 
   it('never sees records whose commit has not happened yet', async () => {
     const { j, reader, clock } = setup(64);
     await appendAll(j, 1, 10, clock);
-    j.append(entry(11), () => undefined); // queued for the next group commit, not yet committed
-    expect(reader.read(0, 100, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    const eleventh = new Promise((resolve) => j.append(entry(11), resolve)); // queued for the next group commit, not yet committed
+    expect(reader.read(0, Number.MAX_SAFE_INTEGER, 100, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     await clock.advance(10);
-    expect(reader.read(10, 100, 1 << 20).map((r) => r.seq)).toEqual([11]);
+    await eleventh;
+    expect(reader.read(10, j.stats().lastSeq, 100, 1 << 20).map((r) => r.seq)).toEqual([11]);
+  });
+
+  it('stops at throughSeq (the durable mark) without forgetting the segment that holds the rest', async () => {
+    const { j, reader, clock } = setup(64);
+    await appendAll(j, 1, 300, clock); // segments of 64: seq 50 sits in the first, which has successors
+    expect(reader.read(0, 50, 1000, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(reader.read(50, 50, 1000, 1 << 20)).toEqual([]); // nothing flushed beyond 50 yet
+    const rest: number[] = [];
+    for (let page = reader.read(50, 300, 1000, 1 << 20); page.length > 0; page = reader.read(rest.at(-1)!, 300, 1000, 1 << 20)) {
+      rest.push(...page.map((r) => r.seq)); // a page may end where the reader learns of newer segments
+    }
+    expect(rest).toEqual(Array.from({ length: 250 }, (_, i) => 51 + i));
   });
 
   it('keeps reading after the writer drops acknowledged segments under it', async () => {
     const { j, reader, clock } = setup(1000);
     const total = RETAIN_TAIL + 5000;
     for (let from = 1; from <= total; from += 5000) await appendAll(j, from, from + 4999, clock);
-    expect(reader.read(0, 10, 1 << 20)[0]!.seq).toBe(1); // statements now prepared on the oldest segments
+    expect(reader.read(0, j.stats().lastSeq, 10, 1 << 20)[0]!.seq).toBe(1); // statements now prepared on the oldest segments
     j.ack(6000);
     await clock.advance(1500); // the journal persists acks: drops segments 1..6 (all acked, outside the retained tail)
-    const page = reader.read(6000, 10, 1 << 20);
+    const page = reader.read(6000, j.stats().lastSeq, 10, 1 << 20);
     expect(page.map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 6001 + i));
-    const last = reader.read(total - 3, 10, 1 << 20);
+    const last = reader.read(total - 3, j.stats().lastSeq, 10, 1 << 20);
     expect(last.map((r) => r.seq)).toEqual([total - 2, total - 1, total]);
   });
 
   it('stops a page at about maxBytes but always returns at least one record', async () => {
     const { j, reader, clock } = setup(64);
     await appendAll(j, 1, 50, clock);
-    expect(reader.read(0, 50, 1).length).toBe(1);
-    const page = reader.read(0, 50, 60);
+    expect(reader.read(0, j.stats().lastSeq, 50, 1).length).toBe(1);
+    const page = reader.read(0, j.stats().lastSeq, 50, 60);
     expect(page.length).toBeGreaterThan(1);
     expect(page.length).toBeLessThan(50);
   });

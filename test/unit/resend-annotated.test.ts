@@ -47,7 +47,7 @@ function run(dir: string, clock: ManualClock, stamp: { unsynced: boolean }) {
   const readings = () => {
     const reader = new JournalReader(journal.file);
     try {
-      return reader.read(0, 1000, 1 << 20).filter((r) => r.stream === 'readings');
+      return reader.read(0, journal.stats().lastSeq, 1000, 1 << 20).filter((r) => r.stream === 'readings');
     } finally {
       reader.close();
     }
