@@ -11,6 +11,7 @@ import { createLogger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { JournalReader } from '../journal/journal-reader.js';
+import { CommitSignal } from './commit-signal.js';
 import { loadProducerFactory } from './create-producer.js';
 import { Forwarder, type ForwardJournal } from './forwarder.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
@@ -29,13 +30,16 @@ const ctx: Context = {
 };
 
 const reader = new JournalReader(data.file);
-let lastSeq = data.lastSeq;
+const signal = new CommitSignal(data.signal);
+/** The durable mark the last read stopped at. */
+let readThrough = 0;
 const listeners = new Set<(lastSeq: number) => void>();
 
 /** The journal as the forwarder sees it from here: reads local, writes posted. */
 const journal: ForwardJournal = {
   // Bounded by the durable mark: only what the journal announced as flushed goes to Kafka.
-  read: (afterSeq, limit, maxBytes) => reader.read(afterSeq, lastSeq, limit, maxBytes),
+  read: (afterSeq, limit, maxBytes) => reader.read(afterSeq, (readThrough = signal.seq), limit, maxBytes),
+  armCommitWake: () => signal.arm(readThrough),
   ack: (seq) => post({ t: 'ack', seq }),
   append: (entry: JournalEntry, done) => {
     post({ t: 'append', entry });
@@ -45,7 +49,7 @@ const journal: ForwardJournal = {
     listeners.add(listener);
     return () => listeners.delete(listener);
   },
-  stats: () => ({ lastSeq }),
+  stats: () => ({ lastSeq: signal.seq }),
 };
 
 // Messages posted meanwhile wait in the port's queue: the listener below is attached after this.
@@ -58,14 +62,12 @@ const forwarder = new Forwarder(ctx, journal, createProducer(ctx), {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'commit':
-      lastSeq = Math.max(lastSeq, m.lastSeq);
-      for (const l of listeners) l(lastSeq);
+      for (const l of listeners) l(signal.seq);
       break;
     case 'metrics':
       void ctx.metrics.registry.getMetricsAsJSON().then((metrics) => post({ t: 'metrics', id: m.id, metrics }));
       break;
     case 'stop':
-      lastSeq = Math.max(lastSeq, m.lastSeq);
       abort.abort();
       void forwarder.stop(m.deadlineMs).finally(() => {
         reader.close();

@@ -3,6 +3,7 @@ import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import type { SqliteJournal } from '../journal/sqlite-journal.js';
 import { backoffDelay } from './backoff.js';
+import { CommitSignal } from './commit-signal.js';
 import type { ForwarderHandle, UplinkStatus } from './forwarder.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
 
@@ -36,6 +37,7 @@ export class ForwarderThread implements ForwarderHandle {
   private readonly pending = new Map<number, (metrics: object[]) => void>();
   private nextId = 0;
   private lastMetrics: object[] = [];
+  private readonly signal = new CommitSignal();
   private readonly log;
 
   constructor(private readonly ctx: Context, private readonly journal: SqliteJournal) {
@@ -44,7 +46,7 @@ export class ForwarderThread implements ForwarderHandle {
   }
 
   start(): void {
-    this.unsubscribe = this.journal.onCommit((lastSeq) => this.send({ t: 'commit', lastSeq }));
+    this.unsubscribe = this.journal.onCommit((lastSeq) => this.signal.publish(lastSeq) && this.send({ t: 'commit' }));
     this.ctx.metrics.addRemote(() => this.remoteMetrics());
     this.spawn();
   }
@@ -61,8 +63,9 @@ export class ForwarderThread implements ForwarderHandle {
     this.cancelRespawn = null;
     const stats = this.journal.stats();
     this.mirror.ackedThrough = stats.ackedThrough;
+    this.signal.publish(stats.lastSeq);
     const workerData: ForwardWorkerData = {
-      config: this.ctx.config, file: this.journal.file, ackedThrough: stats.ackedThrough, lastSeq: stats.lastSeq, logLevel: this.ctx.log.level,
+      config: this.ctx.config, file: this.journal.file, ackedThrough: stats.ackedThrough, signal: this.signal.buffer, logLevel: this.ctx.log.level,
     };
     const worker = new Worker(WORKER_URL, { workerData });
     worker.on('message', (m: FromWorker) => this.receive(m));
@@ -128,7 +131,8 @@ export class ForwarderThread implements ForwarderHandle {
     const worker = this.worker;
     if (worker) {
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      this.send({ t: 'stop', deadlineMs, lastSeq: this.journal.stats().lastSeq });
+      this.signal.publish(this.journal.stats().lastSeq);
+      this.send({ t: 'stop', deadlineMs });
       let timer: NodeJS.Timeout | undefined;
       // The worker gives up at its deadline; this margin covers its disconnect.
       await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, deadlineMs + 5000)))]);

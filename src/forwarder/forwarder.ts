@@ -18,7 +18,15 @@ export interface UplinkStatus {
 }
 
 /** What the forwarder needs of a journal: the journal itself, or its view from the forwarder's thread. */
-export type ForwardJournal = Pick<Journal, 'read' | 'ack' | 'append' | 'onCommit'> & { stats(): Pick<JournalStats, 'lastSeq'> };
+export type ForwardJournal = Pick<Journal, 'read' | 'ack' | 'append' | 'onCommit'> & {
+  stats(): Pick<JournalStats, 'lastSeq'>;
+  /**
+   * Optional (the forwarder's thread): asks for onCommit() wake-ups from now on, the
+   * forwarder being about to wait; true when a commit came after the last read(), so it
+   * reads again instead (commit-signal.ts). Without it, every commit is announced.
+   */
+  armCommitWake?(): boolean;
+};
 
 /** The gateway's handle on its forwarder, in this thread (Forwarder) or its own (ForwarderThread). */
 export interface ForwarderHandle {
@@ -152,7 +160,7 @@ export class Forwarder implements ForwarderHandle {
       }
       const records = this.journal.read(this.cursor, this.limit, kafka.batchMaxBytes);
       if (records.length === 0) {
-        await this.idle(1000);
+        if (!this.journal.armCommitWake?.()) await this.idle(1000);
         continue;
       }
       try {

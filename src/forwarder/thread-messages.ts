@@ -8,15 +8,17 @@ export interface ForwardWorkerData {
   /** The journal file, opened read-only by the worker. */
   file: string;
   ackedThrough: number;
-  lastSeq: number;
+  /** The journal's durable mark, and whether the forwarder waits for a commit (commit-signal.ts). */
+  signal: SharedArrayBuffer;
   logLevel: string;
 }
 
 /** Gateway thread → forwarder thread. */
 export type ToWorker =
-  | { t: 'commit'; lastSeq: number }
-  /** Forward what is committed up to `lastSeq` while the deadline allows, then stop. */
-  | { t: 'stop'; deadlineMs: number; lastSeq: number }
+  /** A commit past what the waiting forwarder read (the mark itself is in the signal). */
+  | { t: 'commit' }
+  /** Forward what is committed (up to the signal's mark) while the deadline allows, then stop. */
+  | { t: 'stop'; deadlineMs: number }
   | { t: 'metrics'; id: number };
 
 /** Forwarder thread → gateway thread. */
