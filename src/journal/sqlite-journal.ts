@@ -137,7 +137,8 @@ export class SqliteJournal implements Journal {
     this.segments = listSegments(db);
     if (this.segments.length === 0) this.segments.push(new Segment(db, 1).create());
     this.lastSeq = Math.max(this.ackedThrough, Number(this.getMeta.get('salvaged_max_seq') ?? 0), ...this.segments.map((g) => g.lastSeq));
-    if (this.ctx.config.journal.synchronous === 'FULL') ({ wal: this.wal, close: this.closeWal } = WalSync.forWal(this.file));
+    const { synchronous, flushInlineBelowMs } = this.ctx.config.journal;
+    if (synchronous === 'FULL') ({ wal: this.wal, close: this.closeWal } = WalSync.forWal(this.file, { inlineBelowMs: flushInlineBelowMs }));
     // What a new process finds in the file is what the device holds (or recovery rolls it back).
     this.durableSeq = this.lastSeq;
     // One scan at start; afterwards the counts are kept as records come and go.

@@ -6,9 +6,11 @@ import { isWeirError } from '../../../src/core/errors.js';
 import { WalSync } from '../../../src/journal/wal-sync.js';
 import { turns } from '../support.js';
 
+/** Every flush on the (stand-in) thread pool, completed by hand. */
 function handSync() {
   const calls: Array<(err: Error | null) => void> = [];
-  return { calls, sync: new WalSync((done) => calls.push(done)) };
+  const flusher = { inline: () => { throw new Error('not inline'); }, offThread: (done: (err: Error | null) => void) => calls.push(done) };
+  return { calls, sync: new WalSync(flusher, { inlineBelowMs: 0 }) };
 }
 
 describe('WalSync', () => {
@@ -73,5 +75,33 @@ describe('WalSync', () => {
     calls[1]!(null);
     await turns(2);
     expect(idle).toBe(true);
+  });
+
+  it('flushes inline while flushes are fast and moves to the thread pool once they are slow, and back', async () => {
+    let clock = 0;
+    const where: string[] = [];
+    let flushMs = 0.2;
+    const pending: Array<(err: Error | null) => void> = [];
+    const flusher = {
+      inline: () => { where.push('inline'); clock += flushMs; },
+      offThread: (done: (err: Error | null) => void) => { where.push('pool'); pending.push((err) => { clock += flushMs; done(err); }); },
+    };
+    const sync = new WalSync(flusher, { inlineBelowMs: 1, now: () => clock });
+    const commit = async () => {
+      let ran = false;
+      sync.whenDurable(() => (ran = true));
+      await turns(1);
+      pending.shift()?.(null);
+      expect(ran).toBe(true);
+    };
+    for (let i = 0; i < 5; i++) await commit(); // an SSD's 0.2 ms
+    expect(where).toEqual(Array(5).fill('inline'));
+    flushMs = 8; // an SD card
+    for (let i = 0; i < 5; i++) await commit();
+    expect(where.slice(5, 7)).toEqual(['inline', 'pool']); // the average crossed 1 ms after one slow flush
+    expect(sync.offThread).toBe(true);
+    flushMs = 0.2;
+    for (let i = 0; i < 30; i++) await commit();
+    expect(where.at(-1)).toBe('inline');
   });
 });
