@@ -94,7 +94,7 @@ function checkKafka(k: { client: string; compression: string }, ctx: z.Refinemen
 
 const journal = z.strictObject({
   synchronous: z.enum(['FULL', 'NORMAL']).default('FULL')
-    .describe('Durability of a commit. FULL: an acknowledged reading survives a power cut (the WAL is flushed to the device before any acknowledgement or forward; the flush runs off the event loop). NORMAL: it survives a process crash only.'),
+    .describe('Durability of a commit. FULL: an acknowledged reading survives a power cut (the WAL is flushed to the device before any acknowledgement or forward; see flushInlineBelowMs for where). NORMAL: it survives a process crash only.'),
   flushInlineBelowMs: z.number().min(0).max(1000).default(1)
     .describe('synchronous FULL: a WAL flush whose moving average stays below this runs on the event loop right after the commit (an SSD: cheaper than waking a pool thread); a slower one (an SD card) on the thread pool, so devices keep being served meanwhile. 0: always the thread pool.'),
   commitIntervalMs: z.number().min(0).max(1000).default(2)

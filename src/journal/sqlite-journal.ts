@@ -45,9 +45,9 @@ type Item = Pending | Tick | Shift | Barrier;
 
 /**
  * The journal on better-sqlite3: WAL, synchronous=FULL by default (the notes: WAL's
- * NORMAL can lose the last commits on a power cut) — done as SQLite's NORMAL plus a
- * flush of the WAL off the event loop before anything is acknowledged or forwarded
- * (wal-sync.ts) — group commit, records in segment tables dropped whole once
+ * NORMAL can lose the last commits on a power cut) — done as SQLite's NORMAL plus the
+ * gateway's own flush of the WAL, inline or on the thread pool as the disk's speed
+ * suggests, before anything is acknowledged or forwarded (wal-sync.ts) — group commit, records in segment tables dropped whole once
  * acknowledged (segments.ts), and a sequence whose high-water mark survives their
  * removal (meta.acked_through).
  */
@@ -122,7 +122,7 @@ export class SqliteJournal implements Journal {
     // operations issue return space without a stalling full VACUUM.
     db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
-    // FULL's flush is WalSync's, off the event loop (wal-sync.ts); SQLite itself runs at NORMAL.
+    // FULL's flush is WalSync's (wal-sync.ts); SQLite itself runs at NORMAL.
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     // The WAL is bounded apart from the cap: at most an eighth of it, or 64 MiB.
