@@ -8,7 +8,8 @@ import { isWeirError } from '../../src/core/errors.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import * as sqliteJournal from '../../src/journal/sqlite-journal.js';
 import type { StreamName } from '../../src/journal/streams.js';
-import { cleanupTempDirs, makeContext, tempDir, turns, until, type TestContext } from './support.js';
+import { cleanupTempDirs, makeContext, tempDir, turns, type TestContext } from './support.js';
+import { waitFor } from '../support/wait.js';
 
 const { SqliteJournal } = sqliteJournal;
 type SqliteJournal = InstanceType<typeof SqliteJournal>;
@@ -93,13 +94,13 @@ describe('SqliteJournal group commit', () => {
     await turns(5);
     expect(done).toEqual([]);
     clock.advance(1);
-    await until(() => done.length === 3); // committed now; the callbacks wait for the WAL's flush
+    await waitFor(() => done.length === 3, 5000, 'the first group\'s callbacks', 1); // committed now; the callbacks wait for the WAL's flush
     expect(done).toEqual([1, 2, 3]);
     expect(commits).toEqual([3]);
 
     // A full batch commits on the next turn, with the clock standing still.
     for (let i = 0; i < 10; i++) j.append(entry(i), (err, seq) => !err && done.push(seq));
-    await until(() => done.length === 13);
+    await waitFor(() => done.length === 13, 5000, 'the full batch\'s callbacks', 1);
     expect(commits).toEqual([3, 13]);
   });
 

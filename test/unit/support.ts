@@ -42,15 +42,3 @@ export function makeContext(input: ConfigInput = {}, clock: Clock = systemClock)
 export async function turns(n = 3): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
-
-/**
- * Waits (real time, at most `ms`) until `condition()` holds: for work that finishes on
- * libuv's thread pool, such as the journal's WAL flush before commit callbacks run.
- */
-export async function until(condition: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition still false after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}

@@ -38,6 +38,7 @@
  * normal stop checkpoints with snapshot() instead). Errors: RangeError for bad specs or a
  * non-finite processing time; Error for a malformed snapshot. Bad data never throws.
  */
+import type { Unpacked } from '../packed-snapshot.js';
 import { MAX_ABS_VALUE } from './accumulator.js';
 import { decodeWindows, encodeWindows, type EncodedWindows } from './snapshot.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
@@ -49,11 +50,8 @@ import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, Win
 
 export type { EncodedWindows, WindowsHeader } from './snapshot.js';
 
-/** A version 2 snapshot as read back: its header and float64 block (../packed-snapshot.ts). */
-export interface PackedWindows {
-  header: unknown;
-  block: Float64Array;
-}
+/** A version 2 snapshot as read back: its header and float64 block. */
+export type PackedWindows = Unpacked;
 
 // add() runs per reading: most readings close no window and are not late, so the
 // result shares these empty lists instead of allocating two arrays each time.
