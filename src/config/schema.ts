@@ -100,6 +100,8 @@ const journal = z.strictObject({
   commitIntervalMs: z.number().min(0).max(1000).default(2)
     .describe('Group commit: the longest a record waits for others to share its transaction.'),
   maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),
+  cacheBytes: z.number().int().min(64 * 1024).default(2 * 1024 ** 2)
+    .describe('SQLite page cache of each journal connection (the gateway\'s writer, the forwarder\'s reader). Appends and reads in sequence order touch few pages and the kernel caches the file; better-sqlite3\'s own default, 16 MiB per connection, only filled the process\'s memory as the backlog grew.'),
   segmentRecords: z.number().int().min(16).default(16384)
     .describe('Records per journal segment (a table); a segment is dropped whole once Kafka acknowledged all of it, which writes far less flash than deleting rows.'),
   maxBytes: z.number().int().min(0).default(2 * 1024 ** 3)

@@ -29,7 +29,7 @@ const ctx: Context = {
   signal: abort.signal,
 };
 
-const reader = new JournalReader(data.file);
+const reader = new JournalReader(data.file, data.config.journal.cacheBytes);
 const signal = new CommitSignal(data.signal);
 /** The durable mark the last read stopped at. */
 let readThrough = 0;

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { applyClockCorrections, correctionLoader, type ClockCorrection } from './clock-corrections.js';
 import type { StoredRecord } from './journal.js';
-import { Page, prepareReadAfter, segmentLister, type Row } from './segments.js';
+import { cacheSizePragma, Page, prepareReadAfter, segmentLister, type Row } from './segments.js';
 
 /**
  * A second, read-only connection to the journal file, for the forwarder's thread:
@@ -26,9 +26,11 @@ export class JournalReader {
   private readonly segmentIds: () => number[];
   private readonly corrections: () => ClockCorrection[];
 
-  constructor(file: string) {
+  /** `cacheBytes`: SQLite's page cache for this connection (journal.cacheBytes); absent: SQLite's build default. */
+  constructor(file: string, cacheBytes?: number) {
     this.db = new Database(file, { readonly: true, fileMustExist: true });
     this.db.pragma('busy_timeout = 5000');
+    if (cacheBytes !== undefined) this.db.pragma(`cache_size = ${cacheSizePragma(cacheBytes)}`);
     this.segmentIds = segmentLister(this.db);
     this.corrections = correctionLoader(this.db);
     this.refresh();

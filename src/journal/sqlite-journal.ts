@@ -11,7 +11,7 @@ import { GroupCommitter } from './group-commit.js';
 import { RETAIN_TAIL, type CommitCallback, type Journal, type JournalEntry, type JournalStats, type StoredRecord } from './journal.js';
 import type { RecordProcessor } from './processor.js';
 import { ProcessorHost } from './processor-host.js';
-import { listSegments, Page, Segment, toRecord, type Row } from './segments.js';
+import { cacheSizePragma, listSegments, Page, Segment, toRecord, type Row } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
 import { WalSync } from './wal-sync.js';
 
@@ -125,6 +125,7 @@ export class SqliteJournal implements Journal {
     // FULL's flush is WalSync's (wal-sync.ts); SQLite itself runs at NORMAL.
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
+    db.pragma(`cache_size = ${cacheSizePragma(this.ctx.config.journal.cacheBytes)}`);
     // The WAL is bounded apart from the cap: at most an eighth of it, or 64 MiB.
     const { maxBytes } = this.ctx.config.journal;
     db.pragma(`journal_size_limit = ${maxBytes > 0 ? Math.min(64 * 1024 ** 2, Math.floor(maxBytes / 8)) : 64 * 1024 ** 2}`);

@@ -93,4 +93,20 @@ describe('JournalReader', () => {
     expect(page.length).toBeGreaterThan(1);
     expect(page.length).toBeLessThan(50);
   });
+
+  it('sizes both connections\' page cache from journal.cacheBytes, not better-sqlite3\'s 16 MiB', () => {
+    const ctx = makeContext({ dataDir: tempDir(), journal: { cacheBytes: 640 * 1024 } }, new ManualClock(0));
+    const j = new SqliteJournal(ctx);
+    j.open();
+    closers.push(() => j.close());
+    const reader = new JournalReader(j.file, ctx.config.journal.cacheBytes);
+    closers.push(() => reader.close());
+    // Both handles are private; the pragma is read back through them (negative: KiB).
+    const cacheOf = (o: object) => (o as { db: { pragma(p: string, o: { simple: true }): unknown } }).db.pragma('cache_size', { simple: true });
+    expect(cacheOf(j)).toBe(-640);
+    expect(cacheOf(reader)).toBe(-640);
+    const unsized = new JournalReader(j.file);
+    closers.push(() => unsized.close());
+    expect(cacheOf(unsized)).toBe(-16000); // the build's default, which the key overrides
+  });
 });
