@@ -5,12 +5,13 @@ import type { KafkaBroker } from '../test/support/kafka-broker.js';
 import { sleep, waitFor } from '../test/support/wait.js';
 import { startLoad, type Tick } from './load.js';
 import { startWeir, type Weir } from './peers.js';
-import { memoryMB } from './procfs.js';
+import { memoryBreakdownMB, memoryMB } from './procfs.js';
 import type { Ctx } from './throughput.js';
 
 interface Sample { at: number; backlog: number; forwarded: number; uplink: string; rssMB: number }
 
 /** Samples Weir's backlog, forwarded count and RSS every `ms` until stopped. */
+/** Polls /api/status and /metrics every `ms` (changed with pace()), recording backlog, forwarded and RSS. */
 function sampler(weir: Weir, ms: number) {
   const samples: Sample[] = [];
   let on = true;
@@ -21,7 +22,7 @@ function sampler(weir: Weir, ms: number) {
       await sleep(ms);
     }
   })();
-  return { samples, last: () => samples[samples.length - 1], stop: async () => { on = false; await loop; } };
+  return { samples, last: () => samples[samples.length - 1], pace: (every: number) => { ms = every; }, stop: async () => { on = false; await loop; } };
 }
 
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
@@ -88,6 +89,9 @@ export async function drain(ctx: Ctx, kafka: KafkaBroker, maxRate: number, outag
 }
 
 /** Where the RSS is: V8 heap used/total and memory outside it (Buffers, SQLite), from /metrics. */
+/** How long after a backlog step its RSS is read: V8's memory reducer starts 8 s after allocation slows. */
+const SETTLE_MS = 20_000;
+
 async function heap(weir: Weir) {
   const mb = async (name: string) => Math.round((await weir.metric(name)) / 2 ** 20);
   return { heapUsedMB: await mb('weir_nodejs_heap_size_used_bytes'), heapTotalMB: await mb('weir_nodejs_heap_size_total_bytes'),
@@ -99,33 +103,42 @@ export async function memory(ctx: Ctx, kafka: KafkaBroker, backlogN: number, man
   let s: ReturnType<typeof sampler> | undefined;
   try {
     await ctx.quiet([weir.pid]);
-    const idle = { ...memoryMB(weir.pid), ...(await heap(weir)) };
+    const idle = { ...memoryMB(weir.pid), ...(await heap(weir)), where: memoryBreakdownMB(weir.pid) };
     // Many connected clients, idle-ish: each publishes about once every 5 s.
     const many = startLoad({ port: weir.mqttPort, clients: manyClients, window: 4, rate: manyClients / 5, durationS: 25 });
     await many.connected;
     await sleep(15_000);
     const connected = ((await weir.status()) as unknown as { sources: { mqtt: { clients: number } } }).sources.mqtt.clients;
-    const withClients = { clients: connected, ...memoryMB(weir.pid), ...(await heap(weir)) };
+    const withClients = { clients: connected, ...memoryMB(weir.pid), ...(await heap(weir)), where: memoryBreakdownMB(weir.pid) };
     await many.result;
     ctx.log(`  idle ${idle.rss.toFixed(0)} MB, ${connected} clients ${withClients.rss.toFixed(0)} MB`);
 
     await kafka.stop();
     s = sampler(weir, 200);
-    // The backlog is built in steps, RSS read 3 s after each: what the backlog itself
-    // holds, apart from the churn of ingest at full speed (its peak is reported too).
-    const points: Array<{ backlog: number; rssMB: number; heapUsedMB: number }> = [];
+    // The backlog is built in steps, flat out. RSS is read twice after each: 3 s after
+    // the step, while the heap still holds the garbage of ingest at full speed, and
+    // SETTLE_MS after it, once V8's memory reducer (which starts ~8 s after allocation
+    // slows) has collected it: what the gateway holds with that backlog. The peak
+    // while ingesting is reported too. Between steps the sampler scrapes every 5 s, as
+    // monitoring would: five scrapes of /metrics and /api/status a second allocate
+    // enough that V8 never sees the gateway idle and keeps the burst's heap.
+    const points: Array<{ backlog: number; rssMB: number; rssAfter3sMB: number; heapUsedMB: number; where: ReturnType<typeof memoryBreakdownMB> }> = [];
     let sent = 0, ingestS = 0;
     for (const target of [0.1, 0.25, 0.5, 1].map((f) => Math.round(f * backlogN))) {
       const r = await startLoad({ port: weir.mqttPort, clients: ctx.clients, window: ctx.window, count: target - sent }).result;
       sent = target;
       ingestS += r.elapsedS;
       await waitFor(() => (s!.last()?.backlog ?? 0) >= target, 60_000, 'the backlog to reach the step');
+      s.pace(5000);
       await sleep(3000);
-      points.push({ backlog: s.last()!.backlog, rssMB: memoryMB(weir.pid).rss, ...(await heap(weir)) });
+      const rssAfter3sMB = memoryMB(weir.pid).rss;
+      await sleep(SETTLE_MS - 3000);
+      points.push({ backlog: s.last()!.backlog, rssMB: memoryMB(weir.pid).rss, rssAfter3sMB, ...(await heap(weir)), where: memoryBreakdownMB(weir.pid) });
+      s.pace(200);
     }
     const atFull = memoryMB(weir.pid);
     const peakWhileIngesting = Math.max(...s.samples.map((x) => x.rssMB));
-    ctx.log(`  backlog ${points.map((p) => `${p.backlog}: ${p.rssMB.toFixed(0)} MB`).join(', ')}; peak while ingesting ${peakWhileIngesting.toFixed(0)} MB`);
+    ctx.log(`  backlog ${points.map((p) => `${p.backlog}: ${p.rssMB.toFixed(0)} MB (${p.rssAfter3sMB.toFixed(0)} after 3 s)`).join(', ')}; peak while ingesting ${peakWhileIngesting.toFixed(0)} MB`);
     // Then the backlog alone drains (no live load): how fast a full journal empties.
     await kafka.start();
     const upFwd = s.last()!.forwarded;
@@ -136,7 +149,7 @@ export async function memory(ctx: Ctx, kafka: KafkaBroker, backlogN: number, man
     const drainS = (end.at - resume.at) / 1000;
     await s.stop();
     return {
-      idle, withClients, backlogN, ingestWhileDownPerSec: backlogN / ingestS, backlogPoints: points, atFull, peakWhileIngesting,
+      idle, withClients, backlogN, settleS: SETTLE_MS / 1000, ingestWhileDownPerSec: backlogN / ingestS, backlogPoints: points, atFull, peakWhileIngesting,
       drainAloneS: drainS, drainAlonePerSec: (end.forwarded - resume.forwarded) / drainS, hwmMB: memoryMB(weir.pid).hwm,
     };
   } finally {

@@ -31,6 +31,30 @@ export function memoryMB(pid: number): { rss: number; hwm: number } {
 }
 
 /**
+ * Where the resident set is, in MB, from /proc/<pid>/smaps. `v8Pages`: anonymous
+ * mappings of exactly 256 KiB, V8's heap page size on x64 (every isolate's heap,
+ * young and old); `malloc`: the brk heap, glibc's main arena (SQLite, Node's buffers
+ * under MALLOC_MMAP_THRESHOLD_); `otherAnon`: everything else anonymous (thread
+ * arenas and stacks, large buffers); `file`: the node binary and shared libraries,
+ * pages shared with other processes and reclaimable by the kernel.
+ */
+export function memoryBreakdownMB(pid: number): { v8Pages: number; malloc: number; otherAnon: number; file: number } {
+  const out = { v8Pages: 0, malloc: 0, otherAnon: 0, file: 0 };
+  let bucket: keyof typeof out = 'otherAnon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const name = m[3]!;
+      const size = parseInt(m[2]!, 16) - parseInt(m[1]!, 16);
+      bucket = name === '[heap]' ? 'malloc' : name.startsWith('/') ? 'file' : name === '' && size === 256 * 1024 ? 'v8Pages' : 'otherAnon';
+    } else if (line.startsWith('Rss:')) {
+      out[bucket] += Number(line.split(/\s+/)[1]) / 1024;
+    }
+  }
+  return out;
+}
+
+/**
  * Samples a process's RSS every `everyMs` until stop(): RSS at the start and at stop(), the
  * largest seen (the stop() reading included) and the kernel's high-water mark, in MB.
  */
