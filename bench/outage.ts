@@ -10,7 +10,6 @@ import type { Ctx } from './throughput.js';
 
 interface Sample { at: number; backlog: number; forwarded: number; uplink: string; rssMB: number }
 
-/** Samples Weir's backlog, forwarded count and RSS every `ms` until stopped. */
 /** Polls /api/status and /metrics every `ms` (changed with pace()), recording backlog, forwarded and RSS. */
 function sampler(weir: Weir, ms: number) {
   const samples: Sample[] = [];
@@ -88,10 +87,10 @@ export async function drain(ctx: Ctx, kafka: KafkaBroker, maxRate: number, outag
   }
 }
 
-/** Where the RSS is: V8 heap used/total and memory outside it (Buffers, SQLite), from /metrics. */
 /** How long after a backlog step its RSS is read: V8's memory reducer starts 8 s after allocation slows. */
 const SETTLE_MS = 20_000;
 
+/** Where the RSS is: V8 heap used/total and memory outside it (Buffers, SQLite), from /metrics. */
 async function heap(weir: Weir) {
   const mb = async (name: string) => Math.round((await weir.metric(name)) / 2 ** 20);
   return { heapUsedMB: await mb('weir_nodejs_heap_size_used_bytes'), heapTotalMB: await mb('weir_nodejs_heap_size_total_bytes'),

@@ -120,7 +120,6 @@ export class Segment {
   }
 }
 
-/** A function listing the ids of the segment tables in a database, oldest first (prepared once, for repeated calls). */
 /**
  * `PRAGMA cache_size` for a page cache of `bytes`: a negative value is in KiB
  * (https://sqlite.org/pragma.html#pragma_cache_size), so it holds whatever the page size.
@@ -129,6 +128,7 @@ export function cacheSizePragma(bytes: number): number {
   return -Math.max(1, Math.floor(bytes / 1024));
 }
 
+/** A function listing the ids of the segment tables in a database, oldest first (prepared once, for repeated calls). */
 export function segmentLister(db: Database.Database): () => number[] {
   const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'seg_[0-9]*'").pluck();
   return () => (names.all() as string[]).map((n) => Number(n.slice(4))).sort((a, b) => a - b);
