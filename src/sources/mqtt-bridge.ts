@@ -99,6 +99,7 @@ export class MqttBridgeSource implements Source {
     // MQTT.js is imported here, not at the top: a gateway without a bridge (the
     // default) need not load it (0.8 MB less heap at idle, measured).
     const { default: mqtt } = await import('mqtt');
+    if (this.stopping) return; // stop() came while it loaded
     const client = mqtt.connect(this.options.url, clientOptions(this.options, this.clientId));
     this.client = client;
     client.options.customHandleAcks = (topic: string, payload: Buffer, _packet: IPublishPacket, ack: AckCallback) =>
@@ -285,9 +286,10 @@ export class MqttBridgeSource implements Source {
    * DISCONNECT — which keeps the session (MQTT 5: no Session Expiry override).
    */
   async stop(): Promise<void> {
-    const client = this.client;
-    if (!client || this.stopping) return;
+    if (this.stopping) return;
     this.stopping = true;
+    const client = this.client;
+    if (!client) return; // never started, or start() is still loading MQTT.js and will see `stopping`
     this.accepting = false;
     clearTimeout(this.reconnectTimer);
     this.settleStart();

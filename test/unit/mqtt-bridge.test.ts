@@ -275,6 +275,21 @@ describe('MQTT bridge, journal failures and stop', () => {
     expect(seqOf(g.journal, 'sneezy')).toEqual([0, 1, 2]);
   });
 
+  it('stop() during start() (MQTT.js still loading) leaves the bridge stopped: it never connects afterwards', async () => {
+    const broker = await startBroker();
+    const g = gateway();
+    const bridge = new MqttBridgeSource(g.ctx, g.ingest, bridgeConfig(broker));
+    cleanups.push(() => bridge.stop());
+    const started = bridge.start();
+    await bridge.stop();
+    await started;
+    await sleep(300);
+    await publish(broker.port, 'iot-data-input', [cpu('grumpy', 1)]);
+    await sleep(500);
+    expect(stat(bridge).connected).toBe(false);
+    expect(readings(g.journal)).toEqual([]);
+  });
+
   it('starts while the site broker is down, says so once, and connects when it comes up; never logs the password', async () => {
     const broker = await startBroker();
     await broker.stop();
