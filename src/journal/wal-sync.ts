@@ -90,7 +90,8 @@ export class WalSync {
       this.starting = true;
       process.nextTick(() => {
         this.starting = false;
-        if (!this.inFlight) this.flush();
+        // An inline flush may already have taken them (a callback that waited for a later commit).
+        if (!this.inFlight && this.waiting.length > 0) this.flush();
       });
     }
   }

@@ -104,4 +104,17 @@ describe('WalSync', () => {
     for (let i = 0; i < 30; i++) await commit();
     expect(where.at(-1)).toBe('inline');
   });
+
+  it('a callback that waits for a later commit, inline, costs one more flush, not an empty one besides', async () => {
+    let flushes = 0;
+    const sync = new WalSync({ inline: () => void flushes++, offThread: () => { throw new Error('not on the pool'); } }, { inlineBelowMs: 1000 });
+    const ran: string[] = [];
+    sync.whenDurable(() => {
+      ran.push('first');
+      sync.whenDurable(() => ran.push('second'));
+    });
+    await turns(3);
+    expect(ran).toEqual(['first', 'second']);
+    expect(flushes).toBe(2);
+  });
 });
