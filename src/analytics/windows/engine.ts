@@ -45,7 +45,8 @@ import { decodeSnapshotV1 } from './snapshot-v1.js';
 import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
 import { SeriesKeys, type SeriesGroup } from './series-keys.js';
 import { SeriesTable } from './series-table.js';
-import { finish, toAggregate, type DeviceState, type Emission, type OpenWindow } from './state.js';
+import { finish, newDevice, toAggregate, type DeviceState, type Emission } from './state.js';
+import { addSeries, forEachSeries, newWindow, seriesCount, seriesSlot, withWindowAt, type OpenWindow } from './window-series.js';
 import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
 
 export type { EncodedWindows, WindowsHeader } from './snapshot.js';
@@ -112,7 +113,7 @@ export class WindowEngine {
     const idx = this.specsFor(reading.profile);
     if (idx.length === 0) return result;
     let dev = this.devices.get(reading.device);
-    if (!dev) this.devices.set(reading.device, (dev = { maxTs: -Infinity, lastSeen: processingNow, open: 0, specs: [] }));
+    if (!dev) this.devices.set(reading.device, (dev = newDevice(-Infinity, processingNow, this.specs.length)));
     dev.lastSeen = processingNow;
     let late: LateReading[] | undefined;
     for (const i of idx) late = this.accept(dev, i, reading, late);
@@ -239,10 +240,10 @@ export class WindowEngine {
         continue;
       }
       const w = this.openWindow(dev, i, start, end);
-      const slot = w.series.get(key);
+      const slot = seriesSlot(w, key);
       if (slot !== undefined) table.add(slot, v, r.ts);
       else {
-        w.series.set(key, table.open(metric, group.tags, r.profile, v, r.ts));
+        addSeries(w, key, table.open(metric, group.tags, r.profile, v, r.ts));
         this.openWindows++;
       }
     }
@@ -259,8 +260,8 @@ export class WindowEngine {
       if (w.start === start) return w;
       if (w.start < start) break;
     }
-    const w: OpenWindow = { start, end, series: new Map() };
-    ws.splice(j + 1, 0, w);
+    const w = newWindow(start, end);
+    ss.windows = withWindowAt(ws, j + 1, w);
     dev.open++;
     return w;
   }
@@ -289,11 +290,11 @@ export class WindowEngine {
   private emit(device: string, dev: DeviceState, i: number, w: OpenWindow, out: Emission[]): void {
     const spec = this.specs[i]!;
     const table = this.tables[i]!;
-    for (const [key, slot] of w.series) {
+    forEachSeries(w, (key, slot) => {
       out.push({ agg: toAggregate(spec, device, table, slot, w.start, w.end), spec: spec.id, key });
       table.release(slot);
-    }
-    this.openWindows -= w.series.size;
+    });
+    this.openWindows -= seriesCount(w);
     dev.open--;
   }
 }

@@ -11,7 +11,8 @@ import type { CompiledSpec } from './spec.js';
 import type { SeriesKeys } from './series-keys.js';
 import type { SeriesTable } from './series-table.js';
 import type { Decoded, Totals } from './snapshot.js';
-import type { DeviceState, OpenWindow, SpecState } from './state.js';
+import { newDevice, type SpecState } from './state.js';
+import { addSeries, newWindow } from './window-series.js';
 
 type SeriesJSON = [metric: string, tags: Record<string, string>, profile: string, acc: AccumulatorState];
 type SpecJSON = [specId: string, idleClosed: number | null, windows: Array<[start: number, series: SeriesJSON[]]>];
@@ -40,7 +41,7 @@ export function decodeSnapshotV1(specs: readonly CompiledSpec[], keys: readonly 
     if (typeof device !== 'string' || !Number.isFinite(maxTs) || !Number.isFinite(lastSeen) || !Array.isArray(states)) {
       throw new Error('window snapshot: malformed device entry');
     }
-    const dev: DeviceState = { maxTs, lastSeen, open: 0, specs: [] };
+    const dev = newDevice(maxTs, lastSeen, specs.length);
     for (const [id, idleClosed, windows] of states) {
       const i = index.get(id);
       const spec = i === undefined ? undefined : specs[i];
@@ -48,16 +49,16 @@ export function decodeSnapshotV1(specs: readonly CompiledSpec[], keys: readonly 
         for (const [, series] of windows) out.dropped += series.length;
         continue;
       }
-      const ss: SpecState = { idleClosed: idleClosed ?? -Infinity, windows: [] };
-      for (const [start, series] of windows) {
+      const ss: SpecState = { idleClosed: idleClosed ?? -Infinity, windows: new Array(windows.length) };
+      for (const [at, [start, series]] of windows.entries()) {
         if (!Number.isSafeInteger(start)) throw new Error('window snapshot: malformed window start');
-        const w: OpenWindow = { start, end: start + spec.size, series: new Map() };
+        const w = newWindow(start, start + spec.size);
         for (const [metric, tags, profile, acc] of series) {
           const group = keys[i]!.group(tags);
-          w.series.set(keys[i]!.key(group, metric), tables[i]!.restore(metric, group.tags, profile, acc));
+          addSeries(w, keys[i]!.key(group, metric), tables[i]!.restore(metric, group.tags, profile, acc));
           out.openWindows++;
         }
-        ss.windows.push(w);
+        ss.windows[at] = w;
         dev.open++;
       }
       dev.specs[i] = ss;

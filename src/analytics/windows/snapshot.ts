@@ -25,7 +25,8 @@ import { sketchFromJSON, type SketchState } from './sketch.js';
 import type { CompiledSpec } from './spec.js';
 import type { SeriesKeys } from './series-keys.js';
 import type { SeriesTable } from './series-table.js';
-import { cmp, type DeviceState, type OpenWindow, type SpecState } from './state.js';
+import { cmp, newDevice, type DeviceState, type SpecState } from './state.js';
+import { addSeries, forEachSeries, newWindow, seriesCount, type OpenWindow } from './window-series.js';
 
 export type Totals = [late: number, futureSkew: number, invalid: number];
 
@@ -84,13 +85,13 @@ export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly S
       const perKey = 3 + (t.acc.sketched ? 1 : 0) + t.acc.stride;
       doubles += 3;
       for (const w of ss.windows) {
-        doubles += 2 + perKey * w.series.size;
-        for (const slot of w.series.values()) {
+        doubles += 2 + perKey * seriesCount(w);
+        forEachSeries(w, (_key, slot) => {
           names.of(t.metric[slot]!);
           groups.of(t.tags[slot]!);
           names.of(t.profile[slot]!);
           if (t.acc.sketched) sketches.push(t.acc.sketchJSON(slot)!);
-        }
+        });
       }
     });
   }
@@ -116,14 +117,14 @@ export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly S
         out[at++] = ss.windows.length;
         for (const w of ss.windows) {
           out[at++] = w.start;
-          out[at++] = w.series.size;
-          for (const slot of w.series.values()) {
+          out[at++] = seriesCount(w);
+          forEachSeries(w, (_key, slot) => {
             out[at++] = names.of(t.metric[slot]!);
             out[at++] = groups.of(t.tags[slot]!);
             out[at++] = names.of(t.profile[slot]!);
             if (t.acc.sketched) out[at++] = sketch++;
             at = t.acc.writeRow(slot, out, at);
-          }
+          });
         }
       });
     }
@@ -185,7 +186,7 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
   const out: Decoded = { devices: new Map(), totals: [...h.totals], openWindows: 0, dropped: 0 };
   for (let d = r.count(); d > 0; d--) {
     const device = h.names[r.index(h.names.length)]!;
-    const dev: DeviceState = { maxTs: r.number(), lastSeen: r.number(), open: 0, specs: [] };
+    const dev = newDevice(r.number(), r.number(), specs.length);
     if (!Number.isFinite(dev.maxTs) || !Number.isFinite(dev.lastSeen)) throw new Error('window snapshot: malformed device entry');
     for (let s = r.count(); s > 0; s--) {
       const from = r.index(h.specs.length);
@@ -203,8 +204,8 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
         }
         continue;
       }
-      const ss: SpecState = { idleClosed, windows: [] };
-      for (let w = 0; w < windows; w++) ss.windows.push(readWindow(r, h, specs[i]!, keys[i]!, tables[i]!, out));
+      const ss: SpecState = { idleClosed, windows: new Array<OpenWindow>(windows) };
+      for (let w = 0; w < windows; w++) ss.windows[w] = readWindow(r, h, specs[i]!, keys[i]!, tables[i]!, out);
       dev.open += windows;
       dev.specs[i] = ss;
     }
@@ -217,7 +218,7 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
 function readWindow(r: BlockReader, h: WindowsHeader, spec: CompiledSpec, keys: SeriesKeys, table: SeriesTable, out: Decoded): OpenWindow {
   const start = r.number();
   if (!Number.isSafeInteger(start)) throw new Error('window snapshot: malformed window start');
-  const w: OpenWindow = { start, end: start + spec.size, series: new Map() };
+  const w = newWindow(start, start + spec.size);
   for (let n = r.count(); n > 0; n--) {
     const metric = h.names[r.index(h.names.length)]!;
     const group = keys.group(h.groups[r.index(h.groups.length)]!);
@@ -225,7 +226,7 @@ function readWindow(r: BlockReader, h: WindowsHeader, spec: CompiledSpec, keys: 
     const sketch = table.acc.sketched ? sketchFromJSON(h.sketches[r.index(h.sketches.length)]!) : undefined;
     const slot = table.restoreRow(metric, group.tags, profile, r.block, r.at, sketch);
     r.skip(table.acc.stride);
-    w.series.set(keys.key(group, metric), slot);
+    addSeries(w, keys.key(group, metric), slot);
     out.openWindows++;
   }
   return w;

@@ -3,21 +3,28 @@
  *
  * Shape: device → per spec (by index) → open windows in start order → series key (metric +
  * group-by tag values) → slot of the spec's SeriesTable (series-table.ts), which holds the
- * accumulator and labels. Per open window key (one series in one window) that is a Map
- * entry, a 64-byte slab row and three shared references, ~125 B; each device adds ~830 B
- * for its watermark, window lists and per-window Maps (memory.test.ts, 4 series per
- * device; with an object per series and per accumulator it was ~180 B per key).
+ * accumulator and labels. The lists are kept exactly sized (window-series.ts). Per open
+ * window key (one series in one window) that is a key and slot in its window's array, a
+ * 64-byte slab row and three shared references; each device adds its watermark, window
+ * lists and windows. memory.test.ts: 583 B for a device with one series in one window,
+ * 218 B per key at 4 series per device (949 and 332 B with a Map per window).
  */
 import type { CompiledSpec } from './spec.js';
 import type { SeriesTable } from './series-table.js';
 import type { Aggregate } from './types.js';
 
-/** series: series key (series-keys.ts) → slot in the spec's SeriesTable, in insertion order. */
-export interface OpenWindow { start: number; end: number; series: Map<string, number> }
-/** idleClosed: windows ending at or before it were closed by advanceIdle/flushAll (−Infinity: none). */
+import type { OpenWindow } from './window-series.js';
+
+export type { OpenWindow } from './window-series.js';
+/** idleClosed: windows ending at or before it were closed by advanceIdle/flushAll (−Infinity: none); windows: in start order. */
 export interface SpecState { idleClosed: number; windows: OpenWindow[] }
-/** maxTs: largest accepted event time; lastSeen: processing time of the last accepted reading; open: open windows. */
+/** maxTs: largest accepted event time; lastSeen: processing time of the last accepted reading; open: open windows; specs: by spec index, one element per spec. */
 export interface DeviceState { maxTs: number; lastSeen: number; open: number; specs: Array<SpecState | undefined> }
+
+/** A device with no state yet, its spec list exactly as long as `specCount` (see window-series.ts for why). */
+export function newDevice(maxTs: number, lastSeen: number, specCount: number): DeviceState {
+  return { maxTs, lastSeen, open: 0, specs: new Array<SpecState | undefined>(specCount) };
+}
 /** An aggregate on its way out, with its sort keys. */
 export interface Emission { agg: Aggregate; spec: string; key: string }
 
