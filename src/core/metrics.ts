@@ -98,6 +98,11 @@ export class Metrics {
     name: 'weir_journal_quarantined_total', help: 'Journal files that failed the integrity check at start and were moved aside (what could be read was kept).', registers: [this.registry],
   });
 
+  readonly forwarderHeap = new Gauge({
+    name: 'weir_forwarder_thread_heap_bytes', help: 'V8 heap of the forwarder\'s thread (kafka.workerThread), its own isolate beside the weir_nodejs_heap_* of the main one: total (reserved) and used.',
+    labelNames: ['kind'] as const, registers: [this.registry],
+  });
+
   private collectors: Array<() => void> = [];
   private remotes: Array<() => Promise<object[]>> = [];
 

@@ -4,6 +4,7 @@
  * changes and metrics posted back to the gateway thread, which alone writes the
  * journal. Call order of messages: commit* → stop → (posts 'stopped', exits).
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../core/clock.js';
 import type { Context } from '../core/context.js';
@@ -64,9 +65,13 @@ port.on('message', (m: ToWorker) => {
     case 'commit':
       for (const l of listeners) l(signal.seq);
       break;
-    case 'metrics':
+    case 'metrics': {
+      const heap = getHeapStatistics();
+      ctx.metrics.forwarderHeap.set({ kind: 'total' }, heap.total_heap_size);
+      ctx.metrics.forwarderHeap.set({ kind: 'used' }, heap.used_heap_size);
       void ctx.metrics.registry.getMetricsAsJSON().then((metrics) => post({ t: 'metrics', id: m.id, metrics }));
       break;
+    }
     case 'stop':
       abort.abort();
       void forwarder.stop(m.deadlineMs).finally(() => {

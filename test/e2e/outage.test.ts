@@ -27,6 +27,11 @@ describe('Kafka outage', () => {
     await publisher.start();
     await sleep(3000);
     await waitFor(async () => metric(await getText(setup.httpPort, '/metrics'), 'weir_uplink_up') === 1, 20_000, 'uplink up on /metrics');
+    // The forwarder thread's own isolate, beside the main one's weir_nodejs_heap_*.
+    const before = await getText(setup.httpPort, '/metrics');
+    const threadUsed = metric(before, 'weir_forwarder_thread_heap_bytes', 'kind="used"')!;
+    expect(threadUsed).toBeGreaterThan(1e6);
+    expect(metric(before, 'weir_forwarder_thread_heap_bytes', 'kind="total"')).toBeGreaterThanOrEqual(threadUsed);
 
     await broker.stop();
     const ackedAtStop = publisher.ackedCount;
