@@ -12,10 +12,8 @@
 import type { CompiledSpec } from './spec.js';
 import type { SeriesTable } from './series-table.js';
 import type { Aggregate } from './types.js';
-
 import type { OpenWindow } from './window-series.js';
 
-export type { OpenWindow } from './window-series.js';
 /** idleClosed: windows ending at or before it were closed by advanceIdle/flushAll (−Infinity: none); windows: in start order. */
 export interface SpecState { idleClosed: number; windows: OpenWindow[] }
 /** maxTs: largest accepted event time; lastSeen: processing time of the last accepted reading; open: open windows; specs: by spec index, one element per spec. */
@@ -25,6 +23,7 @@ export interface DeviceState { maxTs: number; lastSeen: number; open: number; sp
 export function newDevice(maxTs: number, lastSeen: number, specCount: number): DeviceState {
   return { maxTs, lastSeen, open: 0, specs: new Array<SpecState | undefined>(specCount) };
 }
+
 /** An aggregate on its way out, with its sort keys. */
 export interface Emission { agg: Aggregate; spec: string; key: string }
 
