@@ -18,7 +18,7 @@ import { metric, REPO, sleep } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { startLoad } from './load.js';
 import { benchDir, deployedEnv, deployedNodeFlags, killAll, startKafka, startWeir } from './peers.js';
-import { cpuSeconds, loadAverage, memoryMB, rssSampler, waitQuiet } from './procfs.js';
+import { cpuSeconds, loadAverage, memoryBreakdownMB, memoryMB, rssSampler, waitQuiet } from './procfs.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string' }, rounds: { type: 'string' }, quick: { type: 'boolean', default: false }, 'period-ms': { type: 'string', default: '1000' },
@@ -76,6 +76,8 @@ ${a.rule ? 'rules:\n  - { name: usage-high, kind: threshold, metric: usage, abov
 interface Run {
   analytics: boolean; readings: number; elapsedS: number; acksPerSec: number; cpuS: number; cpuSecondsPer1M: number;
   rssMB: number; peakRssMB: number; settledRssMB?: number; heapUsedMB: number; openWindows: number; aggregates: number; windowDevices: number;
+  /** Where the RSS was right after the run: smaps (procfs.ts), and each isolate's V8 heap as the gateway reports it. */
+  where: ReturnType<typeof memoryBreakdownMB> & { mainHeapTotalMB: number; forwarderHeapTotalMB: number; forwarderHeapUsedMB: number };
 }
 
 async function once(brokers: string, profileDir: string, analytics: boolean): Promise<Run> {
@@ -93,12 +95,17 @@ async function once(brokers: string, profileDir: string, analytics: boolean): Pr
     const text = await weir.metricsText();
     const m = (name: string) => metric(text, name) ?? 0;
     const mem = rss.stop();
+    const where = {
+      ...memoryBreakdownMB(weir.pid), mainHeapTotalMB: m('weir_nodejs_heap_size_total_bytes') / 2 ** 20,
+      forwarderHeapTotalMB: (metric(text, 'weir_forwarder_thread_heap_bytes', 'kind="total"') ?? 0) / 2 ** 20,
+      forwarderHeapUsedMB: (metric(text, 'weir_forwarder_thread_heap_bytes', 'kind="used"') ?? 0) / 2 ** 20,
+    };
     const status = (await weir.status()) as unknown as { analytics: { openWindows: number; windowDevices: number } | null };
     return {
       analytics, readings: r.acked, elapsedS: r.elapsedS, acksPerSec: r.acksPerSec, cpuS, cpuSecondsPer1M: (cpuS / N) * 1e6,
       rssMB: mem.endMB, peakRssMB: mem.maxMB, heapUsedMB: m('weir_nodejs_heap_size_used_bytes') / 2 ** 20,
       openWindows: status.analytics?.openWindows ?? 0, windowDevices: status.analytics?.windowDevices ?? 0,
-      aggregates: m('weir_analytics_aggregates_total'),
+      aggregates: m('weir_analytics_aggregates_total'), where,
       ...(SETTLE_S > 0 ? { settledRssMB: await settledRss(weir.pid) } : {}),
     };
   } finally {
@@ -126,6 +133,8 @@ async function main(): Promise<void> {
       for (const on of (round % 2 === 0 ? [false, true] : [true, false]).filter((x) => a.only === undefined || a.only === (x ? 'on' : 'off'))) {
         const r = await once(broker.brokers, profileDir, on);
         log(`analytics ${on ? 'on ' : 'off'}: ${r.acksPerSec.toFixed(0)}/s, ${r.cpuSecondsPer1M.toFixed(1)} CPU-s/1M, RSS ${r.rssMB.toFixed(0)} MB (peak ${r.peakRssMB.toFixed(0)})${r.settledRssMB !== undefined ? ` (${r.settledRssMB.toFixed(0)} MB after ${SETTLE_S} s idle)` : ''}, heap ${r.heapUsedMB.toFixed(0)} MB, ${r.openWindows} open window keys, ${r.aggregates} aggregates`);
+        const w = r.where;
+        log(`  RSS right after: files ${w.file.toFixed(0)}, V8 pages ${w.v8Pages.toFixed(0)} (main heap ${w.mainHeapTotalMB.toFixed(0)}, forwarder thread ${w.forwarderHeapTotalMB.toFixed(0)} total / ${w.forwarderHeapUsedMB.toFixed(0)} used), malloc ${w.malloc.toFixed(0)}, other anonymous ${w.otherAnon.toFixed(0)} MB`);
         runs.push(r);
       }
     }
