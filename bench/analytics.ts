@@ -93,12 +93,12 @@ async function once(brokers: string, profileDir: string, analytics: boolean): Pr
     await weir.allForwarded(N);
     const cpuS = cpuSeconds(weir.pid) - cpu0;
     const text = await weir.metricsText();
-    const m = (name: string) => metric(text, name) ?? 0;
+    const m = (name: string, labels = '') => metric(text, name, labels) ?? 0;
     const mem = rss.stop();
     const where = {
       ...memoryBreakdownMB(weir.pid), mainHeapTotalMB: m('weir_nodejs_heap_size_total_bytes') / 2 ** 20,
-      forwarderHeapTotalMB: (metric(text, 'weir_forwarder_thread_heap_bytes', 'kind="total"') ?? 0) / 2 ** 20,
-      forwarderHeapUsedMB: (metric(text, 'weir_forwarder_thread_heap_bytes', 'kind="used"') ?? 0) / 2 ** 20,
+      forwarderHeapTotalMB: m('weir_forwarder_thread_heap_bytes', 'kind="total"') / 2 ** 20,
+      forwarderHeapUsedMB: m('weir_forwarder_thread_heap_bytes', 'kind="used"') / 2 ** 20,
     };
     const status = (await weir.status()) as unknown as { analytics: { openWindows: number; windowDevices: number } | null };
     return {

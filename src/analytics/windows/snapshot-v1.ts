@@ -12,7 +12,7 @@ import type { SeriesKeys } from './series-keys.js';
 import type { SeriesTable } from './series-table.js';
 import type { Decoded, Totals } from './snapshot.js';
 import { newDevice, type SpecState } from './state.js';
-import { addSeries, newWindow } from './window-series.js';
+import { addSeries, newWindow, type OpenWindow } from './window-series.js';
 
 type SeriesJSON = [metric: string, tags: Record<string, string>, profile: string, acc: AccumulatorState];
 type SpecJSON = [specId: string, idleClosed: number | null, windows: Array<[start: number, series: SeriesJSON[]]>];
@@ -49,7 +49,7 @@ export function decodeSnapshotV1(specs: readonly CompiledSpec[], keys: readonly 
         for (const [, series] of windows) out.dropped += series.length;
         continue;
       }
-      const ss: SpecState = { idleClosed: idleClosed ?? -Infinity, windows: new Array(windows.length) };
+      const ss: SpecState = { idleClosed: idleClosed ?? -Infinity, windows: new Array<OpenWindow>(windows.length) };
       for (const [at, [start, series]] of windows.entries()) {
         if (!Number.isSafeInteger(start)) throw new Error('window snapshot: malformed window start');
         const w = newWindow(start, start + spec.size);
