@@ -3,11 +3,11 @@ import type { ErrorCode } from '../core/errors.js';
 import type { ClockStamp } from '../core/clock-sync.js';
 import { unflagFutureTs } from '../analytics/analytics-stage.js';
 import { markUnsynced, unmarkUnsynced } from '../journal/clock-corrections.js';
-import { RETAIN_TAIL, type Journal, type JournalEntry } from '../journal/journal.js';
+import { RETAIN_TAIL, type Journal, type JournalEntry, type StoredRecord } from '../journal/journal.js';
 import type { Reading, Rejection } from '../profiles/profile.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import type { Protocol } from '../profiles/schema.js';
-import { RecentRecords } from './dedup.js';
+import { RecentRecords, type RecordIdentity } from './dedup.js';
 
 /** Records remembered for recognising resent payloads: as many as the journal keeps on disk. */
 export const DEDUP_WINDOW = RETAIN_TAIL;
@@ -48,7 +48,11 @@ export type IngestCallback = (err: Error | null, outcome: IngestOutcome) => void
  * commit (closed, busy, disk); then the source must not acknowledge.
  */
 export class Ingest {
-  private readonly recent = new RecentRecords(DEDUP_WINDOW);
+  /** A remembered record is confirmed against the journal's copy (dedup.ts). */
+  private readonly recent = new RecentRecords(DEDUP_WINDOW, (seq) => {
+    const r = this.journal.record(seq);
+    return r && (r.stream === 'readings' || r.stream === 'deadletter') ? asBuilt(r) : undefined;
+  });
 
   constructor(
     private readonly ctx: Context,
@@ -76,7 +80,7 @@ export class Ingest {
   open(): void {
     const tail = this.journal.tail(DEDUP_WINDOW).reverse();
     for (const r of tail) {
-      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add({ ...r, body: unmarkUnsynced(unflagFutureTs(r.body)) });
+      if (r.stream === 'readings' || r.stream === 'deadletter') this.recent.add(RecentRecords.hashOf(asBuilt(r)), r.seq);
     }
   }
 
@@ -133,15 +137,14 @@ export class Ingest {
       readings: all.length - rejects.length,
       rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
     };
-    // Each record's identity is built once (a ~150-character string): looked up now,
-    // remembered once committed. Taken before the unsynced mark, so a resend after the
-    // clock synced is recognised too.
-    const ids: string[] = [];
+    // Each record's identity is hashed once: looked up now, remembered once committed.
+    // Taken before the unsynced mark, so a resend after the clock synced is recognised too.
+    const hashes: number[] = [];
     const entries: JournalEntry[] = [];
     for (const e of all) {
-      const id = RecentRecords.idOf(e);
-      if (this.recent.hasId(id)) continue;
-      ids.push(id);
+      const hash = RecentRecords.hashOf(e);
+      if (this.recent.has(e, hash)) continue;
+      hashes.push(hash);
       // Provisional stamps are marked so the forwarder can correct them once the clock syncs.
       if (unsynced) e.body = markUnsynced(e.body);
       entries.push(e);
@@ -152,15 +155,20 @@ export class Ingest {
     let left = entries.length;
     let failed: Error | null = null;
     entries.forEach((entry, i) => {
-      const id = ids[i]!;
-      this.journal.append(entry, (err) => {
+      const hash = hashes[i]!;
+      this.journal.append(entry, (err, seq) => {
         // Remembered only once durable: a resend racing its original's commit is journaled again (rare, harmless).
-        if (!err) this.recent.addId(id);
+        if (!err) this.recent.add(hash, seq);
         failed ??= err;
         if (--left === 0) done(failed, outcome);
       });
     });
   }
+}
+
+/** A stored record's identity as ingest built it: its body without the marks added after (see Ingest.open). */
+function asBuilt(r: StoredRecord): RecordIdentity {
+  return { key: r.key, ts: r.ts, profile: r.profile, body: unmarkUnsynced(unflagFutureTs(r.body)) };
 }
 
 /** A reading as journaled: weir.readings' value less what the journal supplies (see JournalEntry). */

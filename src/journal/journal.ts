@@ -90,6 +90,8 @@ export interface Journal {
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[];
   /** The last `limit` records appended, acknowledged or not, newest first (see RETAIN_TAIL). */
   tail(limit: number): StoredRecord[];
+  /** The committed record with this sequence, acknowledged or not, while the journal still holds it (the retained tail at least). */
+  record(seq: number): StoredRecord | undefined;
   /** Kafka acknowledged every record up to and including `throughSeq`. */
   ack(throughSeq: number): void;
   /** Subscribes to commits; returns an unsubscribe function. */

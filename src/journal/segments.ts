@@ -61,6 +61,7 @@ export class Segment {
       insert: this.db.prepare(`INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       read: prepareReadAfter(this.db, this.id),
       tail: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} ORDER BY seq DESC LIMIT ?`).raw(),
+      get: this.db.prepare(`SELECT ${COLUMNS} FROM ${t} WHERE seq = ?`).raw(),
       countRange: this.db.prepare(`SELECT stream, count(*) FROM ${t} WHERE seq > ? AND seq <= ? GROUP BY stream`).raw(),
       oldest: this.db.prepare(`SELECT received FROM ${t} WHERE seq > ? ORDER BY seq LIMIT 1`).pluck(),
       oldestOf: this.db.prepare(`SELECT seq, key FROM ${t} WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`).raw(),
@@ -85,6 +86,11 @@ export class Segment {
 
   tail(limit: number): Row[] {
     return this.s.tail.all(limit) as Row[];
+  }
+
+  /** The row with this sequence, if the table holds it. */
+  get(seq: number): Row | undefined {
+    return this.s.get.get(seq) as Row | undefined;
   }
 
   countRange(afterSeq: number, throughSeq: number): Array<[number, number]> {

@@ -432,6 +432,15 @@ export class SqliteJournal implements Journal {
     return out;
   }
 
+  record(seq: number): StoredRecord | undefined {
+    for (const seg of this.segments) {
+      if (seg.count === 0 || seq < seg.firstSeq || seq > seg.lastSeq) continue;
+      const row = seg.get(seq);
+      return row ? toRecord(row) : undefined;
+    }
+    return undefined;
+  }
+
   ack(throughSeq: number): void {
     if (throughSeq <= this.ackedThrough) return;
     for (const seg of this.segments) {

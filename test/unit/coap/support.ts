@@ -63,6 +63,7 @@ export class HeldJournal implements Journal {
   }
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] { return this.inner.read(afterSeq, limit, maxBytes); }
   tail(limit: number): StoredRecord[] { return this.inner.tail(limit); }
+  record(seq: number): StoredRecord | undefined { return this.inner.record(seq); }
   ack(throughSeq: number): void { this.inner.ack(throughSeq); }
   onCommit(listener: (lastSeq: number) => void): () => void { return this.inner.onCommit(listener); }
   stats() { return this.inner.stats(); }
