@@ -87,9 +87,10 @@ export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly S
       for (const w of ss.windows) {
         doubles += 2 + perKey * seriesCount(w);
         forEachSeries(w, (_key, slot) => {
-          names.of(t.metric[slot]!);
-          groups.of(t.tags[slot]!);
-          names.of(t.profile[slot]!);
+          const l = t.label[slot]!;
+          names.of(l.metric);
+          groups.of(l.tags);
+          names.of(l.profile);
           if (t.acc.sketched) sketches.push(t.acc.sketchJSON(slot)!);
         });
       }
@@ -119,9 +120,10 @@ export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly S
           out[at++] = w.start;
           out[at++] = seriesCount(w);
           forEachSeries(w, (_key, slot) => {
-            out[at++] = names.of(t.metric[slot]!);
-            out[at++] = groups.of(t.tags[slot]!);
-            out[at++] = names.of(t.profile[slot]!);
+            const l = t.label[slot]!;
+            out[at++] = names.of(l.metric);
+            out[at++] = groups.of(l.tags);
+            out[at++] = names.of(l.profile);
             if (t.acc.sketched) out[at++] = sketch++;
             at = t.acc.writeRow(slot, out, at);
           });
