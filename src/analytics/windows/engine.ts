@@ -239,7 +239,7 @@ export class WindowEngine {
         (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
         continue;
       }
-      const w = this.openWindow(dev, i, start, end);
+      const w = this.openWindow(dev, i, start);
       const slot = seriesSlot(w, key);
       if (slot !== undefined) table.add(slot, v, r.ts);
       else {
@@ -250,8 +250,8 @@ export class WindowEngine {
     return late;
   }
 
-  /** The open window [start, end) of spec i, created in start order if new. */
-  private openWindow(dev: DeviceState, i: number, start: number, end: number): OpenWindow {
+  /** The open window of spec i starting at `start`, created in start order if new. */
+  private openWindow(dev: DeviceState, i: number, start: number): OpenWindow {
     const ss = (dev.specs[i] ??= { idleClosed: -Infinity, windows: [] });
     const ws = ss.windows;
     let j = ws.length - 1;
@@ -260,7 +260,7 @@ export class WindowEngine {
       if (w.start === start) return w;
       if (w.start < start) break;
     }
-    const w = newWindow(start, end);
+    const w = newWindow(start);
     ss.windows = withWindowAt(ws, j + 1, w);
     dev.open++;
     return w;
@@ -271,7 +271,8 @@ export class WindowEngine {
     const ss = dev.specs[i];
     if (!ss) return out;
     const closed = this.closedThrough(dev, i);
-    while (ss.windows.length > 0 && ss.windows[0]!.end <= closed) this.emit(device, dev, i, ss.windows.shift()!, (out ??= []));
+    const size = this.specs[i]!.size;
+    while (ss.windows.length > 0 && ss.windows[0]!.start + size <= closed) this.emit(device, dev, i, ss.windows.shift()!, (out ??= []));
     return out;
   }
 
@@ -291,7 +292,7 @@ export class WindowEngine {
     const spec = this.specs[i]!;
     const table = this.tables[i]!;
     forEachSeries(w, (key, slot) => {
-      out.push({ agg: toAggregate(spec, device, table, slot, w.start, w.end), spec: spec.id, key });
+      out.push({ agg: toAggregate(spec, device, table, slot, w.start, w.start + spec.size), spec: spec.id, key });
       table.release(slot);
     });
     this.openWindows -= seriesCount(w);

@@ -52,7 +52,7 @@ export function decodeSnapshotV1(specs: readonly CompiledSpec[], keys: readonly 
       const ss: SpecState = { idleClosed: idleClosed ?? -Infinity, windows: new Array<OpenWindow>(windows.length) };
       for (const [at, [start, series]] of windows.entries()) {
         if (!Number.isSafeInteger(start)) throw new Error('window snapshot: malformed window start');
-        const w = newWindow(start, start + spec.size);
+        const w = newWindow(start);
         for (const [metric, tags, profile, acc] of series) {
           const group = keys[i]!.group(tags);
           addSeries(w, keys[i]!.key(group, metric), tables[i]!.restore(metric, group.tags, profile, acc));

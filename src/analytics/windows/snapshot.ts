@@ -220,7 +220,7 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
 function readWindow(r: BlockReader, h: WindowsHeader, spec: CompiledSpec, keys: SeriesKeys, table: SeriesTable, out: Decoded): OpenWindow {
   const start = r.number();
   if (!Number.isSafeInteger(start)) throw new Error('window snapshot: malformed window start');
-  const w = newWindow(start, start + spec.size);
+  const w = newWindow(start);
   for (let n = r.count(); n > 0; n--) {
     const metric = h.names[r.index(h.names.length)]!;
     const group = keys.group(h.groups[r.index(h.groups.length)]!);

@@ -6,8 +6,8 @@
  * accumulator and labels. The lists are kept exactly sized (window-series.ts). Per open
  * window key (one series in one window) that is a key and slot in its window's array, a
  * 64-byte slab row and a shared label; each device adds its watermark, window
- * lists and windows. memory.test.ts: ~570 B for a device with one series in one window,
- * ~230 B per key at 4 series per device (949 and 332 B with a Map per window), 12.3 MB
+ * lists and windows. memory.test.ts: ~540 B for a device with one series in one window,
+ * ~230 B per key at 4 series per device (949 and 332 B with a Map per window), 12.0 MB
  * for 10,000 devices × 3 metrics × 2 windows.
  */
 import type { CompiledSpec } from './spec.js';

@@ -22,10 +22,12 @@ export const INDEXED_ABOVE = 16;
 
 const NO_SERIES: ReadonlyArray<string | number> = Object.freeze([]);
 
-/** One open window [start, end) of one device and spec. */
+/**
+ * One open window [start, start + spec size) of one device and spec. The end is not
+ * kept: it is a boxed double per window (~24 B with its field, 30,000 windows at 10,000 devices).
+ */
 export interface OpenWindow {
   start: number;
-  end: number;
   /** Series key and slot of the spec's SeriesTable, alternating, in insertion order. */
   series: Array<string | number>;
   /** key → slot, only once the window holds more than INDEXED_ABOVE series. */
@@ -33,8 +35,8 @@ export interface OpenWindow {
 }
 
 /** An open window holding no series yet. */
-export function newWindow(start: number, end: number): OpenWindow {
-  return { start, end, series: NO_SERIES as Array<string | number>, index: undefined };
+export function newWindow(start: number): OpenWindow {
+  return { start, series: NO_SERIES as Array<string | number>, index: undefined };
 }
 
 /** How many series the window holds. */

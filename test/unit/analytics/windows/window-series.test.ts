@@ -13,7 +13,7 @@ function entries(w: OpenWindow): Array<[string, number]> {
 
 describe('window series', () => {
   it('finds every series, keeps insertion order, and indexes only past INDEXED_ABOVE', () => {
-    const w = newWindow(0, 60_000);
+    const w = newWindow(0);
     const reference = new Map<string, number>();
     expect(seriesCount(w)).toBe(0);
     expect(seriesSlot(w, 'usage')).toBeUndefined();
@@ -32,8 +32,8 @@ describe('window series', () => {
   });
 
   it('a new window never shares its series list with another', () => {
-    const a = newWindow(0, 10);
-    const b = newWindow(10, 20);
+    const a = newWindow(0);
+    const b = newWindow(10);
     addSeries(a, 'x', 1);
     expect(seriesCount(b)).toBe(0);
     addSeries(b, 'y', 2);
@@ -42,7 +42,7 @@ describe('window series', () => {
   });
 
   it('withWindowAt inserts at the front, middle and end, leaving the input as it was', () => {
-    const [w0, w1, w2] = [newWindow(0, 10), newWindow(10, 20), newWindow(20, 30)];
+    const [w0, w1, w2] = [newWindow(0), newWindow(10), newWindow(20)];
     const one = withWindowAt([], 0, w1);
     expect(one).toEqual([w1]);
     const front = withWindowAt(one, 0, w0);
