@@ -214,6 +214,19 @@ describe('SqliteJournal durability and sequence', () => {
     expect(reopened.stats().backlog.readings).toBe(0);
   });
 
+  it('gives one committed record by its sequence, in any segment, and nothing for an unknown one or once closed', async () => {
+    const { j } = journalIn(tempDir(), { segmentRecords: 16 });
+    const entries = Array.from({ length: 40 }, (_, i) => ({ ...entry(i), ts: 1_600_000_000_000 + i, profile: 'p' }));
+    const seqs = await Promise.all(entries.map((e) => append(j, e)));
+    for (const k of [0, 15, 16, 39]) {
+      expect(j.record(seqs[k]!)).toMatchObject({ seq: seqs[k], stream: 'readings', key: entries[k]!.key, ts: entries[k]!.ts, profile: 'p', body: entries[k]!.body });
+    }
+    expect(j.record(0)).toBeUndefined();
+    expect(j.record(seqs[39]! + 1)).toBeUndefined();
+    await j.close();
+    expect(j.record(seqs[0]!)).toBeUndefined();
+  });
+
   it('reads across segment boundaries in order, before and after a restart', async () => {
     const dir = tempDir();
     const { j } = journalIn(dir, { segmentRecords: 16 });
