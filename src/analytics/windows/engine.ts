@@ -232,7 +232,7 @@ export class WindowEngine {
       const end = start + spec.size;
       if (end <= closed) {
         this.lateTotal++;
-        const slot = table.open(metric, group.tags, r.profile, v, r.ts);
+        const slot = table.open(this.keys[i]!.label(group, metric, r.profile), v, r.ts);
         const correction = toAggregate(spec, r.device, table, slot, start, end);
         table.release(slot);
         correction.late = 1;
@@ -243,7 +243,7 @@ export class WindowEngine {
       const slot = seriesSlot(w, key);
       if (slot !== undefined) table.add(slot, v, r.ts);
       else {
-        addSeries(w, key, table.open(metric, group.tags, r.profile, v, r.ts));
+        addSeries(w, key, table.open(this.keys[i]!.label(group, metric, r.profile), v, r.ts));
         this.openWindows++;
       }
     }

@@ -14,18 +14,26 @@
  * lost), so a tag with unbounded values cannot grow it without limit.
  *
  * Call order: one SeriesKeys per compiled spec, `group(tags)` per reading, then
- * `key(group, metric)` per metric. No errors.
+ * `key(group, metric)` per metric, and `label(group, metric, profile)` when a series opens. No errors.
  */
 import { groupKey, pickTags, seriesKey } from './state.js';
 
 const MAX_GROUPS = 4096;
 const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
-/** One group of one spec: its key part, its tags, and its series keys by metric. */
+/** What an aggregate says its series is; interned, shared between window slots: never mutate. */
+export interface SeriesLabel {
+  readonly metric: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly profile: string;
+}
+
+/** One group of one spec: its key part, its tags, its series keys by metric and its labels by `profile\nmetric`. */
 export interface SeriesGroup {
   readonly id: string;
   readonly tags: Readonly<Record<string, string>>;
   readonly keys: Map<string, string>;
+  readonly labels: Map<string, SeriesLabel>;
 }
 
 export class SeriesKeys {
@@ -60,6 +68,17 @@ export class SeriesKeys {
     return k;
   }
 
+  /** The label of `metric` in `g` for a reading of `profile` (interned like key()). */
+  label(g: SeriesGroup, metric: string, profile: string): SeriesLabel {
+    const name = `${profile}\n${metric}`;
+    let l = g.labels.get(name);
+    if (l === undefined) {
+      l = Object.freeze({ metric, tags: g.tags, profile });
+      if (g.labels.size < MAX_GROUPS) g.labels.set(name, l);
+    }
+    return l;
+  }
+
   private add(lookup: string, tags: Readonly<Record<string, string>>): SeriesGroup {
     if (this.groups.size >= MAX_GROUPS) this.groups = new Map();
     const g = newGroup(groupKey(tags, this.groupBy), Object.freeze(pickTags(tags, this.groupBy)));
@@ -69,5 +88,5 @@ export class SeriesKeys {
 }
 
 function newGroup(id: string, tags: Readonly<Record<string, string>>): SeriesGroup {
-  return { id, tags, keys: new Map() };
+  return { id, tags, keys: new Map(), labels: new Map() };
 }

@@ -6,59 +6,48 @@
  *
  * Why: per open window key this holds one reference and a 64-byte row instead of a
  * Series object, an Accumulator object and its boxed doubles (state.ts has the figures),
- * so the garbage collector has nothing per key to mark. Labels are interned: all devices'
- * windows share one per (group, metric, profile) — three arrays of references instead
- * cost ~1.5 MB more at 10,000 devices.
+ * so the garbage collector has nothing per key to mark. Labels are interned by
+ * SeriesKeys: all devices' windows share one per (group, metric, profile) — three arrays
+ * of references instead cost ~1.5 MB more at 10,000 devices.
  *
  * Call order: open() when a series first gets a value in a window → add() per further
  * value → release() once the window is emitted (or the value was a one-off, as a late
  * reading's correction). No errors; using a released slot is a caller bug.
  */
 import { AccumulatorSlab, type AccumulatorOptions, type AccumulatorResult, type AccumulatorState } from './accumulator.js';
+import type { SeriesLabel } from './series-keys.js';
 import type { Sketch } from './sketch.js';
 
-/** What an aggregate says its series is. Shared between slots: never mutate. */
-export interface SeriesLabel {
-  readonly metric: string;
-  /** Shared per group (series-keys.ts). */
-  readonly tags: Readonly<Record<string, string>>;
-  readonly profile: string;
-}
-
-/** Interned label sets kept per table before starting afresh (as series-keys.ts's MAX_GROUPS, for unbounded tag values). */
-const MAX_INTERNED = 4096;
 const RELEASED: SeriesLabel = Object.freeze({ metric: '', tags: Object.freeze({}), profile: '' });
 
 export class SeriesTable {
   readonly acc: AccumulatorSlab;
   /** By slot; a released slot holds RELEASED, so it keeps no tags object or string alive. */
   readonly label: SeriesLabel[] = [];
-  /** tags object → `profile\nmetric` → label. */
-  private interned = new Map<Readonly<Record<string, string>>, Map<string, SeriesLabel>>();
 
   constructor(options: AccumulatorOptions) {
     this.acc = new AccumulatorSlab(options);
   }
 
   /** A new series slot holding one value seen at event time `ts`. */
-  open(metric: string, tags: Readonly<Record<string, string>>, profile: string, value: number, ts: number): number {
-    return this.labelled(this.acc.open(value, ts), metric, tags, profile);
+  open(label: SeriesLabel, value: number, ts: number): number {
+    return this.labelled(this.acc.open(value, ts), label);
   }
 
   /**
    * A slot restored from a checkpoint.
    * @throws Error as AccumulatorSlab.restore.
    */
-  restore(metric: string, tags: Readonly<Record<string, string>>, profile: string, state: AccumulatorState): number {
-    return this.labelled(this.acc.restore(state), metric, tags, profile);
+  restore(label: SeriesLabel, state: AccumulatorState): number {
+    return this.labelled(this.acc.restore(state), label);
   }
 
   /**
    * A slot restored from a binary checkpoint's row at `src[at]` (AccumulatorSlab.restoreRow).
    * @throws Error as AccumulatorSlab.restoreRow.
    */
-  restoreRow(metric: string, tags: Readonly<Record<string, string>>, profile: string, src: Float64Array, at: number, sketch: Sketch | undefined): number {
-    return this.labelled(this.acc.restoreRow(src, at, sketch), metric, tags, profile);
+  restoreRow(label: SeriesLabel, src: Float64Array, at: number, sketch: Sketch | undefined): number {
+    return this.labelled(this.acc.restoreRow(src, at, sketch), label);
   }
 
   add(slot: number, value: number, ts: number): void {
@@ -74,15 +63,7 @@ export class SeriesTable {
     this.acc.release(slot);
   }
 
-  private labelled(slot: number, metric: string, tags: Readonly<Record<string, string>>, profile: string): number {
-    let byName = this.interned.get(tags);
-    if (byName === undefined) {
-      if (this.interned.size >= MAX_INTERNED) this.interned = new Map();
-      this.interned.set(tags, (byName = new Map()));
-    }
-    const name = `${profile}\n${metric}`;
-    let label = byName.get(name);
-    if (label === undefined) byName.set(name, (label = Object.freeze({ metric, tags, profile })));
+  private labelled(slot: number, label: SeriesLabel): number {
     // Slots are handed out densely from 0, so the array stays packed.
     this.label[slot] = label;
     return slot;

@@ -55,7 +55,7 @@ export function decodeSnapshotV1(specs: readonly CompiledSpec[], keys: readonly 
         const w = newWindow(start);
         for (const [metric, tags, profile, acc] of series) {
           const group = keys[i]!.group(tags);
-          addSeries(w, keys[i]!.key(group, metric), tables[i]!.restore(metric, group.tags, profile, acc));
+          addSeries(w, keys[i]!.key(group, metric), tables[i]!.restore(keys[i]!.label(group, metric, profile), acc));
           out.openWindows++;
         }
         ss.windows[at] = w;

@@ -226,7 +226,7 @@ function readWindow(r: BlockReader, h: WindowsHeader, spec: CompiledSpec, keys: 
     const group = keys.group(h.groups[r.index(h.groups.length)]!);
     const profile = h.names[r.index(h.names.length)]!;
     const sketch = table.acc.sketched ? sketchFromJSON(h.sketches[r.index(h.sketches.length)]!) : undefined;
-    const slot = table.restoreRow(metric, group.tags, profile, r.block, r.at, sketch);
+    const slot = table.restoreRow(keys.label(group, metric, profile), r.block, r.at, sketch);
     r.skip(table.acc.stride);
     addSeries(w, keys.key(group, metric), slot);
     out.openWindows++;
