@@ -48,10 +48,10 @@ export type IngestCallback = (err: Error | null, outcome: IngestOutcome) => void
  * commit (closed, busy, disk); then the source must not acknowledge.
  */
 export class Ingest {
-  /** A remembered record is confirmed against the journal's copy (dedup.ts). */
+  /** A remembered record (only readings and dead letters are) is confirmed against the journal's copy (dedup.ts). */
   private readonly recent = new RecentRecords(DEDUP_WINDOW, (seq) => {
     const r = this.journal.record(seq);
-    return r && (r.stream === 'readings' || r.stream === 'deadletter') ? asBuilt(r) : undefined;
+    return r && asBuilt(r);
   });
 
   constructor(

@@ -435,12 +435,8 @@ export class SqliteJournal implements Journal {
   record(seq: number): StoredRecord | undefined {
     // Closed (or never opened): nothing to read, and a caller on the ingest path must not throw.
     if (!this.db?.open) return undefined;
-    for (const seg of this.segments) {
-      if (seg.count === 0 || seq < seg.firstSeq || seq > seg.lastSeq) continue;
-      const row = seg.get(seq);
-      return row ? toRecord(row) : undefined;
-    }
-    return undefined;
+    const row = this.segments.find((g) => g.count > 0 && g.firstSeq <= seq && seq <= g.lastSeq)?.get(seq);
+    return row ? toRecord(row) : undefined;
   }
 
   ack(throughSeq: number): void {
