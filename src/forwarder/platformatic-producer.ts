@@ -1,6 +1,7 @@
 import { Admin, Producer, stringSerializer, type MessageToProduce } from '@platformatic/kafka';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
+import { keyPartition } from './partitioner.js';
 import { sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
 
 type StringProducer = Producer<string, string, Buffer, Buffer>;
@@ -71,6 +72,8 @@ export class PlatformaticProducer implements KafkaProducerPort {
       idempotent: true,
       acks: -1,
       maxInflights: 1,
+      // The client's own partition choice, without its BigInt hashing (partitioner.ts).
+      partitioner: keyPartition,
       autocreateTopics: false,
       compression: this.ctx.config.kafka.compression,
       // No per-send option/message schema validation (ajv): the forwarder builds every
