@@ -30,10 +30,13 @@ export interface Delivery {
 export interface IngestOutcome {
   readings: number;
   /** Error code and reason of each dead letter, for protocols that can tell the device. */
-  rejects: Array<{ code: ErrorCode; reason: string }>;
+  rejects: ReadonlyArray<{ code: ErrorCode; reason: string }>;
   /** No profile matched and the source is configured to ignore such payloads. */
   ignored: boolean;
 }
+
+/** The outcome of every payload without dead letters shares this one. */
+const NO_REJECTS: IngestOutcome['rejects'] = Object.freeze([]);
 
 export type IngestCallback = (err: Error | null, outcome: IngestOutcome) => void;
 
@@ -135,8 +138,10 @@ export class Ingest {
   private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback, unsynced: boolean): void {
     const outcome: IngestOutcome = {
       readings: all.length - rejects.length,
-      rejects: rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
+      rejects: rejects.length === 0 ? NO_REJECTS : rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,
     };
+    // Most payloads carry one reading: no arrays or counters for them (this runs per reading).
+    if (all.length === 1) return this.commitOne(all[0]!, outcome, done, unsynced);
     // Each record's identity is hashed once: looked up now, remembered once committed.
     // Taken before the unsynced mark, so a resend after the clock synced is recognised too.
     const hashes: number[] = [];
@@ -162,6 +167,20 @@ export class Ingest {
         failed ??= err;
         if (--left === 0) done(failed, outcome);
       });
+    });
+  }
+
+  /** commit() of a single record, with the same steps. */
+  private commitOne(e: JournalEntry, outcome: IngestOutcome, done: IngestCallback, unsynced: boolean): void {
+    const hash = RecentRecords.hashOf(e);
+    if (this.recent.has(e, hash)) {
+      this.ctx.metrics.duplicates.inc(1);
+      return process.nextTick(done, null, outcome);
+    }
+    if (unsynced) e.body = markUnsynced(e.body);
+    this.journal.append(e, (err, seq) => {
+      if (!err) this.recent.add(hash, seq);
+      done(err, outcome);
     });
   }
 }

@@ -21,7 +21,8 @@ export interface GroupCommitOptions<T> {
   onGroup?(count: number, seconds: number, err: Error | null): void;
 }
 
-type Done = (err: Error | null) => void;
+/** Told once the item is durable (err null) or failed; gets the item back, so callers need no closure per item. */
+export type Done<T> = (err: Error | null, item: T) => void;
 
 /**
  * Group commit: items arriving close together share one transaction, so one fsync
@@ -31,7 +32,7 @@ type Done = (err: Error | null) => void;
  */
 export class GroupCommitter<T> {
   private items: T[] = [];
-  private dones: Done[] = [];
+  private dones: Array<Done<T>> = [];
   private cancelTimer: (() => void) | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private closed = false;
@@ -42,11 +43,11 @@ export class GroupCommitter<T> {
     return this.items.length;
   }
 
-  /** Queues `item`; `done` gets null once it is durable, or the error that stopped it. */
-  add(item: T, done: Done): void {
-    if (this.closed) return deferError(done, new WeirError('WEIR_JOURNAL_CLOSED', 'journal is closed'));
+  /** Queues `item`; `done` gets null once it is durable, or the error that stopped it, and the item. */
+  add(item: T, done: Done<T>): void {
+    if (this.closed) return deferError(done, new WeirError('WEIR_JOURNAL_CLOSED', 'journal is closed'), item);
     if (this.items.length >= this.opts.maxPending) {
-      return deferError(done, new WeirError('WEIR_JOURNAL_BUSY', `${this.items.length} records already wait for a commit`));
+      return deferError(done, new WeirError('WEIR_JOURNAL_BUSY', `${this.items.length} records already wait for a commit`), item);
     }
     this.items.push(item);
     this.dones.push(done);
@@ -74,7 +75,7 @@ export class GroupCommitter<T> {
     }
     const settle = (err: Error | null): void => {
       this.opts.onGroup?.(items.length, (performance.now() - started) / 1000, err);
-      for (const done of dones) done(err);
+      for (let i = 0; i < dones.length; i++) dones[i]!(err, items[i]!);
     };
     // Callbacks on a later turn: a caller's done() must never re-enter add() mid-flush.
     if (failure || !this.opts.durable) process.nextTick(settle, failure);
@@ -108,6 +109,6 @@ export class GroupCommitter<T> {
   }
 }
 
-function deferError(done: Done, err: Error): void {
-  process.nextTick(done, err);
+function deferError<T>(done: Done<T>, err: Error, item: T): void {
+  process.nextTick(done, err, item);
 }

@@ -28,6 +28,8 @@ export { RETAIN_TAIL };
 /** A record waiting for its commit; its seq is assigned inside the commit, in append order. */
 interface Pending extends JournalEntry {
   seq: number;
+  /** The appender's callback (records derived in a commit have none). */
+  done?: CommitCallback;
 }
 /** A processing-time tick for the RecordProcessor, ordered among the records. */
 interface Tick {
@@ -42,6 +44,21 @@ interface Barrier {
   barrier: () => void;
 }
 type Item = Pending | Tick | Shift | Barrier;
+
+/**
+ * The journal's own copy of an entry, with its callback riding on it (no closure per
+ * record). Spelled out, not spread: a sampling heap profile put `{ ...entry, seq }` at
+ * 8 % of all the gateway thread allocated at full ingest, and one literal shape keeps
+ * every pending record on the same hidden class.
+ */
+function pendingOf(e: JournalEntry, done?: CommitCallback): Pending {
+  return { stream: e.stream, key: e.key, received: e.received, ts: e.ts, profile: e.profile, body: e.body, reading: e.reading, seq: 0, done };
+}
+
+function settleRecord(err: Error | null, item: Item): void {
+  const p = item as Pending;
+  p.done!(err, p.seq);
+}
 
 /**
  * The journal on better-sqlite3: WAL, synchronous=FULL by default (the notes: WAL's
@@ -201,8 +218,7 @@ export class SqliteJournal implements Journal {
       return;
     }
     // The sequence is assigned in the commit, in the order of append(): journal order.
-    const pending: Pending = { ...entry, seq: 0 };
-    this.committer.add(pending, (err) => done(err, pending.seq));
+    this.committer.add(pendingOf(entry, done), settleRecord);
   }
 
   /** Queues a processing-time tick for the processor, in order with the records (no-op without one). */
@@ -246,7 +262,7 @@ export class SqliteJournal implements Journal {
         for (const item of items) {
           if ('tick' in item) {
             const out = this.host?.tick(item.tick, this.lastSeq) ?? [];
-            for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
+            for (const e of out) derived.push(this.write(pendingOf(e), written));
             continue;
           }
           if ('barrier' in item) {
@@ -262,7 +278,7 @@ export class SqliteJournal implements Journal {
           item.seq = this.lastSeq + 1;
           const out = this.host?.processor.process(item) ?? [];
           this.write(item, written);
-          for (const e of out) derived.push(this.write({ ...e, seq: 0 }, written));
+          for (const e of out) derived.push(this.write(pendingOf(e), written));
         }
         this.host?.afterCommitWrites(written.length, this.lastSeq);
       })();
