@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The `weir` command. The TypeScript is compiled to dist/ on install (npm `prepare`).
-import { main } from '../dist/cli/main.js';
+import { quietDisabledDebug } from '../dist/core/quiet-debug.js';
+
+// Before the gateway's packages load (they log through `debug`): see quiet-debug.ts.
+quietDisabledDebug();
+const { main } = await import('../dist/cli/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -10,12 +10,16 @@ import { systemClock } from '../core/clock.js';
 import type { Context } from '../core/context.js';
 import { createLogger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
+import { quietDisabledDebug } from '../core/quiet-debug.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { JournalReader } from '../journal/journal-reader.js';
 import { CommitSignal } from './commit-signal.js';
 import { loadProducerFactory } from './create-producer.js';
 import { Forwarder, type ForwardJournal } from './forwarder.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
+
+// Before the Kafka client loads (it logs through `debug`): see quiet-debug.ts.
+quietDisabledDebug();
 
 const port = parentPort!;
 const data = workerData as ForwardWorkerData;
