@@ -14,7 +14,7 @@ type Factory = ((namespace: string) => Logger) & { enabled(namespace: string): b
  * allocated to them (with inlining off, which bills each allocation to the function
  * that makes it). This replaces debug's factory in Node's CommonJS module cache, before
  * those packages load: namespaces that DEBUG enables get debug's own logger, as
- * before; the rest a shared no-op.
+ * before; the rest a no-op.
  *
  * Call before the first import of a package that uses `debug` (bin/weir.js imports the
  * gateway only afterwards; the forwarder thread calls it before loading its Kafka

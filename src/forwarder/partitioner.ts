@@ -6,7 +6,8 @@
  * BigInts per key; on the forwarder thread that was ~7 % of all it allocated per
  * record (a sampling heap profile at full ingest). Math.imul gives the Java int
  * multiplication's low 32 bits exactly, so the hash is bit-for-bit the same
- * (murmur2.test.ts checks it against the client's and Kafka's own test vectors).
+ * (test/unit/forwarder/partitioner.test.ts checks it against the client's function
+ * and Kafka's own test vectors).
  */
 export function murmur2(data: Uint8Array): number {
   const m = 0x5bd1e995;

@@ -142,16 +142,13 @@ export class Ingest {
     };
     // Most payloads carry one reading: no arrays or counters for them (this runs per reading).
     if (all.length === 1) return this.commitOne(all[0]!, outcome, done, unsynced);
-    // Each record's identity is hashed once: looked up now, remembered once committed.
-    // Taken before the unsynced mark, so a resend after the clock synced is recognised too.
+    // Each record's identity is hashed once (admit): looked up now, remembered once committed.
     const hashes: number[] = [];
     const entries: JournalEntry[] = [];
     for (const e of all) {
-      const hash = RecentRecords.hashOf(e);
-      if (this.recent.has(e, hash)) continue;
+      const hash = this.admit(e, unsynced);
+      if (hash === undefined) continue;
       hashes.push(hash);
-      // Provisional stamps are marked so the forwarder can correct them once the clock syncs.
-      if (unsynced) e.body = markUnsynced(e.body);
       entries.push(e);
     }
     if (entries.length < all.length) this.ctx.metrics.duplicates.inc(all.length - entries.length);
@@ -172,16 +169,28 @@ export class Ingest {
 
   /** commit() of a single record, with the same steps. */
   private commitOne(e: JournalEntry, outcome: IngestOutcome, done: IngestCallback, unsynced: boolean): void {
-    const hash = RecentRecords.hashOf(e);
-    if (this.recent.has(e, hash)) {
+    const hash = this.admit(e, unsynced);
+    if (hash === undefined) {
       this.ctx.metrics.duplicates.inc(1);
       return process.nextTick(done, null, outcome);
     }
-    if (unsynced) e.body = markUnsynced(e.body);
     this.journal.append(e, (err, seq) => {
       if (!err) this.recent.add(hash, seq);
       done(err, outcome);
     });
+  }
+
+  /**
+   * One record's check before it is appended: its identity's hash, or undefined for a
+   * resend of a remembered record. The hash is taken before the unsynced mark, so a
+   * resend after the clock synced is recognised too; provisional stamps are then marked
+   * so the forwarder can correct them once the clock syncs.
+   */
+  private admit(e: JournalEntry, unsynced: boolean): number | undefined {
+    const hash = RecentRecords.hashOf(e);
+    if (this.recent.has(e, hash)) return undefined;
+    if (unsynced) e.body = markUnsynced(e.body);
+    return hash;
   }
 }
 
