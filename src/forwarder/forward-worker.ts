@@ -13,6 +13,7 @@ import { Metrics } from '../core/metrics.js';
 import { quietDisabledDebug } from '../core/quiet-debug.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { JournalReader } from '../journal/journal-reader.js';
+import { WalCheckpointer } from '../journal/wal-checkpointer.js';
 import { CommitSignal } from './commit-signal.js';
 import { loadProducerFactory } from './create-producer.js';
 import { Forwarder, type ForwardJournal } from './forwarder.js';
@@ -35,6 +36,15 @@ const ctx: Context = {
 };
 
 const reader = new JournalReader(data.file, data.config.journal.cacheBytes);
+// The journal's WAL checkpoints run here, off the gateway thread (wal-checkpointer.ts).
+// Without them the writer's own fallback still bounds the WAL, so a failure here is not fatal.
+let checkpointer: WalCheckpointer | null = null;
+try {
+  checkpointer = new WalCheckpointer(data.file, ctx.clock, ctx.log.child({ component: 'journal' }));
+  checkpointer.start();
+} catch (err) {
+  ctx.log.warn({ err }, 'cannot checkpoint the journal from the forwarder thread; the gateway thread does');
+}
 const signal = new CommitSignal(data.signal);
 /** The durable mark the last read stopped at. */
 let readThrough = 0;
@@ -80,6 +90,7 @@ port.on('message', (m: ToWorker) => {
       abort.abort();
       void forwarder.stop(m.deadlineMs).finally(() => {
         reader.close();
+        checkpointer?.close();
         post({ t: 'stopped' });
         port.close();
       });

@@ -46,6 +46,8 @@ export class ForwarderThread implements ForwarderHandle {
   }
 
   start(): void {
+    // The worker checkpoints the WAL (forward-worker.ts), off this thread.
+    this.journal.checkpointElsewhere();
     this.unsubscribe = this.journal.onCommit((lastSeq) => this.signal.publish(lastSeq) && this.send({ t: 'commit' }));
     this.ctx.metrics.addRemote(() => this.remoteMetrics());
     this.spawn();

@@ -13,6 +13,7 @@ import type { RecordProcessor } from './processor.js';
 import { ProcessorHost } from './processor-host.js';
 import { cacheSizePragma, listSegments, Page, Segment, toRecord, type Row } from './segments.js';
 import { STREAMS, STREAM_ID, streamName, type StreamName } from './streams.js';
+import { WRITER_FALLBACK_PAGES } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
 
 /** 2: segment tables seg_<n> with ts and profile columns. */
@@ -486,6 +487,15 @@ export class SqliteJournal implements Journal {
       this.log.warn({ err }, 'could not persist acknowledgements; will retry');
       this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
     }
+  }
+
+  /**
+   * Hands the WAL's checkpoints to a WalCheckpointer on another thread (the forwarder's):
+   * the writer's automatic checkpoint stays only as a fallback, at a larger WAL, should
+   * that thread stall or die. Call after open().
+   */
+  checkpointElsewhere(): void {
+    this.db.pragma(`wal_autocheckpoint = ${WRITER_FALLBACK_PAGES}`);
   }
 
   onCommit(listener: (lastSeq: number) => void): () => void {

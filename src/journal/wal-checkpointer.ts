@@ -1,0 +1,129 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
+import Database from 'better-sqlite3';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+
+/** SQLite's own automatic checkpoint threshold, in WAL frames (https://sqlite.org/pragma.html#pragma_wal_autocheckpoint). */
+export const CHECKPOINT_PAGES = 1000;
+/**
+ * The writer's automatic checkpoint while a WalCheckpointer runs elsewhere: a safety
+ * net only, so the WAL stays bounded (~16 MB at 4 KiB pages) should that thread stall.
+ */
+export const WRITER_FALLBACK_PAGES = 4 * CHECKPOINT_PAGES;
+/** How often the wal-index header is read: at full ingest the WAL grows ~1,000 frames a second. */
+const POLL_MS = 100;
+
+/** The wal-index header (https://sqlite.org/walformat.html §2.1), native byte order. */
+const WALINDEX_VERSION = 3007000;
+const HEADER_BYTES = 136;
+const OFFSET_VERSION = 0;
+const OFFSET_IS_INIT = 12;
+const OFFSET_MX_FRAME = 16;
+/** WalCkptInfo.nBackfill follows the two 48-byte copies of WalIndexHdr. */
+const OFFSET_N_BACKFILL = 96;
+
+/**
+ * SQLite's WAL checkpoints, run on another thread than the writer's (the forwarder's).
+ *
+ * Why: SQLite checkpoints automatically inside the COMMIT that takes the WAL past
+ * wal_autocheckpoint frames, on the committing thread — copying up to a thousand pages
+ * into the database and syncing both files. On an SD card that is tens of
+ * milliseconds during which the gateway thread reads no device and sends no PUBACK.
+ * WAL mode lets another connection checkpoint while the writer keeps appending
+ * (https://sqlite.org/wal.html §"Checkpointing"); PASSIVE never waits for readers or
+ * the writer (https://sqlite.org/c3ref/wal_checkpoint_v2.html), and the writer restarts
+ * the WAL from its beginning at its next commit once everything was copied back.
+ *
+ * When: as SQLite's own policy, once CHECKPOINT_PAGES frames wait to be copied. Their
+ * number is read from the wal-index header in the `-shm` file (mxFrame − nBackfill), a
+ * 136-byte read every POLL_MS, so an idle or slow gateway checkpoints no more often
+ * than SQLite would have (each checkpoint rewrites pages and syncs the database: flash
+ * wear). Should the header not be the documented version, it checkpoints once per
+ * poll interval × 10 instead, and says so once.
+ *
+ * A read-write connection of its own (a read-only one may not checkpoint), with a
+ * small page cache: a checkpoint copies frames from the WAL file, not through it.
+ *
+ * Call order: constructor → start() → poll()* (the timer's, or a test's) → close().
+ * Errors: a failed checkpoint is logged (once per kind of failure in a row) and
+ * retried at the next due poll; the writer's fallback bounds the WAL meanwhile.
+ */
+export class WalCheckpointer {
+  private readonly db: Database.Database;
+  private readonly shm: number;
+  private readonly header = Buffer.alloc(HEADER_BYTES);
+  private readonly readU32: (offset: number) => number;
+  private cancel: (() => void) | null = null;
+  private fallbackPolls = 0;
+  private lastError: string | null = null;
+  /** Checkpoints run (for tests). */
+  checkpoints = 0;
+
+  constructor(file: string, private readonly clock: Clock, private readonly log: Logger, private readonly pages = CHECKPOINT_PAGES) {
+    this.db = new Database(file, { fileMustExist: true });
+    this.db.pragma('busy_timeout = 0');
+    this.db.pragma('cache_size = -256');
+    // Opening the connection in WAL mode maps the -shm file, so it exists from here on.
+    this.db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
+    this.shm = openSync(`${file}-shm`, 'r');
+    const le = endianness() === 'LE';
+    this.readU32 = (o) => (le ? this.header.readUInt32LE(o) : this.header.readUInt32BE(o));
+  }
+
+  start(): void {
+    const schedule = (): void => {
+      this.cancel = this.clock.setTimer(POLL_MS, () => {
+        this.poll();
+        if (this.cancel) schedule();
+      });
+    };
+    schedule();
+  }
+
+  /**
+   * Frames in the WAL not yet copied into the database, from the wal-index header;
+   * null when the header is not the documented version (or not initialised).
+   */
+  pendingFrames(): number | null {
+    if (readSync(this.shm, this.header, 0, HEADER_BYTES, 0) < HEADER_BYTES) return null;
+    if (this.readU32(OFFSET_VERSION) !== WALINDEX_VERSION || this.header[OFFSET_IS_INIT] !== 1) return null;
+    const mxFrame = this.readU32(OFFSET_MX_FRAME);
+    const nBackfill = this.readU32(OFFSET_N_BACKFILL);
+    // After the writer restarts the WAL, mxFrame counts from 0 again before nBackfill is reset.
+    return Math.max(0, mxFrame - nBackfill);
+  }
+
+  /** Checkpoints when due; returns whether it did. */
+  poll(): boolean {
+    const pending = this.pendingFrames();
+    if (pending === null) {
+      if (this.fallbackPolls === 0) this.log.warn('unrecognised SQLite wal-index header; checkpointing the journal every second instead');
+      if (this.fallbackPolls++ % 10 !== 0) return false;
+    } else if (pending < this.pages) {
+      return false;
+    }
+    return this.checkpoint();
+  }
+
+  private checkpoint(): boolean {
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+      this.checkpoints++;
+      this.lastError = null;
+      return true;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.lastError) this.log.warn({ err }, 'journal checkpoint failed; retrying at the next one due');
+      this.lastError = message;
+      return false;
+    }
+  }
+
+  close(): void {
+    this.cancel?.();
+    this.cancel = null;
+    closeSync(this.shm);
+    if (this.db.open) this.db.close();
+  }
+}

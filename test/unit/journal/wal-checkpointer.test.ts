@@ -1,0 +1,175 @@
+// The journal's WAL checkpoints from another connection (src/journal/wal-checkpointer.ts),
+// against real SQLite files: the wal-index header it reads must agree with SQLite's own
+// frame count, it must checkpoint only once enough frames wait, and it must keep the WAL
+// bounded for a writer that never checkpoints itself (the control shows the WAL growing
+// without it).
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, systemClock } from '../../../src/core/clock.js';
+import { ForwarderThread } from '../../../src/forwarder/forwarder-thread.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import type { JournalEntry } from '../../../src/journal/journal.js';
+import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
+import { CHECKPOINT_PAGES, WalCheckpointer } from '../../../src/journal/wal-checkpointer.js';
+import { waitFor } from '../../support/wait.js';
+import { cleanupTempDirs, makeContext, tempDir } from '../support.js';
+
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  cleanupTempDirs();
+});
+
+/** A WAL-mode database whose writer never checkpoints by itself. */
+function writer(): { db: Database.Database; file: string } {
+  const file = join(tempDir(), 'j.sqlite');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+  closers.push(() => db.close());
+  return { db, file };
+}
+
+function checkpointer(file: string, pages = CHECKPOINT_PAGES, clock = new ManualClock()): WalCheckpointer {
+  const cp = new WalCheckpointer(file, clock, silentLogger, pages);
+  closers.push(() => cp.close());
+  return cp;
+}
+
+/** `n` transactions of `rows` rows of ~1 KB each. */
+function write(db: Database.Database, n: number, rows = 4): void {
+  const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+  const txn = db.transaction(() => {
+    for (let i = 0; i < rows; i++) insert.run('x'.repeat(1000));
+  });
+  for (let i = 0; i < n; i++) txn();
+}
+
+const walBytes = (file: string): number => statSync(`${file}-wal`).size;
+
+describe('WalCheckpointer', () => {
+  it('reads the frames waiting in the WAL as SQLite counts them, before and after a restart of the WAL', () => {
+    const { db, file } = writer();
+    const cp = checkpointer(file);
+    write(db, 20);
+    const pending = cp.pendingFrames();
+    expect(pending).toBeGreaterThan(20);
+    // SQLite's own count: a PASSIVE checkpoint reports the WAL's frames (log) and those copied.
+    const [first] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+    expect(first).toEqual({ busy: 0, log: pending, checkpointed: pending });
+    expect(cp.pendingFrames()).toBe(0);
+    write(db, 3); // the writer restarts the WAL from its start
+    const again = cp.pendingFrames();
+    const [second] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>;
+    expect(again).toBe(second!.log);
+    expect(again).toBeLessThan(pending!);
+  });
+
+  it('checkpoints only once its threshold of frames waits', () => {
+    const { db, file } = writer();
+    const cp = checkpointer(file, 50);
+    let polls = 0;
+    while (cp.pendingFrames()! < 50) {
+      expect(cp.poll()).toBe(false);
+      polls++;
+      write(db, 1);
+    }
+    expect(polls).toBeGreaterThan(5);
+    expect(cp.checkpoints).toBe(0);
+    expect(cp.poll()).toBe(true);
+    expect(cp.checkpoints).toBe(1);
+    expect(cp.pendingFrames()).toBe(0);
+  });
+
+  it('keeps the WAL of a writer that never checkpoints bounded; without it the WAL grows', () => {
+    const pages = 100;
+    const bounded = writer();
+    const cp = checkpointer(bounded.file, pages);
+    const control = writer();
+    for (let i = 0; i < 300; i++) {
+      write(bounded.db, 1);
+      write(control.db, 1);
+      cp.poll();
+    }
+    const frame = 4096 + 24;
+    // At most the threshold plus one transaction's frames, and the 32-byte WAL header.
+    const bound = 32 + (pages + 8) * frame;
+    expect(walBytes(bounded.file)).toBeLessThanOrEqual(bound);
+    expect(walBytes(control.file)).toBeGreaterThan(5 * bound);
+    expect(cp.checkpoints).toBeGreaterThan(5);
+    expect(bounded.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(1200);
+  });
+
+  it('polls on its clock once started, and stops at close', () => {
+    const { db, file } = writer();
+    const clock = new ManualClock();
+    const cp = new WalCheckpointer(file, clock, silentLogger, 10);
+    cp.start();
+    write(db, 20);
+    clock.advance(99);
+    expect(cp.checkpoints).toBe(0);
+    clock.advance(1);
+    expect(cp.checkpoints).toBe(1);
+    write(db, 20);
+    cp.close();
+    clock.advance(1000);
+    expect(cp.checkpoints).toBe(1);
+  });
+});
+
+describe('SqliteJournal.checkpointElsewhere', () => {
+  const entry = (i: number): JournalEntry => ({ stream: 'readings', key: `dev-${i % 7}`, received: 1_700_000_000_000 + i, body: `{"i":${i},"pad":"${'p'.repeat(900)}"}` });
+
+  /** ~6 MB of records, beyond SQLite's 1,000-frame auto-checkpoint and below the fallback's 4,000. */
+  async function load(j: SqliteJournal, clock?: ManualClock): Promise<void> {
+    for (let batch = 0; batch < 30; batch++) {
+      const done = Array.from({ length: 200 }, (_, k) => new Promise<void>((resolve, reject) => j.append(entry(batch * 200 + k), (err) => (err ? reject(err) : resolve()))));
+      clock?.advance(10);
+      await Promise.all(done);
+    }
+  }
+
+  /** Frames waiting in the journal's WAL after load(). */
+  async function pendingAfterLoad(elsewhere: boolean): Promise<number> {
+    const clock = new ManualClock();
+    const j = new SqliteJournal(makeContext({ dataDir: tempDir(), journal: { synchronous: 'NORMAL' } }, clock));
+    j.open();
+    closers.push(() => j.close());
+    if (elsewhere) j.checkpointElsewhere();
+    const probe = checkpointer(j.file);
+    await load(j, clock);
+    return probe.pendingFrames()!;
+  }
+
+  it('leaves checkpoints to another connection, keeping its own only as a fallback at 4x the WAL', async () => {
+    const own = await pendingAfterLoad(false);
+    const elsewhere = await pendingAfterLoad(true);
+    expect(own).toBeLessThan(CHECKPOINT_PAGES);
+    expect(elsewhere).toBeGreaterThan(CHECKPOINT_PAGES);
+    expect(elsewhere).toBeLessThan(4 * CHECKPOINT_PAGES);
+  });
+});
+
+describe('the forwarder thread', () => {
+  it("checkpoints the gateway's journal (Kafka unreachable: the checkpoints do not depend on it)", async () => {
+    const ctx = makeContext({ dataDir: tempDir(), journal: { synchronous: 'NORMAL' }, kafka: { brokers: ['127.0.0.1:1'] } }, systemClock);
+    const j = new SqliteJournal(ctx);
+    j.open();
+    closers.push(() => j.close());
+    const thread = new ForwarderThread(ctx, j);
+    thread.start(); // hands the checkpoints to its worker
+    closers.push(() => thread.stop(100));
+    const probe = checkpointer(j.file);
+    for (let batch = 0; batch < 60; batch++) {
+      const done = Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => j.append({ stream: 'readings', key: 'd', received: batch, body: `{"pad":"${'p'.repeat(900)}"}` }, (err) => (err ? reject(err) : resolve()))));
+      await Promise.all(done);
+    }
+    // ~1,500 frames in all: the WAL file grew past SQLite's threshold before anything was
+    // copied back, and falls below it again without the writer's help (its fallback is 4x).
+    expect(walBytes(j.file)).toBeGreaterThan(CHECKPOINT_PAGES * 4096);
+    await waitFor(() => probe.pendingFrames()! < CHECKPOINT_PAGES, 10_000, 'the WAL to be checkpointed');
+  });
+});
