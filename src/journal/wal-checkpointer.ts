@@ -51,7 +51,7 @@ const OFFSET_N_BACKFILL = 96;
  */
 export class WalCheckpointer {
   private readonly db: Database.Database;
-  private readonly shm: number;
+  private readonly shm: string;
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private readonly readU32: (offset: number) => number;
   private cancel: (() => void) | null = null;
@@ -66,7 +66,7 @@ export class WalCheckpointer {
     this.db.pragma('cache_size = -256');
     // Opening the connection in WAL mode maps the -shm file, so it exists from here on.
     this.db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
-    this.shm = openSync(`${file}-shm`, 'r');
+    this.shm = `${file}-shm`;
     const le = endianness() === 'LE';
     this.readU32 = (o) => (le ? this.header.readUInt32LE(o) : this.header.readUInt32BE(o));
   }
@@ -83,14 +83,26 @@ export class WalCheckpointer {
 
   /**
    * Frames in the WAL not yet copied into the database, from the wal-index header;
-   * null when the header is not the documented version (or not initialised).
+   * null when the header is unreadable, not initialised or not the documented version.
    */
   pendingFrames(): number | null {
-    if (readSync(this.shm, this.header, 0, HEADER_BYTES, 0) < HEADER_BYTES) return null;
+    // Opened per read (ten times a second): no descriptor to leak should the thread die.
+    let read = 0;
+    try {
+      const fd = openSync(this.shm, 'r');
+      try {
+        read = readSync(fd, this.header, 0, HEADER_BYTES, 0);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return null; // unreadable: the fallback schedule below
+    }
+    if (read < HEADER_BYTES) return null;
     if (this.readU32(OFFSET_VERSION) !== WALINDEX_VERSION || this.header[OFFSET_IS_INIT] !== 1) return null;
     const mxFrame = this.readU32(OFFSET_MX_FRAME);
     const nBackfill = this.readU32(OFFSET_N_BACKFILL);
-    // After the writer restarts the WAL, mxFrame counts from 0 again before nBackfill is reset.
+    // A read racing the writer's restart of the WAL may pair the new mxFrame with the old nBackfill.
     return Math.max(0, mxFrame - nBackfill);
   }
 
@@ -123,7 +135,6 @@ export class WalCheckpointer {
   close(): void {
     this.cancel?.();
     this.cancel = null;
-    closeSync(this.shm);
     if (this.db.open) this.db.close();
   }
 }

@@ -3,13 +3,13 @@
 // frame count, it must checkpoint only once enough frames wait, and it must keep the WAL
 // bounded for a writer that never checkpoints itself (the control shows the WAL growing
 // without it).
-import { statSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from '../../../src/core/clock.js';
 import { ForwarderThread } from '../../../src/forwarder/forwarder-thread.js';
-import { silentLogger } from '../../../src/core/logger.js';
+import { silentLogger, type Logger } from '../../../src/core/logger.js';
 import type { JournalEntry } from '../../../src/journal/journal.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { CHECKPOINT_PAGES, WalCheckpointer } from '../../../src/journal/wal-checkpointer.js';
@@ -101,6 +101,20 @@ describe('WalCheckpointer', () => {
     expect(walBytes(control.file)).toBeGreaterThan(5 * bound);
     expect(cp.checkpoints).toBeGreaterThan(5);
     expect(bounded.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(1200);
+  });
+
+  it('without a readable wal-index header, checkpoints every tenth poll and says so once', () => {
+    const { db, file } = writer();
+    const warnings: string[] = [];
+    const log = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))) } as unknown as Logger;
+    const cp = new WalCheckpointer(file, new ManualClock(), log, 10);
+    closers.push(() => cp.close());
+    unlinkSync(`${file}-shm`); // both connections keep their mapping; a reader of the file finds none
+    write(db, 5);
+    expect(cp.pendingFrames()).toBeNull();
+    const did = Array.from({ length: 21 }, () => cp.poll());
+    expect(did.flatMap((d, i) => (d ? [i] : []))).toEqual([0, 10, 20]);
+    expect(warnings).toEqual(['unrecognised SQLite wal-index header; checkpointing the journal every second instead']);
   });
 
   it('polls on its clock once started, and stops at close', () => {
