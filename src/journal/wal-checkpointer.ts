@@ -13,6 +13,8 @@ export const CHECKPOINT_PAGES = 1000;
 export const WRITER_FALLBACK_PAGES = 4 * CHECKPOINT_PAGES;
 /** How often the wal-index header is read: at full ingest the WAL grows ~1,000 frames a second. */
 const POLL_MS = 100;
+/** After a failed checkpoint (a full or failing disk), polls skipped before the next try: doubling, at most ~30 s. */
+const FAILURE_SKIP_MAX = 300;
 
 /** The wal-index header (https://sqlite.org/walformat.html §2.1), native byte order. */
 const WALINDEX_VERSION = 3007000;
@@ -47,7 +49,8 @@ const OFFSET_N_BACKFILL = 96;
  *
  * Call order: constructor → start() → poll()* (the timer's, or a test's) → close().
  * Errors: a failed checkpoint is logged (once per kind of failure in a row) and
- * retried at the next due poll; the writer's fallback bounds the WAL meanwhile.
+ * retried after a pause that doubles from 1 s to 30 s while it keeps failing; the
+ * writer's fallback bounds the WAL meanwhile.
  */
 export class WalCheckpointer {
   private readonly db: Database.Database;
@@ -57,6 +60,9 @@ export class WalCheckpointer {
   private cancel: (() => void) | null = null;
   private fallbackPolls = 0;
   private lastError: string | null = null;
+  /** Polls still to skip after a failure, and the next failure's pause. */
+  private skipPolls = 0;
+  private failurePause = 10;
   /** Checkpoints run (for tests). */
   checkpoints = 0;
 
@@ -108,6 +114,10 @@ export class WalCheckpointer {
 
   /** Checkpoints when due; returns whether it did. */
   poll(): boolean {
+    if (this.skipPolls > 0) {
+      this.skipPolls--;
+      return false;
+    }
     const pending = this.pendingFrames();
     if (pending === null) {
       if (this.fallbackPolls === 0) this.log.warn('unrecognised SQLite wal-index header; checkpointing the journal every second instead');
@@ -123,11 +133,14 @@ export class WalCheckpointer {
       this.db.pragma('wal_checkpoint(PASSIVE)');
       this.checkpoints++;
       this.lastError = null;
+      this.failurePause = 10;
       return true;
     } catch (err) {
       const message = (err as Error).message;
-      if (message !== this.lastError) this.log.warn({ err }, 'journal checkpoint failed; retrying at the next one due');
+      if (message !== this.lastError) this.log.warn({ err }, 'journal checkpoint failed; retrying later (the writer\'s fallback bounds the WAL meanwhile)');
       this.lastError = message;
+      this.skipPolls = this.failurePause;
+      this.failurePause = Math.min(FAILURE_SKIP_MAX, this.failurePause * 2);
       return false;
     }
   }

@@ -117,6 +117,32 @@ describe('WalCheckpointer', () => {
     expect(warnings).toEqual(['unrecognised SQLite wal-index header; checkpointing the journal every second instead']);
   });
 
+  it('after a failed checkpoint, waits 10, then 20, 40 … polls before trying again, and says so once', () => {
+    const { db, file } = writer();
+    const warnings: string[] = [];
+    const log = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))) } as unknown as Logger;
+    const cp = new WalCheckpointer(file, new ManualClock(), log, 1);
+    write(db, 2);
+    // A failing disk, in effect: its own connection closed and swapped for one whose every checkpoint throws.
+    const internals = cp as unknown as { db: Pick<Database.Database, 'pragma' | 'open'> };
+    (internals.db as Database.Database).close();
+    let poll = 0;
+    const tries: number[] = [];
+    internals.db = { open: false, pragma: () => { tries.push(poll); throw new Error('disk I/O error'); } };
+    for (; poll < 80; poll++) expect(cp.poll()).toBe(false);
+    expect(tries).toEqual([0, 11, 32, 73]); // 10, 20, 40 polls skipped in between
+    expect(cp.checkpoints).toBe(0);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^journal checkpoint failed/);
+    // The disk recovers: the next try (80 polls after the last) succeeds.
+    internals.db = new Database(file);
+    let succeeded = -1;
+    for (; poll < 200 && succeeded < 0; poll++) if (cp.poll()) succeeded = poll;
+    expect(succeeded).toBe(154);
+    expect(cp.checkpoints).toBe(1);
+    cp.close();
+  });
+
   it('polls on its clock once started, and stops at close', () => {
     const { db, file } = writer();
     const clock = new ManualClock();
