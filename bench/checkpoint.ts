@@ -21,6 +21,7 @@ import { REPO } from '../test/support/gateway.js';
 import { distStale } from './dist.js';
 import { benchDir } from './peers.js';
 import { loadAverage, waitQuiet } from './procfs.js';
+import { percentile } from './report.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -104,7 +105,7 @@ async function run(mode: Mode) {
   }
   await j.close();
   latencies.sort((x, y) => x - y);
-  const q = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! * 10) / 10;
+  const q = (p: number) => Math.round(percentile(latencies, p) * 10) / 10;
   return {
     mode, readings: latencies.length, durableMs: { p50: q(0.5), p99: q(0.99), p999: q(0.999), max: q(1) },
     loopDelayMs: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 }, loopUtilisation: Math.round(elu.utilization * 1000) / 1000, checkpoints,

@@ -9,7 +9,7 @@ const ok = (pass: boolean | undefined) => (pass === undefined ? '' : pass ? 'met
 const PI4 = 10, PI5 = 1 / 0.3;
 
 /** Nearest-rank percentile of an ascending list (NaN when empty). */
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]! : NaN;
 }
 
