@@ -13,8 +13,10 @@ export const CHECKPOINT_PAGES = 1000;
 export const WRITER_FALLBACK_PAGES = 4 * CHECKPOINT_PAGES;
 /** How often the wal-index header is read: at full ingest the WAL grows ~1,000 frames a second. */
 const POLL_MS = 100;
-/** After a failed checkpoint (a full or failing disk), polls skipped before the next try: doubling, at most ~30 s. */
-const FAILURE_SKIP_MAX = 300;
+const POLLS_PER_SECOND = 1000 / POLL_MS;
+/** After a failed checkpoint (a full or failing disk), polls skipped before the next try: 1 s, doubling, at most 30 s. */
+const FAILURE_SKIP_FIRST = POLLS_PER_SECOND;
+const FAILURE_SKIP_MAX = 30 * POLLS_PER_SECOND;
 
 /** The wal-index header (https://sqlite.org/walformat.html §2.1), native byte order. */
 const WALINDEX_VERSION = 3007000;
@@ -41,8 +43,8 @@ const OFFSET_N_BACKFILL = 96;
  * number is read from the wal-index header in the `-shm` file (mxFrame − nBackfill), a
  * 136-byte read every POLL_MS, so an idle or slow gateway checkpoints no more often
  * than SQLite would have (each checkpoint rewrites pages and syncs the database: flash
- * wear). Should the header not be the documented version, it checkpoints once per
- * poll interval × 10 instead, and says so once.
+ * wear). Should the header not be the documented version, it checkpoints once a
+ * second instead, and says so once.
  *
  * A read-write connection of its own (a read-only one may not checkpoint), with a
  * small page cache: a checkpoint copies frames from the WAL file, not through it.
@@ -62,7 +64,7 @@ export class WalCheckpointer {
   private lastError: string | null = null;
   /** Polls still to skip after a failure, and the next failure's pause. */
   private skipPolls = 0;
-  private failurePause = 10;
+  private failurePause = FAILURE_SKIP_FIRST;
   /** Checkpoints run (for tests). */
   checkpoints = 0;
 
@@ -121,7 +123,7 @@ export class WalCheckpointer {
     const pending = this.pendingFrames();
     if (pending === null) {
       if (this.fallbackPolls === 0) this.log.warn('unrecognised SQLite wal-index header; checkpointing the journal every second instead');
-      if (this.fallbackPolls++ % 10 !== 0) return false;
+      if (this.fallbackPolls++ % POLLS_PER_SECOND !== 0) return false;
     } else if (pending < this.pages) {
       return false;
     }
@@ -133,7 +135,7 @@ export class WalCheckpointer {
       this.db.pragma('wal_checkpoint(PASSIVE)');
       this.checkpoints++;
       this.lastError = null;
-      this.failurePause = 10;
+      this.failurePause = FAILURE_SKIP_FIRST;
       return true;
     } catch (err) {
       const message = (err as Error).message;
