@@ -99,7 +99,7 @@ export class Metrics {
   });
 
   readonly forwarderHeap = new Gauge({
-    name: 'weir_forwarder_thread_heap_bytes', help: 'V8 heap of the forwarder\'s thread (kafka.workerThread), its own isolate beside the weir_nodejs_heap_* of the main one: total (reserved) and used.',
+    name: 'weir_forwarder_thread_heap_bytes', help: 'V8 heap of the forwarder\'s thread (kafka.workerThread), its own isolate beside the weir_nodejs_heap_* of the main one: total (reserved), used, and young (its young generation\'s current size).',
     labelNames: ['kind'] as const, registers: [this.registry],
   });
 

@@ -4,7 +4,7 @@
  * changes and metrics posted back to the gateway thread, which alone writes the
  * journal. Call order of messages: commit* → stop → (posts 'stopped', exits).
  */
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../core/clock.js';
 import type { Context } from '../core/context.js';
@@ -83,6 +83,8 @@ port.on('message', (m: ToWorker) => {
       const heap = getHeapStatistics();
       ctx.metrics.forwarderHeap.set({ kind: 'total' }, heap.total_heap_size);
       ctx.metrics.forwarderHeap.set({ kind: 'used' }, heap.used_heap_size);
+      // Its own young generation (worker-heap.ts): the new space's two semi-spaces as now sized.
+      ctx.metrics.forwarderHeap.set({ kind: 'young' }, getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0);
       void ctx.metrics.registry.getMetricsAsJSON().then((metrics) => post({ t: 'metrics', id: m.id, metrics }));
       break;
     }

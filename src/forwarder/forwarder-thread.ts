@@ -6,6 +6,7 @@ import { backoffDelay } from './backoff.js';
 import { CommitSignal } from './commit-signal.js';
 import type { ForwarderHandle, UplinkStatus } from './forwarder.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
+import { spawnWithSemiSpace, WORKER_SEMI_SPACE_MB } from './worker-heap.js';
 
 /** The worker: from dist/ plain JS; from the TypeScript sources (tests), through a bootstrap that registers tsx. */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './forward-worker-tsx.mjs' : './forward-worker.js', import.meta.url);
@@ -69,7 +70,8 @@ export class ForwarderThread implements ForwarderHandle {
     const workerData: ForwardWorkerData = {
       config: this.ctx.config, file: this.journal.file, ackedThrough: stats.ackedThrough, signal: this.signal.buffer, logLevel: this.ctx.log.level,
     };
-    const worker = new Worker(WORKER_URL, { workerData });
+    // Its own young generation, larger than the unit's cap for this thread (worker-heap.ts).
+    const worker = spawnWithSemiSpace(WORKER_SEMI_SPACE_MB, (resourceLimits) => new Worker(WORKER_URL, { workerData, resourceLimits }));
     worker.on('message', (m: FromWorker) => this.receive(m));
     worker.on('error', (err) => {
       this.mirror = { ...this.mirror, state: 'down', since: this.ctx.clock.now(), lastError: describeError(err) };
