@@ -51,20 +51,20 @@ export function spawnWithSemiSpace(semiMb: number, spawn: (resourceLimits: { max
   const limits = { maxYoungGenerationSizeMb: 3 * semiMb };
   const own = processSemiSpaceMb();
   if (own === undefined || own >= semiMb) return spawn(limits);
-  setFlagsFromString(`--max-semi-space-size=${semiMb}`);
-  let worker: Worker;
-  try {
-    worker = spawn(limits);
-  } catch (err) {
-    setFlagsFromString(`--max-semi-space-size=${own}`);
-    throw err;
-  }
   let restored = false;
   const restore = (): void => {
     if (restored) return;
     restored = true;
     setFlagsFromString(`--max-semi-space-size=${own}`);
   };
+  setFlagsFromString(`--max-semi-space-size=${semiMb}`);
+  let worker: Worker;
+  try {
+    worker = spawn(limits);
+  } catch (err) {
+    restore();
+    throw err;
+  }
   worker.once('online', restore);
   worker.once('error', restore);
   worker.once('exit', restore);
