@@ -18,7 +18,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { REPO } from '../test/support/gateway.js';
-import { distStale } from './dist.js';
+import { distStale, distUrl } from './dist.js';
 import { benchDir } from './peers.js';
 import { loadAverage, waitQuiet } from './procfs.js';
 import { percentile } from './report.js';
@@ -35,12 +35,11 @@ const RATE = Number(a.rate);
 const SECONDS = Number(a.seconds);
 const ROUNDS = Number(a.rounds);
 if (distStale(['journal'])) throw new Error('dist/ is older than src/journal: run `npm run build` first');
-const mod = (path: string) => new URL(`../dist/${path}`, import.meta.url).href;
-const { SqliteJournal } = await import(mod('journal/sqlite-journal.js')) as typeof import('../src/journal/sqlite-journal.js');
-const { configSchema } = await import(mod('config/schema.js')) as typeof import('../src/config/schema.js');
-const { systemClock } = await import(mod('core/clock.js')) as typeof import('../src/core/clock.js');
-const { silentLogger } = await import(mod('core/logger.js')) as typeof import('../src/core/logger.js');
-const { Metrics } = await import(mod('core/metrics.js')) as typeof import('../src/core/metrics.js');
+const { SqliteJournal } = await import(distUrl('journal/sqlite-journal.js')) as typeof import('../src/journal/sqlite-journal.js');
+const { configSchema } = await import(distUrl('config/schema.js')) as typeof import('../src/config/schema.js');
+const { systemClock } = await import(distUrl('core/clock.js')) as typeof import('../src/core/clock.js');
+const { silentLogger } = await import(distUrl('core/logger.js')) as typeof import('../src/core/logger.js');
+const { Metrics } = await import(distUrl('core/metrics.js')) as typeof import('../src/core/metrics.js');
 
 /** The checkpointer's thread: what forward-worker.ts starts, without the forwarder. */
 const WORKER = `
@@ -64,7 +63,7 @@ async function run(mode: Mode) {
   let worker: Worker | null = null;
   if (mode === 'thread') {
     j.checkpointElsewhere();
-    worker = new Worker(WORKER, { eval: true, workerData: { file: j.file, cp: mod('journal/wal-checkpointer.js'), clock: mod('core/clock.js'), logger: mod('core/logger.js') } });
+    worker = new Worker(WORKER, { eval: true, workerData: { file: j.file, cp: distUrl('journal/wal-checkpointer.js'), clock: distUrl('core/clock.js'), logger: distUrl('core/logger.js') } });
     await new Promise((r) => worker!.once('message', r));
   }
   const latencies: number[] = [];

@@ -16,3 +16,8 @@ function newest(dir: string, ext: string): number {
 export function distStale(subdirs: string[] = ['']): boolean {
   return subdirs.some((d) => newest(join(REPO, 'src', d), '.ts') > newest(join(REPO, 'dist', d), '.js'));
 }
+
+/** The URL of dist/<path>, for a benchmark's dynamic import of the built module (what is deployed). */
+export function distUrl(path: string): string {
+  return new URL(`../dist/${path}`, import.meta.url).href;
+}

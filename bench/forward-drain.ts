@@ -17,8 +17,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from '../test/support/gateway.js';
-import { distStale } from './dist.js';
+import { REPO, sleep } from '../test/support/gateway.js';
+import { distStale, distUrl } from './dist.js';
 import { benchDir, createBenchTopics, deployedEnv, deployedNodeFlags, killAll, startKafka } from './peers.js';
 import { cpuSeconds, loadAverage, waitQuiet } from './procfs.js';
 
@@ -43,16 +43,14 @@ if (!a['as-is'] && !flags.every((f) => process.execArgv.includes(f))) {
 const N = Number(a.n);
 const ROUNDS = Number(a.rounds);
 if (distStale(['journal', 'forwarder'])) throw new Error('dist/ is older than src/: run `npm run build` first');
-const mod = (path: string) => new URL(`../dist/${path}`, import.meta.url).href;
-const { SqliteJournal } = await import(mod('journal/sqlite-journal.js')) as typeof import('../src/journal/sqlite-journal.js');
-const { ForwarderThread } = await import(mod('forwarder/forwarder-thread.js')) as typeof import('../src/forwarder/forwarder-thread.js');
-const { configSchema } = await import(mod('config/schema.js')) as typeof import('../src/config/schema.js');
-const { systemClock } = await import(mod('core/clock.js')) as typeof import('../src/core/clock.js');
-const { silentLogger } = await import(mod('core/logger.js')) as typeof import('../src/core/logger.js');
-const { Metrics } = await import(mod('core/metrics.js')) as typeof import('../src/core/metrics.js');
+const { SqliteJournal } = await import(distUrl('journal/sqlite-journal.js')) as typeof import('../src/journal/sqlite-journal.js');
+const { ForwarderThread } = await import(distUrl('forwarder/forwarder-thread.js')) as typeof import('../src/forwarder/forwarder-thread.js');
+const { configSchema } = await import(distUrl('config/schema.js')) as typeof import('../src/config/schema.js');
+const { systemClock } = await import(distUrl('core/clock.js')) as typeof import('../src/core/clock.js');
+const { silentLogger } = await import(distUrl('core/logger.js')) as typeof import('../src/core/logger.js');
+const { Metrics } = await import(distUrl('core/metrics.js')) as typeof import('../src/core/metrics.js');
 
 const log = (s: string) => console.error(s);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fills a fresh journal with N readings (100 hosts × 4 cpus), in commit groups of 2,000. */
 async function fill(journal: InstanceType<typeof SqliteJournal>): Promise<void> {
