@@ -37,11 +37,18 @@ export function murmur2(data: Uint8Array): number {
 
 /**
  * The partition number before the client takes it modulo the topic's partition count:
- * the same as @platformatic/kafka's defaultPartitioner (`murmur2(key) >>> 0`), so a
- * device keeps its partition across this change and per-device order holds across an
- * upgrade. Keyless records (none are sent: every record has its device or gateway as
- * key) go to partition 0, as with that partitioner.
+ * Apache Kafka's Java producer's choice for a keyed record,
+ * `Utils.toPositive(Utils.murmur2(key)) % partitions` (BuiltInPartitioner.partitionForKey),
+ * where toPositive is `hash & 0x7fffffff` — the same as KafkaJS's default partitioner.
+ * @platformatic/kafka's own default takes `hash >>> 0` instead, which for the half of the
+ * keys with a negative hash picks another partition whenever the count is not a power
+ * of two. Kafka Streams and ksqlDB joins need a device's records on the partition a Java
+ * producer would use for the same key (co-partitioning), and switching `kafka.client`
+ * must not move a device to another partition (its order would break across the
+ * switch): test/e2e/mqtt-to-kafka.test.ts compares both clients with the Java
+ * producer's choice. Keyless records (none are sent: every record has its device or
+ * gateway as key) go to partition 0.
  */
 export function keyPartition(_message: unknown, key: Buffer | undefined): number {
-  return key ? murmur2(key) >>> 0 : 0;
+  return key ? murmur2(key) & 0x7fffffff : 0;
 }

@@ -72,7 +72,7 @@ export class PlatformaticProducer implements KafkaProducerPort {
       idempotent: true,
       acks: -1,
       maxInflights: 1,
-      // The client's own partition choice, without its BigInt hashing (partitioner.ts).
+      // The Java producer's partition for each key, without the client's BigInt hashing (partitioner.ts).
       partitioner: keyPartition,
       autocreateTopics: false,
       compression: this.ctx.config.kafka.compression,

@@ -3,8 +3,10 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Gateway } from '../../src/gateway/gateway.js';
+import { murmur2 } from '../../src/forwarder/partitioner.js';
 import { consumeAll } from '../support/kcat.js';
 import { cpuReading, getJson, startInProcess, testSetup, type TestSetup } from '../support/gateway.js';
+import { javaProducerPartitions } from '../support/java-producer.js';
 
 /** mosquitto_pub -l: one message per stdin line, QoS 1, each PUBACKed before exit. */
 function mosquittoPubLines(port: number, topic: string, lines: string[], clientId: string): Promise<void> {
@@ -25,6 +27,10 @@ function mosquittoPub(port: number, topic: string, message: string): Promise<voi
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub exited ${code}`))));
   });
 }
+
+/** Device ids for the partitioning check; the Java producer's choice for each, computed once for both clients. */
+const PARTITION_DEVICES = Array.from({ length: 40 }, (_, i) => `host-${String(i).padStart(2, '0')}`);
+let javaReference: Promise<Map<string, number>> | undefined;
 
 // Both Kafka clients behind KafkaProducerPort pass the same suite.
 describe.each(['platformatic', 'kafkajs'] as const)('MQTT → journal → Kafka (%s)', (client) => {
@@ -78,6 +84,22 @@ describe.each(['platformatic', 'kafkajs'] as const)('MQTT → journal → Kafka 
     const ranges = devices.map((d) => records.filter((r) => r.key === d).map((r) => Number(r.headers['weir-seq'])));
     const firstEnd = Math.max(...ranges[0]!);
     expect(ranges.slice(1).some((seqs) => Math.min(...seqs) < firstEnd)).toBe(true);
+  });
+
+  it("puts each device's records on the partition Apache Kafka's Java producer picks for its key", async () => {
+    const partitions = setup.config.kafka!.partitions!;
+    // The check can fail: for some of these ids, reading the hash as unsigned (another
+    // client's default) picks another partition than the Java producer's toPositive().
+    expect(PARTITION_DEVICES.filter((d) => { const h = murmur2(Buffer.from(d)); return (h >>> 0) % partitions !== (h & 0x7fffffff) % partitions; }).length).toBeGreaterThan(5);
+    javaReference ??= javaProducerPartitions(brokers, `${setup.topics.readings}.java-reference`, partitions, PARTITION_DEVICES);
+    const java = await javaReference;
+    expect(java.size).toBe(PARTITION_DEVICES.length);
+    await mosquittoPubLines(setup.mqttPort, 'iot-data-input', PARTITION_DEVICES.map((d, i) => cpuReading(d, i, 1_900_000_000_000)), 'pub-partitions');
+    const records = await consumeAll(brokers, setup.topics.readings, { until: (rs) => PARTITION_DEVICES.every((d) => rs.some((r) => r.key === d)), timeoutMs: 60_000 });
+    const weir = new Map(records.filter((r) => java.has(r.key!)).map((r) => [r.key!, r.partition]));
+    expect(Object.fromEntries(weir)).toEqual(Object.fromEntries(java));
+    // The keys spread over every partition, so no single-partition topic makes this trivial.
+    expect(new Set(java.values()).size).toBe(partitions);
   });
 
   it('dead-letters garbage, oversize, wrong-shape and unmatched payloads with reasons while good traffic flows', async () => {
