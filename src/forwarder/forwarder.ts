@@ -6,6 +6,9 @@ import { backoffDelay } from './backoff.js';
 import type { KafkaProducerPort } from './producer.js';
 import { makeFormatter } from './record-format.js';
 
+/** Longest the forwarder waits for a failed Kafka client to close (dropClient). */
+export const DISCONNECT_WAIT_MS = 5000;
+
 export type UplinkState = 'connecting' | 'up' | 'down' | 'stopped';
 
 export interface UplinkStatus {
@@ -152,8 +155,8 @@ export class Forwarder implements ForwarderHandle {
           this.setState('up');
         } catch (err) {
           this.ctx.metrics.kafkaErrors.labels('connect').inc();
-          await this.producer.disconnect();
           this.setState('down', err);
+          await this.dropClient();
           await this.backoff(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
           continue;
         }
@@ -177,8 +180,9 @@ export class Forwarder implements ForwarderHandle {
         }
         this.ctx.metrics.kafkaErrors.labels('send').inc();
         this.connected = false;
-        await this.producer.disconnect();
+        // Down from the moment a send failed, not once the client has closed.
         this.setState('down', err);
+        await this.dropClient();
         if (!this.stopping) await this.backoff(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
         continue;
       }
@@ -195,6 +199,23 @@ export class Forwarder implements ForwarderHandle {
       if (records.length > 1) this.ctx.metrics.forwardLatency.observe((now - last.received) / 1000);
       for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
     }
+  }
+
+  /**
+   * Closes the Kafka client, waiting at most DISCONNECT_WAIT_MS. A socket to a broker
+   * that vanished mid-request (a cellular link cut, a host powered off: no FIN, no RST)
+   * may never finish closing — Node's destroySoon() waits until its buffered bytes
+   * reach the kernel — and the forwarder must go on reconnecting meanwhile. The
+   * abandoned socket dies at TCP's retransmission timeout; what it carried is resent
+   * (a copy arriving late repeats its weir-seq, as any redelivery does).
+   */
+  private async dropClient(): Promise<void> {
+    let cancel = (): void => undefined;
+    await Promise.race([
+      this.producer.disconnect(),
+      new Promise<void>((resolve) => (cancel = this.ctx.clock.setTimer(DISCONNECT_WAIT_MS, resolve))),
+    ]);
+    cancel();
   }
 
   /**
@@ -230,7 +251,7 @@ export class Forwarder implements ForwarderHandle {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, left)))]);
     clearTimeout(timer);
-    await this.producer.disconnect();
+    await this.dropClient();
     this.state = 'stopped';
     this.opts.onState?.(this.status());
   }

@@ -36,7 +36,10 @@ describe('Kafka outage', () => {
     await broker.stop();
     const ackedAtStop = publisher.ackedCount;
     // The gateway notices (the next send fails) and reports it, while staying ready.
-    await waitFor(async () => (await getJson(setup.httpPort, '/readyz')).uplink === 'down', 20_000, 'uplink down on /readyz');
+    await waitFor(async () => (await getJson(setup.httpPort, '/readyz')).uplink === 'down', 20_000, 'uplink down on /readyz').catch(async (err: Error) => {
+      // What the forwarder last said, for a failure that does not repeat locally.
+      throw new Error(`${err.message}; /api/status uplink: ${JSON.stringify((await getJson(setup.httpPort, '/api/status')).uplink)}`);
+    });
     const ready = await getJson(setup.httpPort, '/readyz');
     expect(ready.status).toBe('ready');
     await sleep(30_000);
