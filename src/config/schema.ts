@@ -102,7 +102,11 @@ const journal = z.strictObject({
   flushInlineBelowMs: z.number().min(0).max(1000).default(1)
     .describe('synchronous FULL: a WAL flush whose moving average stays below this runs on the event loop right after the commit (an SSD: cheaper than waking a pool thread); a slower one (an SD card) on the thread pool, so devices keep being served meanwhile. 0: always the thread pool.'),
   commitIntervalMs: z.number().min(0).max(1000).default(2)
-    .describe('Group commit: the longest a record waits for others to share its transaction.'),
+    .describe('Group commit: how long a record waits for others to share its transaction; then the group is committed if it holds commitFillBytes (0: every turn of the event loop, whatever the size).'),
+  commitFillBytes: z.number().int().min(0).default(4096)
+    .describe('Group commit under light traffic: a group smaller than this after commitIntervalMs waits on, until it is this large or commitMaxWaitMs has passed, because every commit writes and flushes at least a page of flash (one page: 4 KiB). 0: commit after commitIntervalMs whatever the size.'),
+  commitMaxWaitMs: z.number().min(0).max(10_000).default(50)
+    .describe('Group commit under light traffic: the longest a record waits for its commit (and its device for the acknowledgement). Larger: less flash written per reading; see the README for figures. Below commitIntervalMs: commitIntervalMs.'),
   maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),
   cacheBytes: z.number().int().min(64 * 1024).default(2 * 1024 ** 2)
     .describe('SQLite page cache of each journal connection (the gateway\'s writer, the forwarder\'s reader). Appends and reads in sequence order touch few pages and the kernel caches the file; better-sqlite3\'s own default, 16 MiB per connection, only filled the process\'s memory as the backlog grew.'),

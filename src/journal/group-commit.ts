@@ -3,8 +3,20 @@ import { WeirError } from '../core/errors.js';
 
 export interface GroupCommitOptions<T> {
   clock: Clock;
-  /** Longest an item waits for company before its group is committed. 0: next turn of the event loop. */
+  /**
+   * How long a group's first item waits for company. 0: the group is committed on the
+   * next turn of the event loop, whatever its size (fillBytes is not consulted).
+   */
   intervalMs: number;
+  /**
+   * A group still smaller than this after intervalMs keeps waiting for company, up to
+   * maxWaitMs: see "Light traffic" below. 0 or absent: committed after intervalMs.
+   */
+  fillBytes?: number;
+  /** With fillBytes: the longest a group's first item waits when the group stays small (≥ intervalMs). */
+  maxWaitMs?: number;
+  /** An item's bytes as fillBytes counts them (absent: every item 0, so fillBytes is never reached early). */
+  sizeOf?(item: T): number;
   /** A group this large is committed on the next turn, without waiting out the interval. */
   maxBatch: number;
   /** Items waiting beyond this are refused with WEIR_JOURNAL_BUSY. */
@@ -29,6 +41,14 @@ export type Done<T> = (err: Error | null, item: T) => void;
  * covers many readings (one commit per reading would cost ~50x the flash writes and
  * cap ingest at a few thousand per second). Items are committed in the order add()
  * was called; every callback runs after its group's commit, on a later turn.
+ *
+ * Light traffic: a commit writes at least one database page to the WAL (two of the
+ * file's pages, as WAL frames are 24 bytes longer than a page) and flushes it, whatever
+ * it holds. When readings trickle in, a group after intervalMs holds one or two of them,
+ * so each reading cost 8 KiB of flash (bench/flash-light.ts). So a group that after
+ * intervalMs holds less than fillBytes waits on, and is committed as soon as it holds
+ * fillBytes, or once its first item has waited maxWaitMs. Under load a group fills
+ * within intervalMs and nothing changes; maxBatch still commits at once.
  */
 export class GroupCommitter<T> {
   private items: T[] = [];
@@ -36,6 +56,10 @@ export class GroupCommitter<T> {
   private cancelTimer: (() => void) | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private closed = false;
+  /** Bytes of the pending items, by sizeOf. */
+  private pendingBytes = 0;
+  /** The group's first item has waited intervalMs; the group waits for fillBytes or maxWaitMs. */
+  private filling = false;
 
   constructor(private readonly opts: GroupCommitOptions<T>) {}
 
@@ -51,6 +75,7 @@ export class GroupCommitter<T> {
     }
     this.items.push(item);
     this.dones.push(done);
+    if (this.opts.sizeOf) this.pendingBytes += this.opts.sizeOf(item);
     this.schedule();
   }
 
@@ -65,6 +90,8 @@ export class GroupCommitter<T> {
     const n = Math.min(this.items.length, this.opts.maxBatch);
     const items = this.items.splice(0, n);
     const dones = this.dones.splice(0, n);
+    const { sizeOf } = this.opts;
+    if (sizeOf) for (const item of items) this.pendingBytes -= sizeOf(item);
     if (this.items.length > 0) this.immediate = setImmediate(() => this.flush());
     const started = performance.now();
     let failure: Error | null = null;
@@ -94,11 +121,26 @@ export class GroupCommitter<T> {
   }
 
   private schedule(): void {
-    if (this.items.length >= this.opts.maxBatch || this.opts.intervalMs === 0) {
+    const { maxBatch, intervalMs } = this.opts;
+    if (this.items.length >= maxBatch || intervalMs === 0 || (this.filling && this.filled())) {
       if (!this.immediate) this.immediate = setImmediate(() => this.flush());
       return;
     }
-    if (!this.cancelTimer) this.cancelTimer = this.opts.clock.setTimer(this.opts.intervalMs, () => this.flush());
+    if (!this.cancelTimer) this.cancelTimer = this.opts.clock.setTimer(intervalMs, () => this.intervalElapsed());
+  }
+
+  /** The group's first item has waited intervalMs: commit, or wait on for company (light traffic). */
+  private intervalElapsed(): void {
+    this.cancelTimer = null;
+    const { intervalMs, maxWaitMs = intervalMs } = this.opts;
+    if (this.filled() || maxWaitMs <= intervalMs) return this.flush();
+    this.filling = true;
+    this.cancelTimer = this.opts.clock.setTimer(maxWaitMs - intervalMs, () => this.flush());
+  }
+
+  private filled(): boolean {
+    const { fillBytes = 0 } = this.opts;
+    return fillBytes <= 0 || this.pendingBytes >= fillBytes;
   }
 
   private unschedule(): void {
@@ -106,6 +148,7 @@ export class GroupCommitter<T> {
     this.cancelTimer = null;
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = null;
+    this.filling = false;
   }
 }
 

@@ -72,7 +72,8 @@ export interface JournalStats {
  *   the record's transaction is durable (per `journal.synchronous`), never
  *   synchronously inside append().
  * - Many appends share one transaction (group commit, bounded by
- *   `journal.commitIntervalMs` and `journal.maxBatchRecords`).
+ *   `journal.commitIntervalMs`, `journal.commitMaxWaitMs` under light traffic, and
+ *   `journal.maxBatchRecords`).
  * - Sequences are unique and increasing across restarts, even after every record
  *   has been acknowledged and deleted.
  * - A record is removed only by ack() of its sequence; read() never returns acked

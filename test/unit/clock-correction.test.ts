@@ -35,7 +35,7 @@ describe('gateway clock correction', () => {
     const BOOT = 5_000; // 1970: the Pi's clock at boot
     const TRUE_BOOT = Date.parse('2026-11-22T06:00:00Z');
     const clock = new ManualClock(BOOT);
-    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1 } }, clock);
+    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
     const journal = new SqliteJournal(ctx);
     journal.open();
     journals.push(journal);
@@ -88,7 +88,7 @@ describe('gateway clock correction', () => {
   it('leaves device time alone: only the gateway stamps move', async () => {
     const dir = tempDir();
     const clock = new ManualClock(5_000);
-    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1 } }, clock);
+    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
     const journal = new SqliteJournal(ctx);
     journal.open();
     journals.push(journal);

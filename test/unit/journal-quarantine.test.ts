@@ -18,7 +18,8 @@ afterEach(async () => {
 
 function open(dataDir: string) {
   const clock = new ManualClock();
-  const ctx = makeContext({ dataDir, journal: { segmentRecords: 1000 } }, clock);
+  // commitFillBytes 0: a group commits after commitIntervalMs, within the clock steps below.
+  const ctx = makeContext({ dataDir, journal: { segmentRecords: 1000, commitFillBytes: 0 } }, clock);
   const j = new SqliteJournal(ctx);
   j.open();
   opened.push(j);

@@ -16,7 +16,8 @@ afterEach(async () => {
 const entry = (i: number): JournalEntry => ({ stream: 'readings', key: `dev-${i % 3}`, received: 1_700_000_000_000 + i, ts: i, profile: 'p', body: `{"i":${i}}` });
 
 function setup(segmentRecords: number, clock = new ManualClock(1_700_000_000_000)) {
-  const ctx = makeContext({ dataDir: tempDir(), journal: { segmentRecords } }, clock);
+  // commitFillBytes 0: a group commits after commitIntervalMs, within the clock steps below.
+  const ctx = makeContext({ dataDir: tempDir(), journal: { segmentRecords, commitFillBytes: 0 } }, clock);
   const j = new SqliteJournal(ctx);
   j.open();
   closers.push(() => j.close());

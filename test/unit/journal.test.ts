@@ -82,7 +82,7 @@ describe('SqliteJournal group commit', () => {
 
   it('waits commitIntervalMs of (manual) clock time unless maxBatchRecords is reached', async () => {
     const clock = new ManualClock();
-    const { j } = journalIn(tempDir(), { commitIntervalMs: 50, maxBatchRecords: 10 }, clock);
+    const { j } = journalIn(tempDir(), { commitIntervalMs: 50, commitFillBytes: 0, maxBatchRecords: 10 }, clock);
     const commits: number[] = [];
     j.onCommit((last) => commits.push(last));
     const done: number[] = [];
@@ -102,6 +102,56 @@ describe('SqliteJournal group commit', () => {
     for (let i = 0; i < 10; i++) j.append(entry(i), (err, seq) => !err && done.push(seq));
     await waitFor(() => done.length === 13, 5000, 'the full batch\'s callbacks', 1);
     expect(commits).toEqual([3, 13]);
+  });
+
+  it('under light traffic, lets a group smaller than commitFillBytes wait up to commitMaxWaitMs, and commits it once it fills', async () => {
+    const clock = new ManualClock();
+    // entry() is ~67 bytes as counted (body + key + 32): 600 bytes is 9 of them.
+    const { j } = journalIn(tempDir(), { commitIntervalMs: 2, commitFillBytes: 600, commitMaxWaitMs: 40, maxBatchRecords: 1000 }, clock);
+    const commits: number[] = [];
+    j.onCommit((last) => commits.push(last));
+    const done: number[] = [];
+    const add = (from: number, n: number) => { for (let i = from; i < from + n; i++) j.append(entry(i), (err, seq) => !err && done.push(seq)); };
+
+    // One reading alone: not at commitIntervalMs, but at commitMaxWaitMs.
+    add(0, 1);
+    clock.advance(2);
+    await turns(5);
+    expect(rowCount(j.file)).toBe(0);
+    clock.advance(37); // 39 ms
+    await turns(5);
+    expect(rowCount(j.file)).toBe(0);
+    clock.advance(1); // 40 ms
+    await waitFor(() => done.length === 1, 5000, 'the lone reading\'s commit', 1);
+    expect(commits).toEqual([1]);
+
+    // A group that fills while it waits is committed then, with the clock standing still.
+    add(1, 4);
+    clock.advance(2);
+    await turns(5);
+    expect(rowCount(j.file)).toBe(1);
+    add(5, 5); // 9 pending, ≥ 600 bytes
+    await waitFor(() => done.length === 10, 5000, 'the filled group\'s commit', 1);
+    expect(commits).toEqual([1, 10]);
+
+    // A group that is full already at commitIntervalMs is committed at commitIntervalMs.
+    add(10, 12);
+    await turns(5);
+    expect(rowCount(j.file)).toBe(10);
+    clock.advance(2);
+    await waitFor(() => done.length === 22, 5000, 'the full group\'s commit', 1);
+    expect(commits).toEqual([1, 10, 22]);
+  });
+
+  it('with commitFillBytes 0, or commitMaxWaitMs below commitIntervalMs, commits after commitIntervalMs whatever the size', async () => {
+    for (const journal of [{ commitFillBytes: 0, commitMaxWaitMs: 40 }, { commitFillBytes: 600, commitMaxWaitMs: 1 }]) {
+      const clock = new ManualClock();
+      const { j } = journalIn(tempDir(), { commitIntervalMs: 2, maxBatchRecords: 1000, ...journal }, clock);
+      const seq = append(j, entry(0));
+      await turns(5);
+      clock.advance(2);
+      expect(await seq).toBe(1);
+    }
   });
 
   it('never puts more than maxBatchRecords in one transaction', async () => {

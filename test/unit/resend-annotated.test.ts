@@ -28,7 +28,7 @@ afterEach(async () => {
 
 /** One run of the gateway's ingest path on `dir`; `unsynced` says how the gateway clock stamps. */
 function run(dir: string, clock: ManualClock, stamp: { unsynced: boolean }) {
-  const ctx = makeContext({ dataDir: dir, journal: { commitIntervalMs: 1 }, analytics: { maxFutureSkewMs: 60_000 } }, clock);
+  const ctx = makeContext({ dataDir: dir, journal: { commitIntervalMs: 1, commitFillBytes: 0 }, analytics: { maxFutureSkewMs: 60_000 } }, clock);
   const journal = new SqliteJournal(ctx);
   journal.setProcessor(new AnalyticsStage(ctx, decl), ctx.config.analytics.checkpointIntervalMs);
   journal.open();

@@ -45,7 +45,8 @@ afterEach(async () => {
 });
 
 function start(dataDir: string, clock: ManualClock): { j: SqliteJournal; stage: AnalyticsStage } {
-  const ctx = makeContext({ dataDir, analytics: { checkpointIntervalMs: 30_000 } }, clock);
+  // commitFillBytes 0: a group commits after commitIntervalMs, within the clock steps below.
+  const ctx = makeContext({ dataDir, analytics: { checkpointIntervalMs: 30_000 }, journal: { commitFillBytes: 0 } }, clock);
   const stage = new AnalyticsStage(ctx, decl);
   const j = new SqliteJournal(ctx);
   j.setProcessor(stage, ctx.config.analytics.checkpointIntervalMs);

@@ -200,7 +200,9 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
   });
 
   it('keeps the coap package\'s response cache bounded: memory does not grow with the request rate', async () => {
-    const h = await harness();
+    // One request at a time (NSTART 1): each group is one reading, committed at once
+    // rather than after journal.commitMaxWaitMs, or 3,000 requests would take minutes.
+    const h = await harness({ config: { journal: { commitFillBytes: 0 } } });
     const device = await peer();
     for (let i = 0; i < 3000; i++) {
       await device.send(request(i, body(reading(1000 + i))), h.port);
