@@ -25,6 +25,8 @@ export interface Delivery {
   client: string;
   /** Size limit for this protocol; larger payloads are dead-lettered. */
   maxBytes: number;
+  /** The source sends nothing more until this payload is acknowledged: commit without waiting for company (JournalEntry.eager). */
+  eager?: boolean;
 }
 
 export interface IngestOutcome {
@@ -97,7 +99,7 @@ export class Ingest {
     this.receivedBy(d.protocol).inc();
     if (d.payload.length > d.maxBytes) {
       const reject = { code: 'WEIR_PAYLOAD_TOO_LARGE' as const, reason: `payload of ${d.payload.length} bytes exceeds the limit of ${d.maxBytes}` };
-      return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced);
+      return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced, d.eager);
     }
     const match = this.profiles.match(d.protocol, d.topic);
     if (!match) {
@@ -105,12 +107,12 @@ export class Ingest {
         return process.nextTick(done, null, { readings: 0, rejects: [], ignored: true });
       }
       const reject = { code: 'WEIR_NO_PROFILE' as const, reason: `no device profile matches ${d.protocol} "${d.topic}"` };
-      return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced);
+      return this.commit([this.deadLetter(d, received, reject)], [reject], done, unsynced, d.eager);
     }
     const { readings, rejects } = match.profile.decode({ payload: d.payload, params: match.params, received });
     const entries = readings.map((r) => readingEntry(r, received));
     for (const reject of rejects) entries.push(this.deadLetter(d, received, reject, match.profile.name));
-    this.commit(entries, rejects, done, unsynced);
+    this.commit(entries, rejects, done, unsynced, d.eager);
   }
 
   private deadLetter(d: Delivery, received: number, r: Rejection, profile?: string): JournalEntry {
@@ -135,7 +137,8 @@ export class Ingest {
     return { stream: 'deadletter', key: r.device ?? d.client, received, body: JSON.stringify(body) };
   }
 
-  private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback, unsynced: boolean): void {
+  private commit(all: JournalEntry[], rejects: Rejection[], done: IngestCallback, unsynced: boolean, eager = false): void {
+    if (eager) for (const e of all) e.eager = true;
     const outcome: IngestOutcome = {
       readings: all.length - rejects.length,
       rejects: rejects.length === 0 ? NO_REJECTS : rejects.map((r) => ({ code: r.code, reason: r.reason })), ignored: false,

@@ -17,6 +17,8 @@ export interface GroupCommitOptions<T> {
   maxWaitMs?: number;
   /** An item's bytes as fillBytes counts them (absent: every item 0, so fillBytes is never reached early). */
   sizeOf?(item: T): number;
+  /** An item whose group must not wait for fillBytes (its sender waits for it before sending more). */
+  isEager?(item: T): boolean;
   /** A group this large is committed on the next turn, without waiting out the interval. */
   maxBatch: number;
   /** Items waiting beyond this are refused with WEIR_JOURNAL_BUSY. */
@@ -60,6 +62,8 @@ export class GroupCommitter<T> {
   private pendingBytes = 0;
   /** The group's first item has waited intervalMs; the group waits for fillBytes or maxWaitMs. */
   private filling = false;
+  /** A pending item is eager (isEager): its group does not wait for fillBytes. */
+  private eagerPending = false;
 
   constructor(private readonly opts: GroupCommitOptions<T>) {}
 
@@ -76,6 +80,7 @@ export class GroupCommitter<T> {
     this.items.push(item);
     this.dones.push(done);
     if (this.opts.sizeOf) this.pendingBytes += this.opts.sizeOf(item);
+    if (this.opts.isEager?.(item)) this.eagerPending = true;
     this.schedule();
   }
 
@@ -92,6 +97,8 @@ export class GroupCommitter<T> {
     const dones = this.dones.splice(0, n);
     const { sizeOf } = this.opts;
     if (sizeOf) for (const item of items) this.pendingBytes -= sizeOf(item);
+    if (this.items.length === 0) this.pendingBytes = 0; // no drift, should an item change size while it waits
+    this.eagerPending = this.items.length > 0 && this.opts.isEager !== undefined && this.items.some(this.opts.isEager);
     if (this.items.length > 0) this.immediate = setImmediate(() => this.flush());
     const started = performance.now();
     let failure: Error | null = null;
@@ -138,9 +145,10 @@ export class GroupCommitter<T> {
     this.cancelTimer = this.opts.clock.setTimer(maxWaitMs - intervalMs, () => this.flush());
   }
 
+  /** The group need not wait for company: it holds fillBytes (or fill is off), or an eager item. */
   private filled(): boolean {
     const { fillBytes = 0 } = this.opts;
-    return fillBytes <= 0 || this.pendingBytes >= fillBytes;
+    return fillBytes <= 0 || this.pendingBytes >= fillBytes || this.eagerPending;
   }
 
   private unschedule(): void {

@@ -29,6 +29,13 @@ export interface JournalEntry {
    * journal's RecordProcessor a JSON.parse of `body`. Never stored; must equal the body.
    */
   reading?: { tags: Record<string, string>; metrics: Record<string, number> };
+  /**
+   * Commit without waiting for company under light traffic (journal.commitMaxWaitMs):
+   * the source sends nothing more until this record is acknowledged, so waiting would
+   * only slow it down (the MQTT bridge: MQTT.js hands over the site broker's next
+   * message only once this one is acknowledged). Never stored.
+   */
+  eager?: boolean;
 }
 
 /** A committed record, as read back for forwarding. */

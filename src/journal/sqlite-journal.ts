@@ -58,7 +58,7 @@ function rowBytes(item: Item): number {
  * every pending record on the same hidden class.
  */
 function pendingOf(e: JournalEntry, done?: CommitCallback): Pending {
-  return { stream: e.stream, key: e.key, received: e.received, ts: e.ts, profile: e.profile, body: e.body, reading: e.reading, seq: 0, done };
+  return { stream: e.stream, key: e.key, received: e.received, ts: e.ts, profile: e.profile, body: e.body, reading: e.reading, eager: e.eager, seq: 0, done };
 }
 
 function settleRecord(err: Error | null, item: Item): void {
@@ -119,6 +119,7 @@ export class SqliteJournal implements Journal {
       fillBytes: journal.commitFillBytes,
       maxWaitMs: journal.commitMaxWaitMs,
       sizeOf: rowBytes,
+      isEager: (item) => 'eager' in item && item.eager === true,
       maxBatch: journal.maxBatchRecords,
       maxPending: journal.maxPendingRecords,
       commit: (items) => this.commitGroup(items),

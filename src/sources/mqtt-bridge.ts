@@ -205,6 +205,8 @@ export class MqttBridgeSource implements Source {
       payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
       client: this.sender,
       maxBytes: this.options.maxPayloadBytes,
+      // MQTT.js hands over the next message only once this one is acknowledged.
+      eager: true,
     };
   }
 

@@ -143,6 +143,25 @@ describe('SqliteJournal group commit', () => {
     expect(commits).toEqual([1, 10, 22]);
   });
 
+  it('commits an eager record (its sender waits for it, as the MQTT bridge does) after commitIntervalMs, without waiting for company', async () => {
+    const clock = new ManualClock();
+    const { j } = journalIn(tempDir(), { commitIntervalMs: 2, commitFillBytes: 600, commitMaxWaitMs: 40, maxBatchRecords: 1000 }, clock);
+    const plain = append(j, entry(0));
+    clock.advance(2);
+    await turns(5);
+    expect(rowCount(j.file)).toBe(0); // a plain record waits on for company
+    // An eager record joining the waiting group: the group commits, the clock standing still.
+    const eager = append(j, { ...entry(1), eager: true });
+    expect(await Promise.race([eager, new Promise((r) => setTimeout(() => r('still waiting'), 1000))])).toBe(2);
+    expect(await plain).toBe(1);
+    // Alone, an eager record commits at commitIntervalMs, not at commitMaxWaitMs.
+    const alone = append(j, { ...entry(2), eager: true });
+    await turns(5);
+    expect(rowCount(j.file)).toBe(2);
+    clock.advance(2);
+    expect(await alone).toBe(3);
+  });
+
   it('with commitFillBytes 0, or commitMaxWaitMs below commitIntervalMs, commits after commitIntervalMs whatever the size', async () => {
     for (const journal of [{ commitFillBytes: 0, commitMaxWaitMs: 40 }, { commitFillBytes: 600, commitMaxWaitMs: 1 }]) {
       const clock = new ManualClock();
