@@ -79,9 +79,14 @@ export class GroupCommitter<T> {
     }
     this.items.push(item);
     this.dones.push(done);
+    this.tally(item);
+    this.schedule();
+  }
+
+  /** Counts a pending item's bytes and eagerness toward its group's fill. */
+  private tally(item: T): void {
     if (this.opts.sizeOf) this.pendingBytes += this.opts.sizeOf(item);
     if (this.opts.isEager?.(item)) this.eagerPending = true;
-    this.schedule();
   }
 
   /**
@@ -95,10 +100,10 @@ export class GroupCommitter<T> {
     const n = Math.min(this.items.length, this.opts.maxBatch);
     const items = this.items.splice(0, n);
     const dones = this.dones.splice(0, n);
-    const { sizeOf } = this.opts;
-    if (sizeOf) for (const item of items) this.pendingBytes -= sizeOf(item);
-    if (this.items.length === 0) this.pendingBytes = 0; // no drift, should an item change size while it waits
-    this.eagerPending = this.items.length > 0 && this.opts.isEager !== undefined && this.items.some(this.opts.isEager);
+    // The fill of what stays (none, but after a burst beyond maxBatch): counted anew.
+    this.pendingBytes = 0;
+    this.eagerPending = false;
+    for (const item of this.items) this.tally(item);
     if (this.items.length > 0) this.immediate = setImmediate(() => this.flush());
     const started = performance.now();
     let failure: Error | null = null;
