@@ -111,7 +111,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The Kafka client is loaded only where a producer runs in this thread.
     const inThread = !opts.producer && !opts.config.kafka.workerThread;
-    const gw = new Gateway(opts, inThread ? await loadProducerFactory(opts.config.kafka.client) : undefined);
+    const gw = new Gateway(opts, inThread ? await loadProducerFactory(opts.config.kafka.client, opts.log) : undefined);
     try {
       await gw.startStages();
     } catch (err) {
