@@ -4,13 +4,23 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 
-/** SQLite's own automatic checkpoint threshold, in WAL frames (https://sqlite.org/pragma.html#pragma_wal_autocheckpoint). */
-export const CHECKPOINT_PAGES = 1000;
 /**
- * The writer's automatic checkpoint while a WalCheckpointer runs elsewhere: a safety
- * net only, so the WAL stays bounded (~16 MB at 4 KiB pages) should that thread stall.
+ * WAL bytes that wait before a checkpoint copies them back: SQLite's own default
+ * (https://sqlite.org/pragma.html#pragma_wal_autocheckpoint: 1,000 frames) at its
+ * default 4 KiB page, kept in bytes whatever the journal's page size (sqlite-journal.ts).
  */
-export const WRITER_FALLBACK_PAGES = 4 * CHECKPOINT_PAGES;
+export const CHECKPOINT_BYTES = 1000 * 4096;
+/**
+ * The writer's automatic checkpoint while a WalCheckpointer runs elsewhere, as a
+ * multiple of CHECKPOINT_BYTES: a safety net only, so the WAL stays bounded (~16 MB)
+ * should that thread stall.
+ */
+export const WRITER_FALLBACK_FACTOR = 4;
+
+/** CHECKPOINT_BYTES in frames of a database whose pages are `pageSize` bytes. */
+export function checkpointPages(pageSize: number): number {
+  return Math.max(1, Math.round(CHECKPOINT_BYTES / pageSize));
+}
 /** How often the wal-index header is read: at full ingest the WAL grows ~1,000 frames a second. */
 const POLL_MS = 100;
 const POLLS_PER_SECOND = 1000 / POLL_MS;
@@ -39,7 +49,7 @@ const OFFSET_N_BACKFILL = 96;
  * the writer (https://sqlite.org/c3ref/wal_checkpoint_v2.html), and the writer restarts
  * the WAL from its beginning at its next commit once everything was copied back.
  *
- * When: as SQLite's own policy, once CHECKPOINT_PAGES frames wait to be copied. Their
+ * When: as SQLite's own policy, once checkpointPages() frames wait to be copied. Their
  * number is read from the wal-index header in the `-shm` file (mxFrame − nBackfill), a
  * 136-byte read every POLL_MS, so an idle or slow gateway checkpoints no more often
  * than SQLite would have (each checkpoint rewrites pages and syncs the database: flash
@@ -68,8 +78,12 @@ export class WalCheckpointer {
   /** Checkpoints run (for tests). */
   checkpoints = 0;
 
-  constructor(file: string, private readonly clock: Clock, private readonly log: Logger, private readonly pages = CHECKPOINT_PAGES) {
+  private readonly pages: number;
+
+  /** `pages`: the threshold in frames; by default checkpointPages() of the file's page size. */
+  constructor(file: string, private readonly clock: Clock, private readonly log: Logger, pages?: number) {
     this.db = new Database(file, { fileMustExist: true });
+    this.pages = pages ?? checkpointPages(Number(this.db.pragma('page_size', { simple: true })));
     this.db.pragma('busy_timeout = 0');
     this.db.pragma('cache_size = -256');
     // Opening the connection in WAL mode maps the -shm file, so it exists from here on.

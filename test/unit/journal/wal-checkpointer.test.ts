@@ -12,9 +12,12 @@ import { ForwarderThread } from '../../../src/forwarder/forwarder-thread.js';
 import { silentLogger, type Logger } from '../../../src/core/logger.js';
 import type { JournalEntry } from '../../../src/journal/journal.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
-import { CHECKPOINT_PAGES, WalCheckpointer } from '../../../src/journal/wal-checkpointer.js';
+import { CHECKPOINT_BYTES, checkpointPages, WalCheckpointer } from '../../../src/journal/wal-checkpointer.js';
 import { waitFor } from '../../support/wait.js';
 import { cleanupTempDirs, makeContext, tempDir } from '../support.js';
+
+/** The threshold in frames for writer()'s files (SQLite's default 4 KiB pages): 1,000, SQLite's own. */
+const CHECKPOINT_PAGES = checkpointPages(4096);
 
 const closers: Array<() => unknown> = [];
 afterEach(async () => {
@@ -163,7 +166,7 @@ describe('WalCheckpointer', () => {
 describe('SqliteJournal.checkpointElsewhere', () => {
   const entry = (i: number): JournalEntry => ({ stream: 'readings', key: `dev-${i % 7}`, received: 1_700_000_000_000 + i, body: `{"i":${i},"pad":"${'p'.repeat(900)}"}` });
 
-  /** ~6 MB of records, beyond SQLite's 1,000-frame auto-checkpoint and below the fallback's 4,000. */
+  /** ~6 MB of records, beyond the journal's auto-checkpoint (CHECKPOINT_BYTES, ~4 MB) and below the fallback's 4x. */
   async function load(j: SqliteJournal, clock?: ManualClock): Promise<void> {
     for (let batch = 0; batch < 30; batch++) {
       const done = Array.from({ length: 200 }, (_, k) => new Promise<void>((resolve, reject) => j.append(entry(batch * 200 + k), (err) => (err ? reject(err) : resolve()))));
@@ -187,9 +190,12 @@ describe('SqliteJournal.checkpointElsewhere', () => {
   it('leaves checkpoints to another connection, keeping its own only as a fallback at 4x the WAL', async () => {
     const own = await pendingAfterLoad(false);
     const elsewhere = await pendingAfterLoad(true);
-    expect(own).toBeLessThan(CHECKPOINT_PAGES);
-    expect(elsewhere).toBeGreaterThan(CHECKPOINT_PAGES);
-    expect(elsewhere).toBeLessThan(4 * CHECKPOINT_PAGES);
+    // The journal's thresholds are bytes: in frames of its 1 KiB pages, 4x SQLite's 1,000.
+    const frames = checkpointPages(1024);
+    expect(frames).toBe(4000);
+    expect(own).toBeLessThan(frames);
+    expect(elsewhere).toBeGreaterThan(frames);
+    expect(elsewhere).toBeLessThan(4 * frames);
   });
 });
 
@@ -207,9 +213,9 @@ describe('the forwarder thread', () => {
       const done = Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => j.append({ stream: 'readings', key: 'd', received: batch, body: `{"pad":"${'p'.repeat(900)}"}` }, (err) => (err ? reject(err) : resolve()))));
       await Promise.all(done);
     }
-    // ~1,500 frames in all: the WAL file grew past SQLite's threshold before anything was
-    // copied back, and falls below it again without the writer's help (its fallback is 4x).
-    expect(walBytes(j.file)).toBeGreaterThan(CHECKPOINT_PAGES * 4096);
-    await waitFor(() => probe.pendingFrames()! < CHECKPOINT_PAGES, 10_000, 'the WAL to be checkpointed');
+    // ~6 MB in all: the WAL file grew past the threshold before anything was copied
+    // back, and falls below it again without the writer's help (its fallback is 4x).
+    expect(walBytes(j.file)).toBeGreaterThan(CHECKPOINT_BYTES);
+    await waitFor(() => probe.pendingFrames()! < checkpointPages(1024), 10_000, 'the WAL to be checkpointed');
   });
 });
