@@ -104,7 +104,7 @@ const journal = z.strictObject({
   commitIntervalMs: z.number().min(0).max(1000).default(2)
     .describe('Group commit: how long a record waits for others to share its transaction; then the group is committed if it holds commitFillBytes (0: every turn of the event loop, whatever the size).'),
   commitFillBytes: z.number().int().min(0).default(4096)
-    .describe('Group commit under light traffic: a group smaller than this after commitIntervalMs waits on, until it is this large or commitMaxWaitMs has passed, because every commit writes and flushes at least a page of flash (one page: 4 KiB). 0: commit after commitIntervalMs whatever the size.'),
+    .describe('Group commit under light traffic: a group smaller than this after commitIntervalMs waits on, until it is this large or commitMaxWaitMs has passed, because every commit rewrites and flushes whole pages (the last leaf of a segment, its parent, the file header) however little it adds. 0: commit after commitIntervalMs whatever the size.'),
   commitMaxWaitMs: z.number().min(0).max(10_000).default(50)
     .describe('Group commit under light traffic: the longest a record waits for its commit (and its device for the acknowledgement). Larger: less flash written per reading; see the README for figures. Below commitIntervalMs: commitIntervalMs.'),
   maxBatchRecords: z.number().int().positive().default(2000).describe('Group commit: most records in one transaction.'),

@@ -44,10 +44,10 @@ export type Done<T> = (err: Error | null, item: T) => void;
  * cap ingest at a few thousand per second). Items are committed in the order add()
  * was called; every callback runs after its group's commit, on a later turn.
  *
- * Light traffic: a commit writes at least one database page to the WAL (two of the
- * file's pages, as WAL frames are 24 bytes longer than a page) and flushes it, whatever
- * it holds. When readings trickle in, a group after intervalMs holds one or two of them,
- * so each reading cost 8 KiB of flash (bench/flash-light.ts). So a group that after
+ * Light traffic: a commit rewrites whole database pages in the WAL (the segment's last
+ * leaf, its parent, the file header: sqlite-journal.ts) and flushes them, whatever it
+ * holds. When readings trickle in, a group after intervalMs holds one or two of them,
+ * so each reading cost 8 KiB of flash with 4 KiB pages (bench/flash-light.ts). So a group that after
  * intervalMs holds less than fillBytes waits on, and is committed as soon as it holds
  * fillBytes, or once its first item has waited maxWaitMs. Under load a group fills
  * within intervalMs and nothing changes; maxBatch still commits at once.
