@@ -33,9 +33,12 @@ export interface WalSyncOptions {
  * replays every valid committed frame it finds (https://sqlite.org/wal.html).
  *
  * Where: a slow flush (moving average ≥ inlineBelowMs) goes to libuv's thread pool,
- * and the next group is written meanwhile. A fast one (an SSD: ~0.2 ms) runs inline on
- * the next tick — handing it to a pool thread and being woken back costs about as
- * much there, and measured p99 latency was lower inline (bench/README.md).
+ * and the next group is written meanwhile. Only a flush about as cheap as handing it
+ * to a pool thread and being woken back (~0.1 ms: a fast NVMe) runs inline, on the
+ * next tick: inline, the event loop stops for the whole flush — and for a slow
+ * outlier, which the moving average cannot foresee. On a 0.6 ms virtual disk the
+ * event loop's longest stall was 20–40 % shorter with the pool, p99 latency within the
+ * noise (bench/README.md).
  *
  * Call order: whenDurable()* after each commit returns → idle() before closing.
  * Guarantees: callbacks run in whenDurable() order, never synchronously, each after a
