@@ -14,6 +14,30 @@ function handSync() {
   return { calls, sync: new WalSync(flusher, { inlineBelowMs: 0 }) };
 }
 
+/**
+ * A WalSync on a stand-in clock whose flushes take `disk.flushMs` (settable between
+ * commits), plus `handOverMs` on the pool; `where` records where each flush ran, and
+ * commit() makes one commit, completes its flush and checks its callback ran.
+ */
+function timedSync(inlineBelowMs: number, handOverMs = 0) {
+  let clock = 0;
+  const where: string[] = [];
+  const disk = { flushMs: 0 };
+  const pending: Array<(err: Error | null) => void> = [];
+  const sync = new WalSync({
+    inline: () => { where.push('inline'); clock += disk.flushMs; },
+    offThread: (done) => { where.push('pool'); pending.push((err) => { clock += disk.flushMs + handOverMs; done(err); }); },
+  }, { inlineBelowMs, now: () => clock });
+  const commit = async (): Promise<void> => {
+    let ran = false;
+    sync.whenDurable(() => (ran = true));
+    await turns(1);
+    pending.shift()?.(null);
+    expect(ran).toBe(true);
+  };
+  return { disk, where, sync, commit };
+}
+
 describe('WalSync', () => {
   it('runs callbacks only after a flush that began after them, in order, one flush at a time', async () => {
     const { calls, sync } = handSync();
@@ -79,51 +103,27 @@ describe('WalSync', () => {
   });
 
   it('flushes inline while flushes are fast and moves to the thread pool once they are slow, and back', async () => {
-    let clock = 0;
-    const where: string[] = [];
-    let flushMs = 0.2;
-    const pending: Array<(err: Error | null) => void> = [];
-    const flusher = {
-      inline: () => { where.push('inline'); clock += flushMs; },
-      offThread: (done: (err: Error | null) => void) => { where.push('pool'); pending.push((err) => { clock += flushMs; done(err); }); },
-    };
-    const sync = new WalSync(flusher, { inlineBelowMs: 1, now: () => clock });
-    const commit = async () => {
-      let ran = false;
-      sync.whenDurable(() => (ran = true));
-      await turns(1);
-      pending.shift()?.(null);
-      expect(ran).toBe(true);
-    };
-    for (let i = 0; i < 5; i++) await commit(); // an SSD's 0.2 ms
-    expect(where).toEqual(Array(5).fill('inline'));
-    flushMs = 8; // an SD card
-    for (let i = 0; i < 5; i++) await commit();
-    expect(where.slice(5, 7)).toEqual(['inline', 'pool']); // the average crossed 1 ms after one slow flush
-    expect(sync.offThread).toBe(true);
-    flushMs = 0.2;
-    for (let i = 0; i < 30; i++) await commit();
-    expect(where.at(-1)).toBe('inline');
+    const t = timedSync(1);
+    t.disk.flushMs = 0.2;
+    for (let i = 0; i < 5; i++) await t.commit(); // an SSD's 0.2 ms
+    expect(t.where).toEqual(Array(5).fill('inline'));
+    t.disk.flushMs = 8; // an SD card
+    for (let i = 0; i < 5; i++) await t.commit();
+    expect(t.where.slice(5, 7)).toEqual(['inline', 'pool']); // the average crossed 1 ms after one slow flush
+    expect(t.sync.offThread).toBe(true);
+    t.disk.flushMs = 0.2;
+    for (let i = 0; i < 30; i++) await t.commit();
+    expect(t.where.at(-1)).toBe('inline');
   });
 
   it('with the default threshold, a 0.6 ms flush goes to the pool after two and stays there; a 0.05 ms one stays inline', async () => {
     const { flushInlineBelowMs } = configSchema.parse({}).journal;
     const run = async (flushMs: number, commits: number) => {
-      let clock = 0;
-      const where: string[] = [];
-      const pending: Array<(err: Error | null) => void> = [];
-      const flusher = {
-        inline: () => { where.push('inline'); clock += flushMs; },
-        // On the pool a flush takes as long, plus the hand-over and the wake-up back.
-        offThread: (done: (err: Error | null) => void) => { where.push('pool'); pending.push((err) => { clock += flushMs + 0.07; done(err); }); },
-      };
-      const sync = new WalSync(flusher, { inlineBelowMs: flushInlineBelowMs, now: () => clock });
-      for (let i = 0; i < commits; i++) {
-        sync.whenDurable(() => undefined);
-        await turns(1);
-        pending.shift()?.(null);
-      }
-      return where;
+      // On the pool a flush takes as long, plus the hand-over and the wake-up back.
+      const t = timedSync(flushInlineBelowMs, 0.07);
+      t.disk.flushMs = flushMs;
+      for (let i = 0; i < commits; i++) await t.commit();
+      return t.where;
     };
     // A virtual disk's 0.6 ms (this machine): the average, from 0, passes 0.1 ms after the second.
     expect(await run(0.6, 20)).toEqual([...Array(2).fill('inline'), ...Array(18).fill('pool')]);
