@@ -28,7 +28,7 @@ const SCHEMA_VERSION = 2;
  * database size) and auto_vacuum's pointer map — whole, however little it added. Under
  * a site's usual trickle a commit holds a few readings, so those pages are most of what
  * reaches the SD card. Measured (bench/flash-light.ts, devices waiting for each PUBACK):
- * bytes written per payload byte 24.5 → 17.5 at 100 readings/s and 7.8 → 5.2 at
+ * bytes written per payload byte 24.5 → 17.1 at 100 readings/s and 8.2 → 5.2 at
  * 1,000/s; flat out, where a commit holds a thousand readings, see bench/README.md.
  */
 const NEW_JOURNAL_PAGE_BYTES = 1024;
