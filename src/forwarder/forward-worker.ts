@@ -64,7 +64,7 @@ const journal: ForwardJournal = {
     listeners.add(listener);
     return () => listeners.delete(listener);
   },
-  stats: () => ({ lastSeq: signal.seq }),
+  committedSeq: () => signal.seq,
 };
 
 // Messages posted meanwhile wait in the port's queue: the listener below is attached after this.

@@ -1,6 +1,6 @@
 import type { Context } from '../core/context.js';
 import { describeError, isWeirError } from '../core/errors.js';
-import type { Journal, JournalStats, StoredRecord } from '../journal/journal.js';
+import type { Journal, StoredRecord } from '../journal/journal.js';
 import { STREAMS } from '../journal/streams.js';
 import { backoffDelay } from './backoff.js';
 import type { KafkaProducerPort } from './producer.js';
@@ -22,7 +22,8 @@ export interface UplinkStatus {
 
 /** What the forwarder needs of a journal: the journal itself, or its view from the forwarder's thread. */
 export type ForwardJournal = Pick<Journal, 'read' | 'ack' | 'append' | 'onCommit'> & {
-  stats(): Pick<JournalStats, 'lastSeq'>;
+  /** The journal's durable mark (what stats().lastSeq and onCommit() give); cheap: read before every request. */
+  committedSeq(): number;
   /**
    * Optional (the forwarder's thread): asks for onCommit() wake-ups from now on, the
    * forwarder being about to wait; true when a commit came after the last read(), so it
@@ -49,7 +50,8 @@ export interface ForwarderOptions {
  * Moves committed records from the journal to Kafka, in journal order, one request
  * at a time: with a single request in flight, a retry can never overtake what
  * follows it, so each device's order holds across retries, outages and restarts
- * (after a restart the journal hands back everything not yet acknowledged).
+ * (after a restart the journal hands back everything not yet acknowledged). Under
+ * steady traffic requests begin at least kafka.lingerMs apart (lingerLeft).
  *
  * Call order: start() → stop(deadlineMs). start() returns at once; connecting,
  * sending and reconnecting (exponential backoff, full jitter) run in the background.
@@ -72,6 +74,8 @@ export class Forwarder implements ForwarderHandle {
   private loop: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly format;
+  /** Monotonic time the last request began (lingerLeft). */
+  private lastSendAt = Number.NEGATIVE_INFINITY;
   private readonly log;
 
   constructor(
@@ -136,12 +140,33 @@ export class Forwarder implements ForwarderHandle {
       this.log.warn({ brokers: this.ctx.config.kafka.brokers, err: this.lastError },
         'Kafka uplink is down; still accepting and buffering in the journal (logged once until it is back)');
     } else if (state === 'up' && this.state === 'down') {
-      this.log.info({ outageSeconds: Math.round((now - this.since) / 1000), unsent: this.journal.stats().lastSeq - this.cursor }, 'Kafka uplink is back; draining the backlog');
+      this.log.info({ outageSeconds: Math.round((now - this.since) / 1000), unsent: this.journal.committedSeq() - this.cursor }, 'Kafka uplink is back; draining the backlog');
     }
     this.state = state;
     this.since = now;
     this.ctx.metrics.uplinkUp.set(state === 'up' ? 1 : 0);
     this.opts.onState?.(this.status());
+  }
+
+  /**
+   * How long the next request should still wait for company: what is left of
+   * `kafka.lingerMs` since the last request began, or 0 when lingering is off or a full
+   * batch is waiting already. This is the Java producer's linger.ms (5 ms by default
+   * since Kafka 4.0, KIP-1030), counted from the last request instead of a batch's first
+   * record: a reading after a quiet spell goes at once, and a backlog never waits. It
+   * only acts while Kafka answers within the linger; over a WAN the round trip already
+   * spaces requests further apart. Fullness is looked at once, before the wait: a batch
+   * that fills during it waits for the rest of it (at most lingerMs), and the next
+   * request, finding a full batch, goes at once.
+   * `committedSeq() − cursor` is what read() would return (every stream is forwarded),
+   * or more after the disk cap evicted some: then a short batch goes at once.
+   */
+  private lingerLeft(): number {
+    const lingerMs = this.ctx.config.kafka.lingerMs;
+    if (lingerMs <= 0) return 0;
+    const left = this.lastSendAt + lingerMs - this.ctx.clock.monotonic();
+    if (left <= 0 || this.journal.committedSeq() - this.cursor >= this.limit) return 0;
+    return left;
   }
 
   private async run(): Promise<void> {
@@ -161,12 +186,18 @@ export class Forwarder implements ForwarderHandle {
           continue;
         }
       }
+      const linger = this.lingerLeft();
+      if (linger > 0) {
+        await this.backoff(linger);
+        continue;
+      }
       const records = this.journal.read(this.cursor, this.limit, kafka.batchMaxBytes);
       if (records.length === 0) {
         if (!this.journal.armCommitWake?.()) await this.idle(1000);
         continue;
       }
       try {
+        this.lastSendAt = this.ctx.clock.monotonic();
         await this.producer.send(records.map(this.format));
       } catch (err) {
         if (isWeirError(err, 'WEIR_KAFKA_RECORD_TOO_LARGE')) {
@@ -239,7 +270,7 @@ export class Forwarder implements ForwarderHandle {
   async stop(deadlineMs: number): Promise<void> {
     if (!this.loop) return;
     const deadline = this.ctx.clock.monotonic() + deadlineMs;
-    while (this.connected && this.state === 'up' && this.ctx.clock.monotonic() < deadline && this.journal.stats().lastSeq > this.cursor) {
+    while (this.connected && this.state === 'up' && this.ctx.clock.monotonic() < deadline && this.journal.committedSeq() > this.cursor) {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.stopping = true;

@@ -533,6 +533,11 @@ export class SqliteJournal implements Journal {
     return () => this.listeners.delete(listener);
   }
 
+  /** The durable mark alone (stats().lastSeq without the rest's queries): for the forwarder, before every request. */
+  committedSeq(): number {
+    return this.durableSeq;
+  }
+
   stats(): JournalStats {
     const seg = this.db?.open ? this.segments.find((g) => g.count > 0 && g.lastSeq > this.ackedThrough) : undefined;
     const oldest = seg?.oldestReceived(this.ackedThrough);
