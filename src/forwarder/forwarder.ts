@@ -114,7 +114,8 @@ export class Forwarder implements ForwarderHandle {
   /**
    * Between attempts at a down uplink: waits `ms` or a stop, but not for commits —
    * under live traffic they come every few milliseconds and would cut every backoff
-   * short, hammering an unreachable broker.
+   * short, hammering an unreachable broker. The linger (lingerLeft) waits here too, for
+   * the same reason: a wake per commit would end it at once.
    */
   private backoff(ms: number): Promise<void> {
     return this.pause(ms, false);
