@@ -16,7 +16,8 @@ import { JournalReader } from '../journal/journal-reader.js';
 import { WalCheckpointer } from '../journal/wal-checkpointer.js';
 import { CommitSignal } from './commit-signal.js';
 import { loadProducerFactory } from './create-producer.js';
-import { Forwarder, type ForwardJournal } from './forwarder.js';
+import { Forwarder } from './forwarder.js';
+import type { ForwardJournal } from './uplink.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
 
 // Before the Kafka client loads (it logs through `debug`): see quiet-debug.ts.

@@ -4,7 +4,7 @@ import { describeError } from '../core/errors.js';
 import type { SqliteJournal } from '../journal/sqlite-journal.js';
 import { backoffDelay } from './backoff.js';
 import { CommitSignal } from './commit-signal.js';
-import type { ForwarderHandle, UplinkStatus } from './forwarder.js';
+import type { ForwarderHandle, UplinkStatus } from './uplink.js';
 import type { ForwardWorkerData, FromWorker, ToWorker } from './thread-messages.js';
 import { spawnWithSemiSpace, WORKER_SEMI_SPACE_MB } from './worker-heap.js';
 

@@ -1,57 +1,23 @@
 import type { Context } from '../core/context.js';
 import { describeError, isWeirError } from '../core/errors.js';
-import type { Journal, StoredRecord } from '../journal/journal.js';
+import type { StoredRecord } from '../journal/journal.js';
 import { STREAMS } from '../journal/streams.js';
 import { backoffDelay } from './backoff.js';
 import type { KafkaProducerPort } from './producer.js';
 import { makeFormatter } from './record-format.js';
+import type { ForwarderHandle, ForwarderOptions, ForwardJournal, UplinkState, UplinkStatus } from './uplink.js';
+import { Waits } from './waits.js';
 
 /** Longest the forwarder waits for a failed Kafka client to close (dropClient). */
 export const DISCONNECT_WAIT_MS = 5000;
-
-export type UplinkState = 'connecting' | 'up' | 'down' | 'stopped';
-
-export interface UplinkStatus {
-  state: UplinkState;
-  /** Epoch ms the current state began. */
-  since: number;
-  lastError: string | null;
-  /** Highest sequence Kafka acknowledged. */
-  ackedThrough: number;
-}
-
-/** What the forwarder needs of a journal: the journal itself, or its view from the forwarder's thread. */
-export type ForwardJournal = Pick<Journal, 'read' | 'ack' | 'append' | 'onCommit'> & {
-  /** The journal's durable mark (what stats().lastSeq and onCommit() give); cheap: read before every request. */
-  committedSeq(): number;
-  /**
-   * Optional (the forwarder's thread): asks for onCommit() wake-ups from now on, the
-   * forwarder being about to wait; true when a commit came after the last read(), so it
-   * reads again instead (commit-signal.ts). Without it, every commit is announced.
-   */
-  armCommitWake?(): boolean;
-};
-
-/** The gateway's handle on its forwarder, in this thread (Forwarder) or its own (ForwarderThread). */
-export interface ForwarderHandle {
-  start(): void;
-  status(): UplinkStatus;
-  stop(deadlineMs: number): Promise<void>;
-}
-
-export interface ForwarderOptions {
-  /** Highest sequence Kafka already acknowledged (the journal's acked_through): where to resume. */
-  ackedThrough?: number;
-  /** Called after every change of uplink state. */
-  onState?: (status: UplinkStatus) => void;
-}
 
 /**
  * Moves committed records from the journal to Kafka, in journal order, one request
  * at a time: with a single request in flight, a retry can never overtake what
  * follows it, so each device's order holds across retries, outages and restarts
  * (after a restart the journal hands back everything not yet acknowledged). Under
- * steady traffic requests begin at least kafka.lingerMs apart (lingerLeft).
+ * steady traffic requests begin at least kafka.lingerMs apart (lingerLeft). Its pauses
+ * (idle, backoff, linger) are waits.ts's.
  *
  * Call order: start() → stop(deadlineMs). start() returns at once; connecting,
  * sending and reconnecting (exponential backoff, full jitter) run in the background.
@@ -68,9 +34,7 @@ export class Forwarder implements ForwarderHandle {
   private connected = false;
   private attempt = 0;
   private stopping = false;
-  private wake: (() => void) | null = null;
-  /** The current pause ends at a commit (nothing to send), or not (a backoff). */
-  private wakeOnCommit = false;
+  private readonly waits: Waits;
   private loop: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly format;
@@ -89,48 +53,16 @@ export class Forwarder implements ForwarderHandle {
     this.limit = ctx.config.kafka.batchMaxRecords;
     this.format = makeFormatter(ctx.config);
     this.log = ctx.log.child({ component: 'forwarder' });
+    this.waits = new Waits(ctx.clock);
   }
 
   start(): void {
-    this.unsubscribe = this.journal.onCommit(() => this.wakeOnCommit && this.poke());
+    this.unsubscribe = this.journal.onCommit(() => this.waits.committed());
     this.loop = this.run();
   }
 
   status(): UplinkStatus {
     return { state: this.state, since: this.since, lastError: this.lastError, ackedThrough: this.cursor };
-  }
-
-  private poke(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
-  }
-
-  /** Nothing to send: waits for a commit, a stop, or `ms` — whichever is first. */
-  private idle(ms: number): Promise<void> {
-    return this.pause(ms, true);
-  }
-
-  /**
-   * Between attempts at a down uplink: waits `ms` or a stop, but not for commits —
-   * under live traffic they come every few milliseconds and would cut every backoff
-   * short, hammering an unreachable broker. The linger (lingerLeft) waits here too, for
-   * the same reason: a wake per commit would end it at once.
-   */
-  private backoff(ms: number): Promise<void> {
-    return this.pause(ms, false);
-  }
-
-  private pause(ms: number, untilCommit: boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const cancel = this.ctx.clock.setTimer(ms, () => this.poke());
-      this.wakeOnCommit = untilCommit;
-      this.wake = () => {
-        cancel();
-        this.wakeOnCommit = false;
-        resolve();
-      };
-    });
   }
 
   private setState(state: UplinkState, err?: unknown): void {
@@ -183,18 +115,18 @@ export class Forwarder implements ForwarderHandle {
           this.ctx.metrics.kafkaErrors.labels('connect').inc();
           this.setState('down', err);
           await this.dropClient();
-          await this.backoff(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+          await this.waits.hold(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
           continue;
         }
       }
       const linger = this.lingerLeft();
       if (linger > 0) {
-        await this.backoff(linger);
+        await this.waits.hold(linger);
         continue;
       }
       const records = this.journal.read(this.cursor, this.limit, kafka.batchMaxBytes);
       if (records.length === 0) {
-        if (!this.journal.armCommitWake?.()) await this.idle(1000);
+        if (!this.journal.armCommitWake?.()) await this.waits.idle(1000);
         continue;
       }
       try {
@@ -215,7 +147,7 @@ export class Forwarder implements ForwarderHandle {
         // Down from the moment a send failed, not once the client has closed.
         this.setState('down', err);
         await this.dropClient();
-        if (!this.stopping) await this.backoff(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+        if (!this.stopping) await this.waits.hold(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
         continue;
       }
       this.attempt = 0;
@@ -275,7 +207,7 @@ export class Forwarder implements ForwarderHandle {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.stopping = true;
-    this.poke();
+    this.waits.interrupt();
     this.unsubscribe?.();
     // A request to an unreachable broker may hang until its timeout: do not wait past
     // the deadline; disconnecting aborts it, and its records stay in the journal.

@@ -1,6 +1,6 @@
 import type { WeirConfig } from '../config/schema.js';
 import type { JournalEntry } from '../journal/journal.js';
-import type { UplinkStatus } from './forwarder.js';
+import type { UplinkStatus } from './uplink.js';
 
 /** What the forwarder's thread starts with. */
 export interface ForwardWorkerData {

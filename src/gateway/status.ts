@@ -1,7 +1,7 @@
 import type { AnalyticsStage } from '../analytics/analytics-stage.js';
 import type { Alert } from '../analytics/rules/types.js';
 import type { Context } from '../core/context.js';
-import type { UplinkStatus } from '../forwarder/forwarder.js';
+import type { UplinkStatus } from '../forwarder/uplink.js';
 import { freeBytesIn } from '../journal/disk-guard.js';
 import type { JournalStats } from '../journal/journal.js';
 import type { Source } from '../sources/source.js';
