@@ -80,7 +80,7 @@ async function startBridge(g: Gateway, broker: Mosquitto, over: BridgeConfigInpu
 
 /** A gateway crash: the connection is dropped without DISCONNECT, nothing more is acknowledged. */
 function crash(bridge: MqttBridgeSource): Promise<void> {
-  const client = (bridge as unknown as { client: MqttClient }).client;
+  const client = (bridge as unknown as { ctx: { client: MqttClient } }).ctx.client;
   return new Promise((resolve) => client.end(true, () => resolve()));
 }
 

@@ -22,6 +22,15 @@ export interface SerialPortHandle {
   removeAllListeners(): unknown;
 }
 
+/** A callback that does nothing: for a close whose outcome does not matter, or a late 'error'. */
+export const ignore = (): void => undefined;
+
+/** Drops a handle's listeners, keeping one for 'error' so a late error is not thrown as unhandled. */
+export function detach(handle: SerialPortHandle): void {
+  handle.removeAllListeners();
+  handle.on('error', ignore);
+}
+
 /** serialport's open options that Weir sets (SerialPortOpenOptions<AutoDetectTypes>). */
 export interface SerialOpenOptions {
   path: string;

@@ -1,28 +1,25 @@
-import { stat } from 'node:fs/promises';
+/**
+ * One serial port's lifecycle: open, loss (error, close, end of stream, path gone),
+ * reopen with backoff, stop. The bytes read go to FrameSubmitter (frame-submitter.ts),
+ * the open path is watched by PathWatch (path-watch.ts); the three share one PortCtx
+ * (port-ctx.ts) with the port's logger, counters and last error.
+ *
+ * Call order: start() once; halt() then close() to stop; status() any time.
+ * Guarantees: one handle at a time; events of a handle already replaced are ignored;
+ * one warning per outage and one info line when the port is back. Errors: none
+ * thrown; open failures and losses schedule a reopen and show in status().
+ */
 import type { SerialPortConfig } from '../../config/serial-schema.js';
 import type { Context } from '../../core/context.js';
 import { describeError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
 import { backoffDelay } from '../../forwarder/backoff.js';
-import type { Ingest, IngestCallback } from '../../ingest/ingest.js';
-import { createFramer, type Frame, type Framer } from './framing.js';
-import type { OpenPort, SerialPortHandle } from './open-port.js';
-
-/**
- * While a port is open its path is checked this often: a device that vanished
- * without the read failing (seen with a PTY whose other end went away) is noticed.
- */
-export const WATCH_INTERVAL_MS = 1000;
+import type { Ingest } from '../../ingest/ingest.js';
+import { FrameSubmitter, type SubmitTracker } from './frame-submitter.js';
+import { detach, ignore, type OpenPort, type SerialPortHandle } from './open-port.js';
+import { PathWatch } from './path-watch.js';
+import { createPortCtx, type PortCtx } from './port-ctx.js';
 
 export type PortState = 'opening' | 'open' | 'closed' | 'stopped';
-
-/** Called around each submit, so the source can wait for in-flight commits at stop(). */
-export interface SubmitTracker {
-  begin(): void;
-  end(): void;
-}
-
-const ignore = (): void => undefined;
 
 /**
  * One configured serial port: opens it, cuts what it reads into frames and submits
@@ -34,31 +31,27 @@ const ignore = (): void => undefined;
 export class PortReader {
   private state: PortState = 'closed';
   private handle: SerialPortHandle | null = null;
-  private readonly framer: Framer;
-  private readonly log: Logger;
+  private readonly ctx: PortCtx;
+  private readonly frames: FrameSubmitter;
+  private readonly watch: PathWatch;
   /** Reopen attempts since the port was lost. */
   private attempt = 0;
   private cancelReopen: (() => void) | null = null;
-  private cancelWatch: (() => void) | null = null;
   /** The open attempt in progress, awaited by halt(). */
   private opening: Promise<void> | null = null;
-  /** Device number of the tty when opened; a change means another device now has the path. */
-  private rdev: number | null = null;
   private lostAt: number | null = null;
-  private journalFailing = false;
-  private readonly counters = { frames: 0, bytes: 0, oversize: 0, deadLetters: 0, errors: 0, reopens: 0 };
-  private lastError: { message: string; at: number } | null = null;
   private since: number;
 
   constructor(
-    private readonly ctx: Context,
-    private readonly ingest: Ingest,
+    ctx: Context,
+    ingest: Ingest,
     readonly config: SerialPortConfig,
     private readonly openPort: OpenPort,
-    private readonly tracker: SubmitTracker,
+    tracker: SubmitTracker,
   ) {
-    this.framer = createFramer(config);
-    this.log = ctx.log.child({ component: 'serial', port: config.name, path: config.path });
+    this.ctx = createPortCtx(ctx, config);
+    this.frames = new FrameSubmitter(this.ctx, ingest, tracker);
+    this.watch = new PathWatch(this.ctx, { current: () => this.handle, lost: (handle, err) => this.lost(handle, err) });
     this.since = ctx.clock.now();
   }
 
@@ -102,35 +95,35 @@ export class PortReader {
   }
 
   private opened(handle: SerialPortHandle): void {
+    const c = this.ctx;
     this.handle = handle;
     this.setState('open');
-    handle.on('data', (chunk) => this.onData(chunk));
+    handle.on('data', (chunk) => this.frames.push(chunk));
     handle.on('close', (err) => this.lost(handle, err ?? new Error('port closed')));
     handle.on('end', () => this.lost(handle, new Error('end of stream')));
     if (this.lostAt === null) {
-      this.log.info({ baudRate: this.config.baudRate, framing: this.config.framing }, 'serial port open');
+      c.log.info({ baudRate: this.config.baudRate, framing: this.config.framing }, 'serial port open');
     } else {
-      this.counters.reopens++;
-      this.log.info({ attempts: this.attempt, downMs: this.ctx.clock.now() - this.lostAt }, 'serial port reopened; reading resumes');
+      c.counters.reopens++;
+      c.log.info({ attempts: this.attempt, downMs: c.clock.now() - this.lostAt }, 'serial port reopened; reading resumes');
     }
     this.lostAt = null;
     this.attempt = 0;
-    this.rdev = null;
-    stat(this.config.path).then((s) => { if (this.handle === handle) this.rdev = s.rdev; }, ignore);
-    this.watch(handle);
+    this.watch.start(handle);
   }
 
   private openFailed(err: unknown): void {
     if (this.state === 'stopped') return;
+    const c = this.ctx;
     // An outage counts as one error however many retries fail; lastError shows the latest.
-    this.noteError(err, this.lostAt === null);
+    c.noteError(err, this.lostAt === null);
     this.setState('closed');
     if (this.lostAt === null) {
       // The first failure of an outage is logged; the retries are not (they would flood the log while unplugged).
-      this.lostAt = this.ctx.clock.now();
-      this.log.warn({ err: describeError(err), retryMaxMs: this.config.reopenMaxMs }, 'serial port cannot be opened; retrying with backoff');
+      this.lostAt = c.clock.now();
+      c.log.warn({ err: describeError(err), retryMaxMs: this.config.reopenMaxMs }, 'serial port cannot be opened; retrying with backoff');
     } else {
-      this.log.debug({ err: describeError(err), attempt: this.attempt }, 'serial port still cannot be opened');
+      c.log.debug({ err: describeError(err), attempt: this.attempt }, 'serial port still cannot be opened');
     }
     this.scheduleReopen();
   }
@@ -138,16 +131,17 @@ export class PortReader {
   /** The device went away (error, close, end of stream, path gone): close what is left and reopen. */
   private lost(handle: SerialPortHandle, err: unknown): void {
     if (handle !== this.handle || this.state !== 'open') return; // stale: an earlier handle, or already handled
-    this.noteError(err);
+    const c = this.ctx;
+    c.noteError(err);
     this.handle = null;
-    this.stopWatch();
+    this.watch.stop();
     detach(handle);
     if (handle.isOpen) handle.close(ignore);
-    const dropped = this.framer.reset();
+    const dropped = this.frames.reset();
     this.setState('closed');
-    this.lostAt = this.ctx.clock.now();
+    this.lostAt = c.clock.now();
     this.attempt = 0;
-    this.log.warn({ err: describeError(err), droppedBytes: dropped }, 'serial port lost; reopening with backoff');
+    c.log.warn({ err: describeError(err), droppedBytes: dropped }, 'serial port lost; reopening with backoff');
     this.scheduleReopen();
   }
 
@@ -159,68 +153,14 @@ export class PortReader {
     });
   }
 
-  private watch(handle: SerialPortHandle): void {
-    this.cancelWatch = this.ctx.clock.setTimer(WATCH_INTERVAL_MS, () => {
-      this.cancelWatch = null;
-      stat(this.config.path).then(
-        (s) => {
-          if (this.handle !== handle) return;
-          if (this.rdev !== null && s.rdev !== this.rdev) return this.lost(handle, new Error(`${this.config.path} now names another device`));
-          this.watch(handle);
-        },
-        (err: NodeJS.ErrnoException) => {
-          if (this.handle !== handle) return;
-          if (err.code === 'ENOENT') return this.lost(handle, new Error(`${this.config.path} disappeared`));
-          this.watch(handle);
-        },
-      );
-    });
-  }
-
-  private stopWatch(): void {
-    this.cancelWatch?.();
-    this.cancelWatch = null;
-  }
-
-  private noteError(err: unknown, count = true): void {
-    if (count) this.counters.errors++;
-    this.lastError = { message: describeError(err), at: this.ctx.clock.now() };
-  }
-
-  private onData(chunk: Buffer): void {
-    this.counters.bytes += chunk.length;
-    for (const frame of this.framer.push(chunk)) this.submit(frame);
-  }
-
-  private submit(frame: Frame): void {
-    this.counters.frames++;
-    if (frame.oversize) this.counters.oversize++;
-    const { name, path, maxFrameBytes } = this.config;
-    const done: IngestCallback = (err, outcome) => {
-      this.counters.deadLetters += outcome.rejects.length;
-      if (err) {
-        this.noteError(err);
-        // Once per run of failures: a busy journal refuses every frame for a while.
-        if (!this.journalFailing) this.log.warn({ err: describeError(err) }, 'serial frames lost: the journal refused them (serial devices cannot resend)');
-        this.journalFailing = true;
-      } else if (this.journalFailing) {
-        this.journalFailing = false;
-        this.log.info('the journal takes serial frames again');
-      }
-      this.tracker.end();
-    };
-    this.tracker.begin();
-    this.ingest.submit({ protocol: 'serial', topic: name, payload: frame.payload, client: path, maxBytes: maxFrameBytes }, done);
-  }
-
   /** Stops reading and reopening; resolves once no open attempt is in progress. The port stays open until close(). */
   async halt(): Promise<void> {
     this.setState('stopped');
     this.cancelReopen?.();
     this.cancelReopen = null;
-    this.stopWatch();
-    const dropped = this.framer.reset();
-    if (dropped) this.log.debug({ droppedBytes: dropped }, 'partial frame dropped at stop');
+    this.watch.stop();
+    const dropped = this.frames.reset();
+    if (dropped) this.ctx.log.debug({ droppedBytes: dropped }, 'partial frame dropped at stop');
     if (this.handle) {
       this.handle.removeAllListeners();
       this.handle.on('error', ignore);
@@ -248,15 +188,9 @@ export class PortReader {
       baudRate: c.baudRate,
       // Reopen attempts of the current outage, the scheduled one included.
       attempt: this.state === 'open' ? 0 : this.attempt,
-      ...this.counters,
-      discardedBytes: this.framer.discardedBytes,
-      lastError: this.lastError,
+      ...this.ctx.counters,
+      discardedBytes: this.frames.discardedBytes,
+      lastError: this.ctx.lastError,
     };
   }
-}
-
-/** Drops a handle's listeners, keeping one for 'error' so a late error is not thrown as unhandled. */
-function detach(handle: SerialPortHandle): void {
-  handle.removeAllListeners();
-  handle.on('error', ignore);
 }

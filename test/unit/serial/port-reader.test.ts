@@ -10,7 +10,8 @@ import { serialPortSchema } from '../../../src/config/serial-schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import type { Delivery, Ingest, IngestCallback } from '../../../src/ingest/ingest.js';
 import type { OpenPort, SerialOpenOptions, SerialPortHandle } from '../../../src/sources/serial/open-port.js';
-import { PortReader, WATCH_INTERVAL_MS } from '../../../src/sources/serial/port-reader.js';
+import { WATCH_INTERVAL_MS } from '../../../src/sources/serial/path-watch.js';
+import { PortReader } from '../../../src/sources/serial/port-reader.js';
 import { cleanupTempDirs, makeContext, tempDir, turns } from '../support.js';
 import { waitFor } from '../../support/wait.js';
 

@@ -1,0 +1,144 @@
+/**
+ * The bridge's connection stage: what happens at each CONNACK, SUBACK, DISCONNECT,
+ * error and close of the connection to the site broker. It subscribes when the broker
+ * has no session for the bridge, reconnects with exponential backoff and full jitter
+ * (MQTT.js's own reconnect and resubscribe are off: see clientOptions()), logs once
+ * when the link goes down and once when it is back, and settles start()'s wait for
+ * the first attempt.
+ *
+ * Why subscribe by Session Present and not every time: a resumed session keeps its
+ * subscriptions (MQTT 3.1.1 §3.2.2.2, MQTT 5 §3.2.2.1.1), and a SUBSCRIBE is needed
+ * only when the broker lost or expired it, or this run has not been granted one yet
+ * (a new filter in the config needs a new SUBSCRIBE).
+ *
+ * Call order: firstAttemptDone() before client.connect(); then onConnect(),
+ * onClose(), onError() and onDisconnect() from the client's events; settleStart() and
+ * cancelReconnect() from stop(). Guarantees: at most one reconnect timer; none is
+ * armed while or after stopping, or for a connection the bridge closed itself
+ * (client.disconnecting) or a client other than ctx.client; the first-attempt promise
+ * resolves exactly once. Errors: none thrown; connection and subscription errors go
+ * to ctx.lastError and the log. MQTT.js reports a SUBACK failure code (0x80 and up:
+ * MQTT 3.1.1 §3.9.3, MQTT 5 §3.9.3) as a subscribe error, so a refused filter takes
+ * the "subscription failed" path and the next connection subscribes again.
+ */
+import type { IConnackPacket, IDisconnectPacket, MqttClient } from 'mqtt';
+import { describeError } from '../core/errors.js';
+import { backoffDelay } from '../forwarder/backoff.js';
+import { AckWithheld } from './mqtt-bridge-acks.js';
+import type { BridgeCtx } from './mqtt-bridge-ctx.js';
+import { subscriptionMap } from './mqtt-bridge-options.js';
+
+export class BridgeLink {
+  private sessionPresent: boolean | null = null;
+  /** A SUBACK granted the subscriptions during this run (a new filter in the config needs a new SUBSCRIBE). */
+  private subscribed = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Since when the link is down (the one "down" log line), or null while up. */
+  private downSince: number | null = null;
+  private firstAttempt: (() => void) | null = null;
+  private everConnected = false;
+
+  constructor(private readonly ctx: BridgeCtx) {}
+
+  /** Resolves at settleStart(): once subscribed, or after the first attempt failed, or at stop(). */
+  firstAttemptDone(): Promise<void> {
+    return new Promise<void>((resolve) => (this.firstAttempt = resolve));
+  }
+
+  settleStart(): void {
+    this.firstAttempt?.();
+    this.firstAttempt = null;
+  }
+
+  /** stop(): no reconnect after this. */
+  cancelReconnect(): void {
+    clearTimeout(this.reconnectTimer);
+  }
+
+  status(): { sessionPresent: boolean | null; subscribed: boolean } {
+    return { sessionPresent: this.sessionPresent, subscribed: this.subscribed };
+  }
+
+  onError(err: Error): void {
+    if (err instanceof AckWithheld) return;
+    const c = this.ctx;
+    c.closeReason = c.lastError = describeError(err);
+    c.log.debug({ err: c.lastError }, 'site broker connection error');
+  }
+
+  onDisconnect(packet: IDisconnectPacket): void {
+    this.ctx.closeReason = this.ctx.lastError = `site broker sent DISCONNECT (reason code ${packet.reasonCode ?? 0}${packet.properties?.reasonString ? `: ${packet.properties.reasonString}` : ''})`;
+  }
+
+  onConnect(client: MqttClient, connack: IConnackPacket): void {
+    const c = this.ctx;
+    c.connected = true;
+    const resumed = connack.sessionPresent;
+    this.sessionPresent = resumed;
+    if (!c.journalFailing) this.attempt = 0;
+    const now = c.clock.now();
+    const wasDown = this.downSince !== null;
+    if (wasDown) {
+      c.log.info({ url: c.options.url, downMs: now - this.downSince!, attempts: c.counts.reconnects, sessionPresent: resumed }, 'site broker link back up');
+    } else if (!this.everConnected) {
+      c.log.info({ url: c.options.url, clientId: c.clientId, sessionPresent: resumed }, 'connected to the site broker');
+    } else {
+      c.log.debug({ sessionPresent: resumed }, 'reconnected to the site broker after a journal failure');
+    }
+    this.everConnected = true;
+    this.downSince = null;
+    c.closeReason = null;
+    // No session: the broker lost or expired it (or this id is new), so it has no subscriptions and queued nothing.
+    if (!resumed && this.subscribed) c.log.warn({ clientId: c.clientId }, 'site broker had no session for the bridge: messages published while the gateway was away may be lost; subscribing again');
+    if (!resumed || !this.subscribed) this.subscribe(client);
+    else this.settleStart();
+  }
+
+  private subscribe(client: MqttClient): void {
+    const c = this.ctx;
+    const map = subscriptionMap(c.options);
+    client.subscribe(map, (err, granted) => {
+      if (err) {
+        // The connection went before the SUBACK; the next one subscribes again.
+        c.lastError = `subscribe failed: ${describeError(err)}`;
+        c.log.warn({ err: c.lastError }, 'site broker subscription failed');
+      } else {
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+        const downgraded = (granted ?? []).filter((g) => g.qos !== 128 && g.qos < (map[g.topic]?.qos ?? 0)).map((g) => `${g.topic} (QoS ${g.qos})`);
+        if (refused.length > 0) {
+          c.lastError = `site broker refused subscriptions: ${refused.join(', ')}`;
+          c.log.error({ refused }, c.lastError);
+        }
+        if (downgraded.length > 0) c.log.warn({ downgraded }, 'site broker granted a lower QoS than configured: QoS 0 messages are lost if the gateway crashes');
+        this.subscribed = true;
+      }
+      this.settleStart();
+    });
+  }
+
+  onClose(client: MqttClient): void {
+    const c = this.ctx;
+    const droppedByUs = c.link === c.failedLink;
+    c.link++;
+    c.connected = false;
+    // Messages of this connection can no longer be acknowledged: stop() need not wait for them.
+    if (c.stopping) c.inflight.release();
+    if (c.stopping || client.disconnecting || client !== c.client) return;
+    // Dropped after a journal failure: that was logged, and the site broker is fine.
+    if (this.downSince === null && !droppedByUs) {
+      this.downSince = c.clock.now();
+      c.log.warn({ url: c.options.url, reason: c.closeReason ?? 'connection closed' }, 'site broker link down; reconnecting with backoff');
+    }
+    this.settleStart();
+    if (this.reconnectTimer) return;
+    const delay = backoffDelay(this.attempt++, c.options.reconnectMinMs, c.options.reconnectMaxMs);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (c.stopping) return;
+      c.counts.reconnects++;
+      client.reconnect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+}
