@@ -17,9 +17,8 @@
  * armed while or after stopping, or for a connection the bridge closed itself
  * (client.disconnecting) or a client other than ctx.client; the first-attempt promise
  * resolves exactly once. Errors: none thrown; connection and subscription errors go
- * to ctx.lastError and the log. MQTT.js reports a SUBACK failure code (0x80 and up:
- * MQTT 3.1.1 §3.9.3, MQTT 5 §3.9.3) as a subscribe error, so a refused filter takes
- * the "subscription failed" path and the next connection subscribes again.
+ * to ctx.lastError and the log; a filter the SUBACK refuses (0x80 and up) is logged as
+ * an error naming it, once per SUBSCRIBE.
  */
 import type { IConnackPacket, IDisconnectPacket, MqttClient } from 'mqtt';
 import { describeError } from '../core/errors.js';
@@ -99,18 +98,27 @@ export class BridgeLink {
     const c = this.ctx;
     const map = subscriptionMap(c.options);
     client.subscribe(map, (err, granted) => {
-      if (err) {
-        // The connection went before the SUBACK; the next one subscribes again.
+      // MQTT.js fails the whole SUBSCRIBE when its SUBACK refuses any filter (a code of 0x80
+      // or more: MQTT 3.1.1 §3.9.3, MQTT 5 §3.9.3), and hands that SUBACK over on the error.
+      const codes = err ? (err as { packet?: { granted?: unknown } }).packet?.granted : (granted ?? []).map((g) => g.qos);
+      if (!Array.isArray(codes)) {
+        // No SUBACK: the connection went before it; the next one subscribes again.
         c.lastError = `subscribe failed: ${describeError(err)}`;
         c.log.warn({ err: c.lastError }, 'site broker subscription failed');
       } else {
-        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-        const downgraded = (granted ?? []).filter((g) => g.qos !== 128 && g.qos < (map[g.topic]?.qos ?? 0)).map((g) => `${g.topic} (QoS ${g.qos})`);
+        const refused: string[] = [];
+        const downgraded: string[] = [];
+        (granted ?? []).forEach(({ topic }, i) => {
+          const code = Number(codes[i]);
+          if (code >= 0x80) refused.push(topic);
+          else if (code < (map[topic]?.qos ?? 0)) downgraded.push(`${topic} (QoS ${code})`);
+        });
         if (refused.length > 0) {
           c.lastError = `site broker refused subscriptions: ${refused.join(', ')}`;
           c.log.error({ refused }, c.lastError);
         }
         if (downgraded.length > 0) c.log.warn({ downgraded }, 'site broker granted a lower QoS than configured: QoS 0 messages are lost if the gateway crashes');
+        // The granted filters are in the session now; a refused one is a broker setting (an ACL) to fix, not retried.
         this.subscribed = true;
       }
       this.settleStart();

@@ -2,7 +2,9 @@
 // acknowledgement only after commit (nothing lost on a gateway crash), redelivery of
 // what was published while the gateway was away, reconnect after a broker restart
 // with per-topic order kept, and dead letters acknowledged like good payloads.
+import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
+import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bridgeConfigSchema, type BridgeConfigInput } from '../../src/config/bridge-schema.js';
@@ -12,6 +14,7 @@ import type { StoredRecord } from '../../src/journal/journal.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
 import { MqttBridgeSource } from '../../src/sources/mqtt-bridge.js';
+import { freePort } from '../support/kafka-broker.js';
 import { Mosquitto, publish } from '../support/mosquitto.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { cleanupTempDirs, makeContext, tempDir, type TestContext } from './support.js';
@@ -142,6 +145,17 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     await waitFor(() => stat(second).acked === 20, 15_000, '20 acks', 20);
   });
 
+  it('warns once, naming each filter, when the site broker grants a lower QoS than configured', async () => {
+    const broker = await Mosquitto.start(true, ['max_qos 0']);
+    brokers.add(broker);
+    const g = gateway();
+    const bridge = await startBridge(g, broker, { protocolVersion });
+    const warned = g.logLines.filter((l) => l.includes('granted a lower QoS'));
+    expect(warned).toHaveLength(1);
+    expect(JSON.parse(warned[0]!)).toMatchObject({ level: 40, downgraded: ['iot-data-input (QoS 0)', '+/temperature (QoS 0)'] });
+    expect(stat(bridge).lastError).toBeNull();
+  });
+
   it('journals what was published while the gateway was away, after it reconnects', async () => {
     const broker = await startBroker();
     const g = gateway();
@@ -222,6 +236,29 @@ describe.each([5, 4] as const)('MQTT bridge, protocolVersion %i', (protocolVersi
     await sleep(500);
     expect(stat(second).received).toBe(0);
     expect(deadLetters(g.journal)).toHaveLength(1);
+  });
+});
+
+describe('MQTT bridge, a refused subscription', () => {
+  // Mosquitto 2.0 grants every SUBSCRIBE and applies its ACLs on delivery instead, so the
+  // site broker here is aedes (a real broker, the embedded one's library), told to refuse
+  // one filter: its SUBACK then carries 0x80 for it (MQTT 3.1.1 §3.9.3; aedes speaks 3.1.1 only).
+  it('names the refused filter in an error and in status, and keeps the granted one flowing', async () => {
+    const site = await Aedes.createBroker({
+      authorizeSubscribe: (_client, sub, done) => done(null, sub.topic === '+/temperature' ? null : sub),
+    });
+    const server = createServer((socket) => site.handle(socket));
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => site.close(() => server.close(() => resolve()))));
+    const g = gateway();
+    const bridge = await startBridge(g, { url: `mqtt://127.0.0.1:${port}` } as Mosquitto, { protocolVersion: 4 });
+    expect(stat(bridge).lastError).toBe('site broker refused subscriptions: +/temperature');
+    expect(g.logLines.filter((l) => l.includes('"level":50') && l.includes('+/temperature'))).toHaveLength(1);
+    expect(g.logLines.some((l) => l.includes('subscription failed'))).toBe(false);
+    await publish(port, 'iot-data-input', range(0, 3).map((n) => cpu('grumpy', n)), { version: 4 });
+    await waitFor(() => readings(g.journal).length === 3, 15_000, '3 readings', 20);
+    expect(seqOf(g.journal, 'grumpy')).toEqual(range(0, 3));
   });
 });
 
