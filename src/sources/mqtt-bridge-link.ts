@@ -32,7 +32,8 @@ export class BridgeLink {
   /** A SUBACK granted the subscriptions during this run (a new filter in the config needs a new SUBSCRIBE). */
   private subscribed = false;
   private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Cancels the armed reconnect (the context's clock), or null when none is armed. */
+  private cancelTimer: (() => void) | null = null;
   /** Since when the link is down (the one "down" log line), or null while up. */
   private downSince: number | null = null;
   private firstAttempt: (() => void) | null = null;
@@ -52,7 +53,8 @@ export class BridgeLink {
 
   /** stop(): no reconnect after this. */
   cancelReconnect(): void {
-    clearTimeout(this.reconnectTimer);
+    this.cancelTimer?.();
+    this.cancelTimer = null;
   }
 
   status(): { sessionPresent: boolean | null; subscribed: boolean } {
@@ -139,14 +141,13 @@ export class BridgeLink {
       c.log.warn({ url: c.options.url, reason: c.closeReason ?? 'connection closed' }, 'site broker link down; reconnecting with backoff');
     }
     this.settleStart();
-    if (this.reconnectTimer) return;
+    if (this.cancelTimer) return;
     const delay = backoffDelay(this.attempt++, c.options.reconnectMinMs, c.options.reconnectMaxMs);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
+    this.cancelTimer = c.clock.setTimer(delay, () => {
+      this.cancelTimer = null;
       if (c.stopping) return;
       c.counts.reconnects++;
       client.reconnect();
-    }, delay);
-    this.reconnectTimer.unref();
+    });
   }
 }
