@@ -5,8 +5,9 @@ import { coapConfigSchema, type CoapConfigInput } from '../../../src/config/coap
 import { ManualClock } from '../../../src/core/clock.js';
 import { WeirError } from '../../../src/core/errors.js';
 import type { Journal } from '../../../src/journal/journal.js';
-import { uint } from '../../../src/sources/coap-message.js';
-import { CoapObserveSource, RETRY_INITIAL_MS, isFresh } from '../../../src/sources/coap-observe.js';
+import { uint } from '../../../src/sources/coap/message.js';
+import { CoapObserveSource } from '../../../src/sources/coap/observe.js';
+import { RETRY_INITIAL_MS, isFresh } from '../../../src/sources/coap/observation.js';
 import { freePort } from '../../support/kafka-broker.js';
 import { cleanupTempDirs, makeContext } from '../support.js';
 import { COAP_SERVER, HeldJournal, RawPeer, coapClient, ingestHarness, type IngestHarness } from './support.js';

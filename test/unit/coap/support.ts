@@ -10,7 +10,7 @@ import { Ingest } from '../../../src/ingest/ingest.js';
 import type { CommitCallback, Journal, JournalEntry, StoredRecord } from '../../../src/journal/journal.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../../src/profiles/registry.js';
-import { CoapServerSource } from '../../../src/sources/coap-server.js';
+import { CoapServerSource } from '../../../src/sources/coap/server.js';
 import { freePort } from '../../support/kafka-broker.js';
 import { makeContext, tempDir, type TestContext } from '../support.js';
 

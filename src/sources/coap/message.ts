@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { generate, type Packet, type ParsedPacket } from 'coap-packet';
 
 /**
- * Small CoAP helpers shared by the CoAP server (coap-server.ts) and the observe client
- * (coap-observe.ts): option values, block options, the transmission parameters, and
- * building the few messages both send themselves. Packets are coap-packet's
- * (the codec the `coap` package is built on).
+ * Small CoAP helpers shared by the CoAP server (server.ts and its stages) and the
+ * observe client (observe.ts and its stages): option values, block options, the
+ * transmission parameters, and building the few messages both send themselves.
+ * Packets are coap-packet's (the codec the `coap` package is built on).
  */
 
 /** RFC 7252 §4.8 default transmission parameters and §4.8.2 derived times. */

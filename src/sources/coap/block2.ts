@@ -1,0 +1,92 @@
+import type { Option, ParsedPacket } from 'coap-packet';
+import type { Context } from '../../core/context.js';
+import { blockValue, newToken, optionValue, parseBlock, type BlockOption } from './message.js';
+import type { Ack, ObserveLink } from './observe-link.js';
+
+/**
+ * The observe client's block-wise notifications (RFC 7959 §2.6): a notification larger
+ * than one block carries only its first block (Block2 NUM 0, M=1); the others are
+ * fetched here with plain GETs (no Observe) and the whole representation journaled.
+ *
+ * Why apart from the observation (observation.ts): a fetch runs over several request
+ * exchanges of its own and may be superseded by a newer notification or registration
+ * at any point; keeping its state here makes "superseded" a single check.
+ *
+ * Call order: start() when a notification's first block arrives (a newer start()
+ * supersedes the fetch in progress); abandon() when the registration is dropped.
+ *
+ * Guarantees: at most one fetch is current; a superseded or abandoned fetch delivers
+ * nothing. Fetching stops past maxBytes and what was fetched is delivered anyway, so
+ * ingest dead-letters it (WEIR_PAYLOAD_TOO_LARGE). Errors: a device error, an
+ * unexpected block, a changed ETag or no answer abandons the fetch with a warning;
+ * none thrown.
+ */
+
+/** A Block2 representation being fetched after its first block came in a notification. */
+interface BlockFetch {
+  chunks: Buffer[];
+  received: number;
+  num: number;
+  szx: number;
+  etag?: Buffer;
+}
+
+/** What the fetcher needs of its observation. */
+export interface Block2Context {
+  log: Context['log'];
+  url: string;
+  uriOptions: Option[];
+  maxBytes: number;
+  link: Pick<ObserveLink, 'request'>;
+  /** Journals the whole representation. */
+  deliver(payload: Buffer, ack: Ack): void;
+}
+
+export class Block2Fetcher {
+  private fetch: BlockFetch | null = null;
+
+  constructor(private readonly ctx: Block2Context) {}
+
+  /** Drops the fetch in progress, if any: nothing of it is delivered. */
+  abandon(): void {
+    this.fetch = null;
+  }
+
+  /** RFC 7959 §2.6: the first block came in the notification; GET the others (no Observe). */
+  start(first: ParsedPacket, block: BlockOption): void {
+    const etag = optionValue(first, 'ETag');
+    const fetch: BlockFetch = { chunks: [first.payload], received: first.payload.length, num: 0, szx: block.szx, ...(etag ? { etag } : {}) };
+    this.fetch = fetch;
+    const next = () => this.ctx.link.request(
+      { code: 'GET', token: newToken(), options: [...this.ctx.uriOptions, { name: 'Block2', value: blockValue({ num: fetch.num + 1, more: false, szx: fetch.szx }) }] },
+      {
+        onResponse: (packet, ack) => {
+          ack();
+          if (this.fetch !== fetch) return; // superseded by a newer notification or registration
+          const b = optionValue(packet, 'Block2');
+          const got = b ? parseBlock(b) : null;
+          const tag = optionValue(packet, 'ETag');
+          const why = !packet.code.startsWith('2.') ? `device answered ${packet.code}`
+            : !got || got.num !== fetch.num + 1 ? 'unexpected block'
+              : fetch.etag && tag && !tag.equals(fetch.etag) ? 'the representation changed meanwhile' : null;
+          if (why) {
+            this.fetch = null;
+            return void this.ctx.log.warn({ url: this.ctx.url, why }, 'CoAP observe: block-wise notification abandoned');
+          }
+          fetch.chunks.push(packet.payload);
+          fetch.received += packet.payload.length;
+          fetch.num = got!.num;
+          // Over the limit: stop fetching; ingest dead-letters it (WEIR_PAYLOAD_TOO_LARGE).
+          if (got!.more && fetch.received <= this.ctx.maxBytes) return next();
+          this.fetch = null;
+          this.ctx.deliver(Buffer.concat(fetch.chunks, fetch.received), () => {});
+        },
+        onFail: (why) => {
+          if (this.fetch === fetch) this.fetch = null;
+          this.ctx.log.warn({ url: this.ctx.url, why }, 'CoAP observe: block-wise notification abandoned');
+        },
+      },
+    );
+    next();
+  }
+}
