@@ -45,7 +45,7 @@ export type Done<T> = (err: Error | null, item: T) => void;
  * was called; every callback runs after its group's commit, on a later turn.
  *
  * Light traffic: a commit rewrites whole database pages in the WAL (the segment's last
- * leaf, its parent, the file header: sqlite-journal.ts) and flushes them, whatever it
+ * leaf, its parent, the file header: journal-file.ts) and flushes them, whatever it
  * holds. When readings trickle in, a group after intervalMs holds one or two of them,
  * so each reading cost 8 KiB of flash with 4 KiB pages (bench/flash-light.ts). So a group that after
  * intervalMs holds less than fillBytes waits on, and is committed as soon as it holds

@@ -21,3 +21,8 @@ export function streamName(id: number): StreamName {
 
 /** Streams whose records are about one device: their value carries a "device" field. */
 export const DEVICE_STREAMS: ReadonlySet<StreamName> = new Set(['readings', 'aggregates', 'alerts']);
+
+/** A zero count for every stream. */
+export function emptyCounts(): Record<StreamName, number> {
+  return Object.fromEntries(STREAMS.map((s) => [s, 0])) as Record<StreamName, number>;
+}

@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.js';
 /**
  * WAL bytes that wait before a checkpoint copies them back: SQLite's own default
  * (https://sqlite.org/pragma.html#pragma_wal_autocheckpoint: 1,000 frames) at its
- * default 4 KiB page, kept in bytes whatever the journal's page size (sqlite-journal.ts).
+ * default 4 KiB page, kept in bytes whatever the journal's page size (journal-file.ts).
  */
 export const CHECKPOINT_BYTES = 1000 * 4096;
 /**

@@ -1,4 +1,4 @@
-// The journal's page size (src/journal/sqlite-journal.ts, NEW_JOURNAL_PAGE_BYTES): a new
+// The journal's page size (src/journal/journal-file.ts, NEW_JOURNAL_PAGE_BYTES): a new
 // file gets 1 KiB pages; a file made by an earlier build keeps its 4 KiB pages and
 // works as before. Real SQLite files.
 import { join } from 'node:path';

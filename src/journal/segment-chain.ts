@@ -1,0 +1,49 @@
+import type { StoredRecord } from './journal.js';
+import { Page, toRecord, type Segment } from './segments.js';
+
+/**
+ * The journal's segments in sequence order and its sequence counter: the state every
+ * stage of the journal shares (the commit writes it, acknowledgement and eviction drop
+ * from it, reads walk it), held in one object so each can be handed exactly this.
+ *
+ * Call order: the journal fills it at open (listSegments, lastSeq) → the commit appends
+ * (CommitWriter.write) and rolls back; AckKeeper replaces `segments` when it drops some;
+ * read()/tail()/find() at any time. Guarantees: segments are ordered by id and so by
+ * sequence, the last one the active one (there is always one once open); lastSeq is
+ * the highest sequence written, in the commit under way too. Errors: SQLite's, thrown.
+ */
+export class SegmentChain {
+  /** Oldest first; the last is the active one, where records are written. */
+  segments: Segment[] = [];
+  /** Highest sequence written (committed, or in the commit under way). */
+  lastSeq = 0;
+
+  get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /** Records with from < seq ≤ throughSeq in order: at most `limit`, about `maxBytes` of key + body (Page). */
+  read(from: number, throughSeq: number, limit: number, maxBytes: number): StoredRecord[] {
+    const page = new Page(limit, maxBytes, throughSeq);
+    for (const seg of this.segments) {
+      if (seg.count === 0 || seg.lastSeq <= from) continue;
+      if (!page.add(seg.read(from, page.room))) break;
+    }
+    return page.records;
+  }
+
+  /** The last `limit` records written, newest first. */
+  tail(limit: number): StoredRecord[] {
+    const out: StoredRecord[] = [];
+    for (let i = this.segments.length - 1; i >= 0 && out.length < limit; i--) {
+      out.push(...this.segments[i]!.tail(limit - out.length).map(toRecord));
+    }
+    return out;
+  }
+
+  /** The record with this sequence, while a segment holds it. */
+  find(seq: number): StoredRecord | undefined {
+    const row = this.segments.find((g) => g.count > 0 && g.firstSeq <= seq && seq <= g.lastSeq)?.get(seq);
+    return row ? toRecord(row) : undefined;
+  }
+}
