@@ -2,8 +2,8 @@ import type { ParsedPacket } from 'coap-packet';
 import type { Context } from '../../core/context.js';
 import type { AddressLike } from './exchanges.js';
 import {
-  CONTENT_FORMATS, EXCHANGE_LIFETIME_MS, REQUEST_TAG, blockValue, isCritical, methodName, optionNumber, optionValue,
-  parseBlock, readUint, type BlockOption,
+  CONTENT_FORMATS, EXCHANGE_LIFETIME_MS, REQUEST_TAG, blockValue, electiveUint, isCritical, methodName, optionNumber, optionValue,
+  parseBlock, type BlockOption,
 } from './message.js';
 import { tooLarge, unavailable, type Reply } from './replies.js';
 
@@ -79,13 +79,13 @@ export class Admission {
     if (packet.code !== '0.02' && packet.code !== '0.03') {
       return { code: '4.05', text: `${methodName(packet.code)} is not allowed: POST or PUT the payload` };
     }
-    const format = optionValue(packet, 'Content-Format');
-    if (format !== undefined && !ACCEPTED_FORMATS.has(readUint(format))) {
-      return { code: '4.15', text: `WEIR_UNSUPPORTED_FORMAT: Content-Format ${readUint(format)} is not accepted; use ${[...ACCEPTED_FORMATS].join(', ')} or none` };
+    const format = electiveUint(packet, 'Content-Format', 2);
+    if (format !== undefined && !ACCEPTED_FORMATS.has(format)) {
+      return { code: '4.15', text: `WEIR_UNSUPPORTED_FORMAT: Content-Format ${format} is not accepted; use ${[...ACCEPTED_FORMATS].join(', ')} or none` };
     }
     // Size1 announces the whole body (RFC 7959 §4): refuse before any block is stored.
-    const size1 = optionValue(packet, 'Size1');
-    if (size1 !== undefined && readUint(size1) > max) return tooLarge(readUint(size1), max);
+    const size1 = electiveUint(packet, 'Size1', 4);
+    if (size1 !== undefined && size1 > max) return tooLarge(size1, max);
     const block1Value = optionValue(packet, 'Block1');
     if (block1Value !== undefined) return this.block1(packet, rinfo, path, block1Value, now);
     if (packet.payload.length === 0) return { code: '4.00', text: `${methodName(packet.code)} without a payload` };

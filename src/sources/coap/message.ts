@@ -49,6 +49,17 @@ export function readUint(value: Buffer): number {
   return n;
 }
 
+/**
+ * A uint option's value, or undefined when it is absent or its length is outside
+ * `maxBytes` (RFC 7252 §5.10's range for it): §5.4.3 treats such a value as an
+ * unrecognized option, and an unrecognized elective option is silently ignored (§5.4.1).
+ * For elective options only (Content-Format 0–2 bytes, Size1 0–4).
+ */
+export function electiveUint(packet: Pick<ParsedPacket, 'options'>, name: string, maxBytes: number): number | undefined {
+  const value = optionValue(packet, name);
+  return value === undefined || value.length > maxBytes ? undefined : readUint(value);
+}
+
 /** The shortest uint encoding (§3.2: a sender SHOULD send 0 as an empty value). */
 export function uint(n: number): Buffer {
   const bytes: number[] = [];

@@ -114,6 +114,17 @@ describe('CoAP server: error responses carry a diagnostic payload (RFC 7252 §5.
     expect(h.records()).toHaveLength(1);
   });
 
+  it('ignores a Content-Format or Size1 whose length is outside RFC 7252 §5.10\'s range, as an unrecognized elective option (§5.4.3, §5.4.1)', async () => {
+    const h = await harness({ coap: { maxPayloadBytes: 200 } });
+    // Content-Format in 3 bytes (0–2 allowed): were it read, 41 (XML) would get 4.15.
+    const format = await coapClient('-m', 'post', '-O', '12,0x000029', '-e', body(reading(1)), h.url('/iot-data-input'));
+    expect(format.response.code).toBe('2.04');
+    // Size1 in 5 bytes (0–4 allowed), announcing 1 TB: were it read, 4.13 before the payload.
+    const size1 = await coapClient('-m', 'post', '-O', '60,0x00ffffffff', '-e', body(reading(2)), h.url('/iot-data-input'));
+    expect(size1.response.code).toBe('2.04');
+    expect(h.records('readings').map((r) => r.key)).toEqual(['host-1', 'host-2']);
+  });
+
   it('4.02 for a critical option the server does not understand (§5.4.1)', async () => {
     const h = await harness();
     const { response } = await coapClient('-m', 'post', '-O', '1,0x01', '-e', body(reading(1)), h.url('/iot-data-input')); // If-Match
