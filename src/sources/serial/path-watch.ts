@@ -9,8 +9,9 @@
  *
  * Call order: start(handle) right after the port opened; stop() when it is lost or
  * halted. Guarantees: at most one timer; a check whose handle is no longer the port's
- * current one (WatchedPort.current()) does nothing; stat errors other than ENOENT just
- * re-arm the check. Errors: none thrown; a loss goes to WatchedPort.lost().
+ * current one (WatchedPort.current()), or that was in flight at stop(), does nothing —
+ * halt() keeps the handle until close(), so the handle alone cannot tell; stat errors
+ * other than ENOENT just re-arm the check. Errors: none thrown; a loss goes to WatchedPort.lost().
  */
 import { stat } from 'node:fs/promises';
 import { ignore, type SerialPortHandle } from './open-port.js';
@@ -32,35 +33,39 @@ export class PathWatch {
   private cancelWatch: (() => void) | null = null;
   /** Device number of the tty when opened; a change means another device now has the path. */
   private rdev: number | null = null;
+  /** Bumped by start() and stop(): a stat() answering for an older one is ignored. */
+  private generation = 0;
 
   constructor(private readonly ctx: PortCtx, private readonly port: WatchedPort) {}
 
   /** Notes the device number of the freshly opened `handle`'s path and starts the checks. */
   start(handle: SerialPortHandle): void {
     this.rdev = null;
-    stat(this.ctx.config.path).then((s) => { if (this.port.current() === handle) this.rdev = s.rdev; }, ignore);
-    this.watch(handle);
+    const gen = ++this.generation;
+    stat(this.ctx.config.path).then((s) => { if (gen === this.generation && this.port.current() === handle) this.rdev = s.rdev; }, ignore);
+    this.watch(handle, gen);
   }
 
   stop(): void {
+    this.generation++;
     this.cancelWatch?.();
     this.cancelWatch = null;
   }
 
-  private watch(handle: SerialPortHandle): void {
+  private watch(handle: SerialPortHandle, gen: number): void {
     const { path } = this.ctx.config;
     this.cancelWatch = this.ctx.clock.setTimer(WATCH_INTERVAL_MS, () => {
       this.cancelWatch = null;
       stat(path).then(
         (s) => {
-          if (this.port.current() !== handle) return;
+          if (gen !== this.generation || this.port.current() !== handle) return;
           if (this.rdev !== null && s.rdev !== this.rdev) return this.port.lost(handle, new Error(`${path} now names another device`));
-          this.watch(handle);
+          this.watch(handle, gen);
         },
         (err: NodeJS.ErrnoException) => {
-          if (this.port.current() !== handle) return;
+          if (gen !== this.generation || this.port.current() !== handle) return;
           if (err.code === 'ENOENT') return this.port.lost(handle, new Error(`${path} disappeared`));
-          this.watch(handle);
+          this.watch(handle, gen);
         },
       );
     });
