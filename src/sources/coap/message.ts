@@ -53,7 +53,7 @@ export function readUint(value: Buffer): number {
  * A uint option's value, or undefined when it is absent or its length is outside
  * `maxBytes` (RFC 7252 §5.10's range for it): §5.4.3 treats such a value as an
  * unrecognized option, and an unrecognized elective option is silently ignored (§5.4.1).
- * For elective options only (Content-Format 0–2 bytes, Size1 0–4).
+ * For elective options only (Content-Format 0–2 bytes, Size1 0–4, Observe 0–3).
  */
 export function electiveUint(packet: Pick<ParsedPacket, 'options'>, name: string, maxBytes: number): number | undefined {
   const value = optionValue(packet, name);

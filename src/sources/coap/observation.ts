@@ -6,7 +6,7 @@ import { backoffDelay } from '../../forwarder/backoff.js';
 import type { Ingest } from '../../ingest/ingest.js';
 import { InFlight } from '../in-flight.js';
 import { Block2Fetcher } from './block2.js';
-import { newToken, optionValue, parseBlock, readUint, uint } from './message.js';
+import { electiveUint, newToken, optionValue, parseBlock, uint } from './message.js';
 import { ObserveLink, endpointOf, type Ack, type Endpoint } from './observe-link.js';
 
 /**
@@ -142,11 +142,11 @@ export class Observation {
     }
     const first = this.state === 'registering'; // the registration's own response
     const now = this.ctx.clock.monotonic();
-    const observe = optionValue(packet, 'Observe');
-    if (observe === undefined) {
+    // 0–3 bytes (RFC 7641 §2); a longer value is an unrecognized elective option, ignored (RFC 7252 §5.4.3).
+    const seq = electiveUint(packet, 'Observe', 3);
+    if (seq === undefined) {
       this.state = 'polling'; // not (or no longer) an observer (§3.1): fetched again after the silence
     } else {
-      const seq = readUint(observe);
       if (this.lastSeq !== null && !isFresh(this.lastSeq, this.lastAt, seq, now)) {
         ack();
         this.counts.stale++;

@@ -257,6 +257,23 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     expect(usages(h)).toEqual([1]);
   });
 
+  it('ignores an Observe value longer than 3 bytes (RFC 7641 §2, RFC 7252 §5.4.3): the answer is journaled, the resource polled', async () => {
+    const clock = new ManualClock();
+    const h = ingestHarness();
+    cleanups.push(() => h.close());
+    const d = await device();
+    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-4`] });
+    await source.start();
+    cleanups.push(() => source.stop());
+    const reg = await next(d);
+    await d.send(generate({
+      ack: true, code: '2.05', messageId: reg.packet.messageId, token: reg.packet.token,
+      options: [{ name: 'Observe', value: Buffer.from([0, 0, 0, 7]) }], payload: Buffer.from(json(1)),
+    }), reg.port);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
+    expect(obs()).toMatchObject({ state: 'polling' });
+  });
+
   it('polls a resource that is not observable: its value is journaled and fetched again after the silence', async () => {
     const clock = new ManualClock();
     const h = ingestHarness();
