@@ -49,7 +49,6 @@ interface Body {
 export class AnalyticsStage implements RecordProcessor {
   private windows!: WindowEngine;
   private rules!: RuleEngine;
-  private retiredPending = false;
   private publish: LocalPublish | null = null;
   private readonly format: ReturnType<typeof makeFormatter>;
   private readonly log: Context['log'];
@@ -74,7 +73,6 @@ export class AnalyticsStage implements RecordProcessor {
     if (snapshot === null) {
       this.windows = new WindowEngine(this.decl.windows, opts);
       this.rules = new RuleEngine(this.decl.rules);
-      this.retiredPending = false;
       return;
     }
     let windows: unknown;
@@ -93,8 +91,7 @@ export class AnalyticsStage implements RecordProcessor {
     }
     this.windows = WindowEngine.restore(this.decl.windows, windows, opts);
     this.rules = RuleEngine.restore(this.decl.rules, rules);
-    // Alerts of rules removed or changed since the snapshot resolve at the first tick.
-    this.retiredPending = true;
+    // Alerts of rules removed or changed since the snapshot resolve at the first live tick (RuleEngine.takeRetired).
     const dropped = this.windows.stats().droppedOnRestore;
     if (dropped > 0) this.log.warn({ dropped }, 'open windows of removed or changed window specs were dropped');
   }
@@ -142,11 +139,16 @@ export class AnalyticsStage implements RecordProcessor {
   }
 
   tick(now: number): JournalEntry[] {
+    return this.tickAt(now, true);
+  }
+
+  replayTick(now: number): void {
+    this.tickAt(now, false);
+  }
+
+  private tickAt(now: number, live: boolean): JournalEntry[] {
     const out: JournalEntry[] = [];
-    if (this.retiredPending) {
-      this.retiredPending = false;
-      for (const a of this.rules.takeRetired(now)) out.push(alertEntry(a, now));
-    }
+    for (const a of this.rules.takeRetired(now, live)) out.push(alertEntry(a, now));
     for (const a of this.windows.advanceIdle(now, this.ctx.config.analytics.idleTimeoutMs)) out.push(aggregateEntry(a, now));
     for (const a of this.rules.tick(now)) out.push(alertEntry(a, now));
     return out;

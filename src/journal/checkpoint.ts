@@ -71,8 +71,9 @@ export class CheckpointStore {
     const events = this.eventsStmt.all(cp.seq) as Array<[number, number, number]>;
     let t = 0;
     const apply = ([, kind, value]: [number, number, number]): void => {
-      if (kind === TICK) processor.tick(value);
-      else processor.shiftClock(value);
+      if (kind !== TICK) processor.shiftClock(value);
+      else if (processor.replayTick) processor.replayTick(value);
+      else processor.tick(value);
     };
     let replayed = 0;
     for (const seg of segments) {

@@ -30,6 +30,13 @@ export interface RecordProcessor {
   process(entry: JournalEntry & { seq: number }): JournalEntry[];
   /** Processing time passed: idle windows, stale devices. */
   tick(now: number): JournalEntry[];
+  /**
+   * A tick that derived records, replayed from the journal (its records are there
+   * already). Optional: without it, tick() is called and its output discarded. A
+   * processor whose restore() can create output that no journaled tick emitted (the
+   * resolves of alerts whose rule changed across a restart) keeps it for a live tick.
+   */
+  replayTick?(now: number): void;
   /** The gateway clock was corrected by `offsetMs`: processing times seen so far move with it. */
   shiftClock(offsetMs: number): void;
   /** Replays a committed record (derived records are discarded: they are in the journal). */

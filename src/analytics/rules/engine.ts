@@ -51,7 +51,14 @@ export class RuleEngine {
   private readonly devices: DeviceEntry[] = [];
   /** The same entries by profile, then device: the per-reading lookup builds no key string. */
   private readonly lookup = new Map<string, Map<string, DeviceEntry>>();
-  private retiredAlerts: Alert[] = [];
+  /**
+   * Firing alerts of keys dropped by a change of the rules, to be `resolved` by takeRetired():
+   * from the snapshot (dropped before it was taken, not yet taken by a tick — a replayed
+   * tick takes them as the original did), and dropped by this restore (only a live tick
+   * takes them: under a changed config no journaled tick ever emitted them).
+   */
+  private retiredSaved: Alert[] = [];
+  private retiredNew: Alert[] = [];
   private firingTotal = 0;
   private keyTotal = 0;
 
@@ -147,7 +154,8 @@ export class RuleEngine {
       }
       devices.push([dev.profile, dev.device, keys]);
     }
-    return { v: 1, rules, devices };
+    const retired = [...this.retiredSaved, ...this.retiredNew];
+    return retired.length > 0 ? { v: 1, rules, devices, retired: retired.map((a) => ({ ...a, tags: { ...a.tags }, ...(a.details ? { details: { ...a.details } } : {}) })) } : { v: 1, rules, devices };
   }
 
   /**
@@ -159,6 +167,7 @@ export class RuleEngine {
   static restore(rules: RulesByProfile, snapshot: unknown): RuleEngine {
     const s = parseSnapshot(snapshot);
     const engine = new RuleEngine(rules);
+    engine.retiredSaved = (s.retired ?? []).map((a) => freeze({ ...a, kind: a.kind as Alert['kind'], tags: Object.freeze({ ...a.tags }) }));
     // Per snapshot rule: its index in the current rules if its spec is unchanged, and the rule as it was.
     const table = s.rules.map(([profile, name, fp]) => {
       const pr = engine.byProfile.get(profile) ?? engine.wildcard;
@@ -176,7 +185,7 @@ export class RuleEngine {
         const k: Key = { rule, dev: placeholder, tags: Object.freeze({ ...tags }), state: undefined, last: 0, alert: null };
         if (saved) k.alert = makeAlert(k, 'firing', saved[0], saved[1], saved[2]);
         if (current === undefined) {
-          if (k.alert) engine.retiredAlerts.push(k.alert);
+          if (k.alert) engine.retiredNew.push(k.alert);
           continue;
         }
         if (stale) k.last = dec(state, 0);
@@ -190,14 +199,16 @@ export class RuleEngine {
   }
 
   /**
-   * Once, after restore(): `resolved` alerts (stamped `now`, details.retired = 1) for
-   * keys that were firing under a rule since removed or changed, so nothing stays
-   * firing downstream forever. Later calls return nothing.
+   * `resolved` alerts (stamped `now`, details.retired = 1) for keys that were firing
+   * under a rule since removed or changed, so nothing stays firing downstream forever;
+   * each is handed out once. `live` false (a tick replayed from the journal) takes only
+   * those the snapshot held: the ones this restore dropped were never journaled.
    */
-  takeRetired(now: number): Alert[] {
-    const out = this.retiredAlerts.map((a) => freeze({ ...a, state: 'resolved', ts: now, details: { retired: 1 } }));
-    this.retiredAlerts = [];
-    return out;
+  takeRetired(now: number, live = true): Alert[] {
+    const taken = live ? [...this.retiredSaved, ...this.retiredNew] : this.retiredSaved;
+    this.retiredSaved = [];
+    if (live) this.retiredNew = [];
+    return taken.map((a) => freeze({ ...a, state: 'resolved', ts: now, details: { retired: 1 } }));
   }
 
   private device(profile: string, device: string, rules: ProfileRules): DeviceEntry {

@@ -6,7 +6,9 @@ import { decArray, dec, RuleSnapshotError, type SavedState } from './types.js';
  *
  * Numerics: Welford's update on push, its inverse on eviction (m2 clamped at 0), and
  * an exact two-pass recompute from the buffer after every `capacity` evictions, so the
- * rounding drift of add/remove is bounded by one window's worth of updates. A window
+ * rounding drift of add/remove is bounded by one window's worth of updates — and at
+ * once when an eviction removes nearly all of m2 (an outlier leaving: its inverse
+ * update would leave a cancellation residue larger than the remaining spread). A window
  * whose values are all identical is detected exactly (a run counter, no floating
  * point) and reports std 0 — never a tiny drift residue that would turn into a huge z.
  *
@@ -94,10 +96,14 @@ export class RollingWindow {
       return;
     }
     const d = x - this.mean;
+    const before = this.m2;
     this.mean -= d / this.n;
     this.m2 -= d * (x - this.mean);
     if (this.m2 < 0) this.m2 = 0;
-    if (++this.evictions >= this.capacity) this.recompute();
+    // Removing a value that dwarfs the rest (a sensor's 0xFFFFFFFF) cancels
+    // catastrophically: m2 keeps a rounding error of ~before · 2⁻⁵², which can exceed
+    // what the remaining values spread. Once more than 2²⁰ of m2 went with x, recompute.
+    if (++this.evictions >= this.capacity || this.m2 * 2 ** 20 < before) this.recompute();
   }
 
   /** Re-allocates the buffers at `size` slots, values oldest first from slot 0. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RuleSnapshotError, type SavedValue } from './types.js';
+import { RuleSnapshotError, type Alert, type SavedValue } from './types.js';
 
 /**
  * The checkpoint format of a RuleEngine: plain JSON (numbers are doubles and
@@ -14,11 +14,15 @@ import { RuleSnapshotError, type SavedValue } from './types.js';
  *   [rule index, by-tags, state, alert]. state: the state machine's save(), or
  *   [last received] for a stale rule. alert: null when ok, else the firing alert's
  *   [value, ts, details].
+ * - `retired` (only when some are pending): firing alerts of keys a change of the
+ *   rules dropped, whose `resolved` no tick has emitted yet (RuleEngine.takeRetired),
+ *   as the alerts themselves, since their rule is gone.
  */
 export interface RuleSnapshot {
   v: 1;
   rules: Array<[profile: string, rule: string, fingerprint: string]>;
   devices: Array<[profile: string, device: string, keys: SavedKey[]]>;
+  retired?: Alert[];
 }
 
 export type SavedKey = [rule: number, tags: Record<string, string>, state: SavedValue[], alert: SavedAlert | null];
@@ -31,6 +35,10 @@ const snapshotSchema = z.strictObject({
   v: z.literal(1),
   rules: z.array(z.tuple([z.string(), z.string(), z.string()])),
   devices: z.array(z.tuple([z.string(), z.string(), z.array(z.tuple([z.number().int().min(0), tags, z.array(z.unknown()), savedAlert.nullable()]))])),
+  retired: z.array(z.strictObject({
+    device: z.string(), profile: z.string(), rule: z.string(), kind: z.string(), state: z.literal('firing'), metric: z.string(),
+    tags, value: z.number(), ts: z.number(), details: z.record(z.string(), z.number()).optional(),
+  })).optional(),
 });
 
 /**
