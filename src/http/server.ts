@@ -53,7 +53,8 @@ export class HttpServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path.startsWith('/ingest/') && this.deps.ingest) return this.deps.ingest(req, res, path.slice('/ingest/'.length));
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
+    // RFC 9110 §15.5.6: a 405 MUST carry Allow.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res.setHeader('allow', 'GET, HEAD'), 405, { error: 'method not allowed' });
     switch (path) {
       case '/healthz':
         return send(res, 200, { status: 'ok' });

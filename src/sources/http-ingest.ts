@@ -31,7 +31,8 @@ export class HttpIngestSource implements Source {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string): void {
-    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+    // RFC 9110 §15.5.6: a 405 MUST carry Allow.
+    if (req.method !== 'POST') return send(res.setHeader('allow', 'POST'), 405, { error: 'use POST' });
     if (!this.accepting) return unavailable(res, 'gateway is not accepting');
     const limit = this.ctx.config.http.maxBodyBytes;
     const chunks: Buffer[] = [];

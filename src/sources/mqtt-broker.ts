@@ -27,6 +27,8 @@ const PACKET_OVERHEAD = 64 * 1024;
 export class MqttBrokerSource implements Source {
   readonly name = 'mqtt';
   private broker!: Aedes;
+  /** Per client, the QoS 2 resend check in progress (onPublish), which its later PUBLISHes wait behind. */
+  private readonly resendChecks = new WeakMap<Client, Promise<void>>();
   private server!: Server;
   private sockets = new Set<Socket>();
   private accepting = false;
@@ -98,9 +100,32 @@ export class MqttBrokerSource implements Source {
     // Stopping: refuse without acknowledging; the device resends to the next run.
     if (!this.accepting) return callback(new Error('gateway is stopping'));
     // A QoS 2 PUBLISH retransmitted before PUBREL was journaled the first time
-    // ([MQTT-4.3.3-2]: deliver once); aedes tracks those ids in _inboundInflight.
+    // ([MQTT-4.3.3-2]: deliver once). On this connection aedes tracks its id in
+    // _inboundInflight; after a reconnect (CleanSession 0: the client MUST resend it
+    // with DUP set, §4.4) only the session store knows it, and asking it is asynchronous.
     const inflight = (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight;
     if (packet.qos === 2 && packet.messageId !== undefined && inflight?.has(packet.messageId)) return callback(null);
+    const before = this.resendChecks.get(client);
+    const check = packet.qos === 2 && packet.dup && packet.messageId !== undefined;
+    if (before === undefined && !check) return this.journal(client, packet, callback);
+    // While a check runs, the client's later PUBLISHes wait behind it: journal order stays arrival order.
+    const done = (before ?? Promise.resolve())
+      .then(() => (check ? this.inSession(client, packet) : false))
+      .then((resent) => (resent ? callback(null) : this.journal(client, packet, callback)))
+      .catch((err: unknown) => callback(err instanceof Error ? err : new Error(String(err)))); // never unhandled
+    this.resendChecks.set(client, done);
+    void done.finally(() => {
+      if (this.resendChecks.get(client) === done) this.resendChecks.delete(client);
+    });
+  }
+
+  /** Whether aedes' session store holds this QoS 2 PUBLISH already (PUBREC sent, PUBREL not yet received). */
+  private inSession(client: Client, packet: PublishPacket): Promise<boolean> {
+    const store = (this.broker as unknown as { persistence: { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } }).persistence;
+    return store.incomingGetPacket(client, packet).then(() => true, () => false);
+  }
+
+  private journal(client: Client, packet: PublishPacket, callback: (err?: Error | null) => void): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const delivery = { protocol: 'mqtt' as const, topic: packet.topic, payload, client: client.id, maxBytes: this.ctx.config.mqtt.maxPayloadBytes };
     if (packet.qos === 0) {
