@@ -43,6 +43,9 @@ export class CommitWriter {
       maxWaitMs: journal.commitMaxWaitMs,
       sizeOf: rowBytes,
       isEager: (item) => 'eager' in item && item.eager === true,
+      // A reconfiguration commits alone: readings that fail after it (a full disk) must not
+      // roll it back while the processor keeps the new configuration (reconfigureProcessor()).
+      isAlone: (item) => 'barrier' in item,
       maxBatch: journal.maxBatchRecords,
       maxPending: journal.maxPendingRecords,
       commit: (items) => this.commitGroup(items),

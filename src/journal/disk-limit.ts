@@ -5,6 +5,7 @@ import type { AckKeeper } from './ack-keeper.js';
 import type { Pending } from './commit-items.js';
 import { DiskGuard, type DiskUsage, type Gap } from './disk-guard.js';
 import type { JournalStats } from './journal.js';
+import type { ProcessorHost } from './processor-host.js';
 import type { SegmentChain } from './segment-chain.js';
 import { emptyCounts, type StreamName } from './streams.js';
 
@@ -105,16 +106,33 @@ export class DiskLimit {
     }
   }
 
-  /** fullPolicy evict: the oldest unsent records in EVICTION_ORDER, each step announced on weir.status as a gap. */
+  /**
+   * fullPolicy evict: the oldest unsent records in EVICTION_ORDER, each step announced on
+   * weir.status as a gap. A step whose transaction fails (the disk full) changes nothing,
+   * in the file or in memory. A step that deletes records the processor's checkpoint does
+   * not cover checkpoints in the same transaction: a replay after a crash could not rebuild
+   * their contribution (as dropAcked(true) does for acknowledged ones).
+   */
   private evict(before: DiskUsage): void {
+    const { chain } = this.ctx;
     while (this.disk.excess() > 0) {
       let gap: Gap | null = null;
-      this.ctx.db().transaction(() => {
-        gap = this.disk.evictStep(this.ctx.chain.segments, this.ctx.acks.ackedThrough);
-        if (gap) this.announceGap(gap);
-      })();
+      const undo = chain.mark();
+      try {
+        this.ctx.db().transaction(() => {
+          gap = this.disk.evictStep(chain.segments, this.ctx.acks.ackedThrough);
+          if (!gap) return;
+          this.announceGap(gap);
+          const host = this.ctx.host();
+          if (host && (gap as Gap).toSeq > host.checkpointSeq) host.checkpoint(chain.lastSeq);
+        })();
+      } catch (err) {
+        undo();
+        throw err;
+      }
       if (!gap) break;
       const g: Gap = gap;
+      this.ctx.backlog.status++; // the gap record
       this.ctx.backlog[g.stream] -= g.count;
       this.evicted[g.stream] += g.count;
       this.gaps++;
@@ -129,7 +147,6 @@ export class DiskLimit {
   private announceGap(g: Gap): void {
     const body = JSON.stringify({ event: 'gap', stream: g.stream, from_seq: g.fromSeq, to_seq: g.toSeq, count: g.count, devices: g.devices, reason: 'journal disk limit (journal.maxBytes / journal.minFreeBytes)' });
     this.ctx.write({ stream: 'status', key: this.ctx.config.gateway.id, received: this.ctx.clock.now(), body, seq: 0 });
-    this.ctx.backlog.status++;
   }
 }
 
@@ -146,7 +163,9 @@ export interface DiskLimitContext extends Pick<Context, 'config' | 'clock' | 'me
   db(): Database.Database;
   closing(): boolean;
   /** The segments, oldest first: eviction deletes from the oldest. */
-  chain: Pick<SegmentChain, 'segments'>;
+  chain: Pick<SegmentChain, 'segments' | 'lastSeq' | 'mark'>;
+  /** The processor's host, if any: eviction checkpoints it when it deletes records its checkpoint does not cover. */
+  host(): Pick<ProcessorHost, 'checkpointSeq' | 'checkpoint'> | null;
   /** Writes `r` with the next sequence, inside the current transaction (the gap record). */
   write(r: Pending): void;
   /** Tells the commit listeners once what was just written is durable. */

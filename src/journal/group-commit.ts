@@ -19,6 +19,11 @@ export interface GroupCommitOptions<T> {
   sizeOf?(item: T): number;
   /** An item whose group must not wait for fillBytes (its sender waits for it before sending more). */
   isEager?(item: T): boolean;
+  /**
+   * An item committed in a transaction of its own: the group before it ends there, and
+   * the items after it go in the next. So a later item's failure cannot roll it back.
+   */
+  isAlone?(item: T): boolean;
   /** A group this large is committed on the next turn, without waiting out the interval. */
   maxBatch: number;
   /** Items waiting beyond this are refused with WEIR_JOURNAL_BUSY. */
@@ -97,7 +102,12 @@ export class GroupCommitter<T> {
   flush(): void {
     this.unschedule();
     if (this.items.length === 0) return;
-    const n = Math.min(this.items.length, this.opts.maxBatch);
+    let n = Math.min(this.items.length, this.opts.maxBatch);
+    if (this.opts.isAlone) {
+      const alone = this.items.findIndex((item, i) => i < n && this.opts.isAlone!(item));
+      if (alone === 0) n = 1;
+      else if (alone > 0) n = alone;
+    }
     const items = this.items.splice(0, n);
     const dones = this.dones.splice(0, n);
     // The fill of what stays (none, but after a burst beyond maxBatch): counted anew.

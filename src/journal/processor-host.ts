@@ -108,7 +108,10 @@ export class ProcessorHost {
   recover(segments: readonly Segment[]): void {
     try {
       const cp = this.store.load();
-      if (cp) this.store.replay(this.processor, cp, segments);
+      if (cp) {
+        this.checkpointSeq = cp.seq; // a checkpoint of the failed commit was rolled back with it
+        this.store.replay(this.processor, cp, segments);
+      }
     } catch (err) {
       this.log.error({ err }, 'could not rebuild analytics state after a failed commit');
     }

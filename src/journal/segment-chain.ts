@@ -22,6 +22,22 @@ export class SegmentChain {
     return this.segments[this.segments.length - 1]!;
   }
 
+  /**
+   * The in-memory picture as it is now — which segments, each one's count and range,
+   * lastSeq — and a function that puts it back: for a transaction that fails after
+   * deleting or writing rows (SQLite rolls the file back; this rolls the picture back).
+   */
+  mark(): () => void {
+    const segments = [...this.segments];
+    const fields = segments.map((g) => ({ count: g.count, firstSeq: g.firstSeq, lastSeq: g.lastSeq }));
+    const lastSeq = this.lastSeq;
+    return () => {
+      segments.forEach((g, i) => Object.assign(g, fields[i]));
+      this.segments = segments;
+      this.lastSeq = lastSeq;
+    };
+  }
+
   /** Records with from < seq ≤ throughSeq in order: at most `limit`, about `maxBytes` of key + body (Page). */
   read(from: number, throughSeq: number, limit: number, maxBytes: number): StoredRecord[] {
     const page = new Page(limit, maxBytes, throughSeq);

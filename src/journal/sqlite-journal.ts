@@ -64,7 +64,7 @@ export class SqliteJournal implements Journal {
     const host = (): ProcessorHost | null => this.host;
     this.acks = new AckKeeper({ clock: ctx.clock, log, backlog, chain, db, host, setMeta: () => this.setMeta });
     this.limits = new DiskLimit({
-      config: ctx.config, clock: ctx.clock, metrics: ctx.metrics, log, backlog, chain, db, acks: this.acks,
+      config: ctx.config, clock: ctx.clock, metrics: ctx.metrics, log, backlog, chain, db, host, acks: this.acks,
       closing: () => this.closing !== null,
       write: (r) => { this.writer.write(r, []); },
       announceWhenDurable: () => this.writer.announceWhenDurable(),
@@ -198,8 +198,13 @@ export class SqliteJournal implements Journal {
 
   stats(): JournalStats {
     const { ackedThrough } = this.acks;
-    const seg = this.db?.open ? this.chain.segments.find((g) => g.count > 0 && g.lastSeq > ackedThrough) : undefined;
-    const oldest = seg?.oldestReceived(ackedThrough);
+    // The first segment with an unsent record: one whose unsent tail was evicted may hold none past the mark.
+    let oldest: number | undefined;
+    if (this.db?.open) {
+      for (const g of this.chain.segments) {
+        if (g.count > 0 && g.lastSeq > ackedThrough && (oldest = g.oldestReceived(ackedThrough)) !== undefined) break;
+      }
+    }
     const disk = this.limits.stats();
     return {
       backlog: { ...this.backlog }, oldestReceived: oldest ?? null, diskBytes: this.diskBytes(), lastSeq: this.writer.durableSeq, ackedThrough,
