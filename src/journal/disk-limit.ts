@@ -118,6 +118,7 @@ export class DiskLimit {
     while (this.disk.excess() > 0) {
       let gap: Gap | null = null;
       const undo = chain.mark();
+      const checkpointSeq = this.ctx.host()?.checkpointSeq;
       try {
         this.ctx.db().transaction(() => {
           gap = this.disk.evictStep(chain.segments, this.ctx.acks.ackedThrough);
@@ -128,6 +129,8 @@ export class DiskLimit {
         })();
       } catch (err) {
         undo();
+        const host = this.ctx.host();
+        if (host && checkpointSeq !== undefined) host.checkpointSeq = checkpointSeq;
         throw err;
       }
       if (!gap) break;
