@@ -103,10 +103,13 @@ export class GroupCommitter<T> {
     this.unschedule();
     if (this.items.length === 0) return;
     let n = Math.min(this.items.length, this.opts.maxBatch);
-    if (this.opts.isAlone) {
-      const alone = this.items.findIndex((item, i) => i < n && this.opts.isAlone!(item));
-      if (alone === 0) n = 1;
-      else if (alone > 0) n = alone;
+    const { isAlone } = this.opts;
+    if (isAlone) {
+      for (let i = 0; i < n; i++) {
+        if (!isAlone(this.items[i]!)) continue;
+        n = i === 0 ? 1 : i;
+        break;
+      }
     }
     const items = this.items.splice(0, n);
     const dones = this.dones.splice(0, n);
