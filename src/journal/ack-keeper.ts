@@ -85,25 +85,16 @@ export class AckKeeper {
       : chain.segments.find((g) => g.count > 0 && g.firstSeq <= through && g.lastSeq > through)
         ?? (chain.active.count > 0 && chain.active.lastSeq <= through ? chain.active : undefined);
     if (atLimit && droppable.length === 0 && !straddling) return false;
-    // On failure SQLite rolls the file back; the straddling segment's count and range, and
-    // the checkpoint's sequence, go back with it.
-    const undo = chain.mark();
-    const checkpointSeq = host?.checkpointSeq;
-    try {
-      this.ctx.db().transaction(() => {
-        if (atLimit) host?.checkpoint(chain.lastSeq);
-        for (const seg of droppable) seg.drop();
-        if (straddling) {
-          straddling.deleteThrough(through);
-          straddling.firstSeq = through + 1;
-        }
-        this.ctx.setMeta().run('acked_through', through);
-      })();
-    } catch (err) {
-      undo();
-      if (host && checkpointSeq !== undefined) host.checkpointSeq = checkpointSeq;
-      throw err;
-    }
+    // On failure the straddling segment's count and range, and the checkpoint's sequence, roll back with the file.
+    chain.atomically(host, this.ctx.db().transaction(() => {
+      if (atLimit) host?.checkpoint(chain.lastSeq);
+      for (const seg of droppable) seg.drop();
+      if (straddling) {
+        straddling.deleteThrough(through);
+        straddling.firstSeq = through + 1;
+      }
+      this.ctx.setMeta().run('acked_through', through);
+    }));
     this.persistedAck = through;
     if (droppable.length > 0) chain.segments = chain.segments.filter((g) => !droppable.includes(g));
     return droppable.length > 0 || straddling !== undefined;
@@ -136,6 +127,6 @@ export interface AckContext {
   /** The meta table's upsert (name, value). */
   setMeta(): Database.Statement;
   /** The segments (replaced once dropped ones are gone from the list) and the sequence. */
-  chain: Pick<SegmentChain, 'segments' | 'lastSeq' | 'active' | 'mark'>;
+  chain: Pick<SegmentChain, 'segments' | 'lastSeq' | 'active' | 'atomically'>;
   host(): ProcessorHost | null;
 }

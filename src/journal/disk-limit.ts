@@ -115,26 +115,16 @@ export class DiskLimit {
    */
   private evict(before: DiskUsage): void {
     const { chain } = this.ctx;
+    const host = this.ctx.host();
     while (this.disk.excess() > 0) {
-      let gap: Gap | null = null;
-      const undo = chain.mark();
-      const checkpointSeq = this.ctx.host()?.checkpointSeq;
-      try {
-        this.ctx.db().transaction(() => {
-          gap = this.disk.evictStep(chain.segments, this.ctx.acks.ackedThrough);
-          if (!gap) return;
-          this.announceGap(gap);
-          const host = this.ctx.host();
-          if (host && (gap as Gap).toSeq > host.checkpointSeq) host.checkpoint(chain.lastSeq);
-        })();
-      } catch (err) {
-        undo();
-        const host = this.ctx.host();
-        if (host && checkpointSeq !== undefined) host.checkpointSeq = checkpointSeq;
-        throw err;
-      }
-      if (!gap) break;
-      const g: Gap = gap;
+      const g = chain.atomically(host, this.ctx.db().transaction((): Gap | null => {
+        const gap = this.disk.evictStep(chain.segments, this.ctx.acks.ackedThrough);
+        if (!gap) return null;
+        this.announceGap(gap);
+        if (host && gap.toSeq > host.checkpointSeq) host.checkpoint(chain.lastSeq);
+        return gap;
+      }));
+      if (!g) break;
       this.ctx.backlog.status++; // the gap record
       this.ctx.backlog[g.stream] -= g.count;
       this.evicted[g.stream] += g.count;
@@ -166,7 +156,7 @@ export interface DiskLimitContext extends Pick<Context, 'config' | 'clock' | 'me
   db(): Database.Database;
   closing(): boolean;
   /** The segments, oldest first: eviction deletes from the oldest. */
-  chain: Pick<SegmentChain, 'segments' | 'lastSeq' | 'mark'>;
+  chain: Pick<SegmentChain, 'segments' | 'lastSeq' | 'atomically'>;
   /** The processor's host, if any: eviction checkpoints it when it deletes records its checkpoint does not cover. */
   host(): Pick<ProcessorHost, 'checkpointSeq' | 'checkpoint'> | null;
   /** Writes `r` with the next sequence, inside the current transaction (the gap record). */

@@ -23,19 +23,26 @@ export class SegmentChain {
   }
 
   /**
-   * The in-memory picture as it is now — which segments, each one's count and range,
-   * lastSeq — and a function that puts it back: for a transaction that fails after
-   * deleting or writing rows (SQLite rolls the file back; this rolls the picture back).
+   * Runs `txn` — one SQLite transaction that may delete, drop or write records anywhere
+   * in the chain — and returns what it returns. If it throws, SQLite has rolled the file
+   * back, and this puts the in-memory picture back with it: the segment list, each
+   * segment's count and range, lastSeq, and `host`'s checkpointSeq (a checkpoint written
+   * inside is gone too). (The commit, which only appends, keeps a cheaper undo of its own.)
    */
-  mark(): () => void {
+  atomically<T>(host: { checkpointSeq: number } | null, txn: () => T): T {
     const segments = [...this.segments];
     const fields = segments.map((g) => ({ count: g.count, firstSeq: g.firstSeq, lastSeq: g.lastSeq }));
     const lastSeq = this.lastSeq;
-    return () => {
+    const checkpointSeq = host?.checkpointSeq;
+    try {
+      return txn();
+    } catch (err) {
       segments.forEach((g, i) => Object.assign(g, fields[i]));
       this.segments = segments;
       this.lastSeq = lastSeq;
-    };
+      if (host && checkpointSeq !== undefined) host.checkpointSeq = checkpointSeq;
+      throw err;
+    }
   }
 
   /** Records with from < seq ≤ throughSeq in order: at most `limit`, about `maxBytes` of key + body (Page). */

@@ -155,7 +155,7 @@ export class RuleEngine {
       devices.push([dev.profile, dev.device, keys]);
     }
     const retired = [...this.retiredSaved, ...this.retiredNew];
-    return retired.length > 0 ? { v: 1, rules, devices, retired: retired.map((a) => ({ ...a, tags: { ...a.tags }, ...(a.details ? { details: { ...a.details } } : {}) })) } : { v: 1, rules, devices };
+    return retired.length > 0 ? { v: 1, rules, devices, retired } : { v: 1, rules, devices };
   }
 
   /**
