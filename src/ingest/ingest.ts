@@ -37,6 +37,8 @@ export interface IngestOutcome {
   ignored: boolean;
 }
 
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
 /** The outcome of every payload without dead letters shares this one. */
 const NO_REJECTS: IngestOutcome['rejects'] = Object.freeze([]);
 
@@ -115,7 +117,21 @@ export class Ingest {
     this.commit(entries, rejects, done, unsynced, d.eager);
   }
 
-  private deadLetter(d: Delivery, received: number, r: Rejection, profile?: string): JournalEntry {
+  /**
+   * A payload the source had to drop unread: an MQTT packet announcing more than the
+   * connection's cap, cut off before it was buffered (mqtt-packet-guard.ts). It is
+   * dead-lettered like any oversize payload — the reason, the announced size, no
+   * payload bytes — so what the metrics count is on weir.deadletter too. `done` as for
+   * submit(); the device gets no acknowledgement (its connection is closed).
+   */
+  refuseUnread(d: Pick<Delivery, 'protocol' | 'topic' | 'client'>, announcedBytes: number, reject: Rejection, done: IngestCallback): void {
+    const { received, unsynced } = this.stamp();
+    this.receivedBy(d.protocol).inc();
+    const delivery: Delivery = { ...d, payload: EMPTY_PAYLOAD, maxBytes: 0 };
+    this.commit([this.deadLetter(delivery, received, reject, undefined, announcedBytes)], [reject], done, unsynced, true);
+  }
+
+  private deadLetter(d: Delivery, received: number, r: Rejection, profile?: string, unreadBytes?: number): JournalEntry {
     this.ctx.metrics.deadLetters.labels(r.code).inc();
     this.ctx.log.debug({ code: r.code, topic: d.topic, client: d.client }, r.reason);
     const body: Record<string, unknown> = {
@@ -128,9 +144,9 @@ export class Ingest {
     };
     const payload = r.payload ?? d.payload;
     body.payload_b64 = payload.subarray(0, DEADLETTER_PAYLOAD_MAX).toString('base64');
-    if (payload.length > DEADLETTER_PAYLOAD_MAX) {
+    if (payload.length > DEADLETTER_PAYLOAD_MAX || unreadBytes !== undefined) {
       body.payload_truncated = true;
-      body.payload_bytes = payload.length;
+      body.payload_bytes = unreadBytes ?? payload.length;
     }
     if (profile) body.profile = profile;
     if (r.device) body.device = r.device;

@@ -31,6 +31,8 @@ export class MqttBrokerSource implements Source {
   private readonly resendChecks = new WeakMap<Client, Promise<void>>();
   private server!: Server;
   private sockets = new Set<Socket>();
+  /** Each connection's MQTT client id once it sent CONNECT (for dead letters of oversize packets). */
+  private readonly clientIds = new WeakMap<object, string>();
   private accepting = false;
   private address = '';
   /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
@@ -47,9 +49,13 @@ export class MqttBrokerSource implements Source {
       heartbeatInterval: 60_000,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
-    this.broker.on('client', () => this.ctx.metrics.mqttClients.set(this.broker.connectedClients));
+    this.broker.on('client', (client) => {
+      this.clientIds.set(client.conn, client.id);
+      this.ctx.metrics.mqttClients.set(this.broker.connectedClients);
+    });
     this.broker.on('clientDisconnect', () => this.ctx.metrics.mqttClients.set(this.broker.connectedClients));
     this.broker.on('clientError', (client, err) => log.debug({ client: client?.id, err: describeError(err) }, 'client error'));
+    const packetCap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
     this.server = createServer((socket) => {
       if (!this.accepting) return socket.destroy();
       // PUBACKs are tiny; with Nagle's algorithm on, each waits for the previous one's
@@ -58,10 +64,7 @@ export class MqttBrokerSource implements Source {
       socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-      guardPacketSize(socket, mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD, (announced) => {
-        this.ctx.metrics.deadLetters.labels('WEIR_PAYLOAD_TOO_LARGE').inc();
-        log.warn({ remote: socket.remoteAddress, announced }, 'MQTT packet over the size cap; connection closed');
-      });
+      guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, announced, packetCap));
       this.broker.handle(socket);
     });
     await new Promise<void>((resolve, reject) => {
@@ -95,6 +98,20 @@ export class MqttBrokerSource implements Source {
     });
   }
 
+  /**
+   * A packet the guard cut off unread: dead-lettered (Ingest.refuseUnread) under the
+   * connection's client id, or its address before CONNECT, so that the dead-letter
+   * count and weir.deadletter agree.
+   */
+  private oversizePacket(socket: Socket, announced: number, cap: number): void {
+    const client = this.clientIds.get(socket) ?? `${socket.remoteAddress}:${socket.remotePort}`;
+    this.ctx.log.warn({ component: 'mqtt', client, announced, cap }, 'MQTT packet over the size cap; connection closed');
+    const reason = `MQTT packet of ${announced} bytes exceeds the cap of ${cap} (mqtt.maxPayloadBytes × 4 + 64 KiB): not read, connection closed`;
+    this.ingest.refuseUnread({ protocol: 'mqtt', topic: '', client }, announced, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
+      if (err) this.ctx.log.warn({ component: 'mqtt', client, err: describeError(err) }, 'dead letter for an oversize packet not journaled');
+    });
+  }
+
   private onPublish(client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void): void {
     if (!client) return callback(null); // the broker's own publications (alerts, $SYS)
     // Stopping: refuse without acknowledging; the device resends to the next run.
@@ -105,7 +122,11 @@ export class MqttBrokerSource implements Source {
     // with DUP set, §4.4) only the session store knows it, and asking it is asynchronous.
     const inflight = (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight;
     if (packet.qos === 2 && packet.messageId !== undefined && inflight?.has(packet.messageId)) return callback(null);
-    const before = this.resendChecks.get(client);
+    // aedes hands on a PUBLISH that arrives in a later socket read while the client's
+    // CONNECT is still being processed (MQTT 3.1.1 §3.1.4 lets a client send before
+    // CONNACK). It is held until the CONNECT is accepted — and dropped, unacknowledged,
+    // if it is refused ([MQTT-3.1.4-5]: no data after a refused CONNECT is processed).
+    const before = this.resendChecks.get(client) ?? (client.connected ? undefined : accepted(client));
     const check = packet.qos === 2 && packet.dup && packet.messageId !== undefined;
     if (before === undefined && !check) return this.journal(client, packet, callback);
     // While a check runs, the client's later PUBLISHes wait behind it: journal order stays arrival order.
@@ -161,4 +182,22 @@ export class MqttBrokerSource implements Source {
       });
     });
   }
+}
+
+/** Resolves once aedes accepted the client's CONNECT (it emits 'connected'); rejects if the connection closes first. */
+function accepted(client: Client): Promise<void> {
+  if (client.connected) return Promise.resolve();
+  if (client.closed) return Promise.reject(new Error('connection closed before CONNACK'));
+  return new Promise((resolve, reject) => {
+    const onClose = (): void => {
+      client.removeListener('connected', onConnected);
+      reject(new Error('connection closed before CONNACK'));
+    };
+    const onConnected = (): void => {
+      client.conn.removeListener('close', onClose);
+      resolve();
+    };
+    client.once('connected', onConnected);
+    client.conn.once('close', onClose);
+  });
 }
