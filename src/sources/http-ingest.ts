@@ -35,15 +35,15 @@ export class HttpIngestSource implements Source {
     if (req.method !== 'POST') return send(res.setHeader('allow', 'POST'), 405, { error: 'use POST' });
     if (!this.accepting) return unavailable(res, 'gateway is not accepting');
     const limit = this.ctx.config.http.maxBodyBytes;
+    // A body announced too large is refused before a byte of it is read.
+    const announced = Number(req.headers['content-length']);
+    if (announced > limit) return this.tooLarge(req, res, path, announced);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (res.headersSent) return;
       size += chunk.length;
-      if (size > limit) {
-        send(res, 413, { error: `body over ${limit} bytes`, code: 'WEIR_PAYLOAD_TOO_LARGE' });
-        req.destroy();
-        return;
-      }
+      if (size > limit) return this.tooLarge(req, res, path, size);
       chunks.push(chunk);
     });
     req.on('end', () => {
@@ -60,6 +60,24 @@ export class HttpIngestSource implements Source {
       });
     });
     req.on('error', () => res.destroy());
+  }
+
+  /**
+   * 413 (RFC 9110 §15.5.14) for a body over http.maxBodyBytes, announced or found while
+   * reading; the rest is not read, so the connection closes after the response (and says
+   * so: `Connection: close`, RFC 9112 §9.6). Dead-lettered like an oversize MQTT packet
+   * (Ingest.refuseUnread: reason and size, no payload), so the count and weir.deadletter agree.
+   */
+  private tooLarge(req: IncomingMessage, res: ServerResponse, path: string, bytes: number): void {
+    const limit = this.ctx.config.http.maxBodyBytes;
+    const client = req.socket.remoteAddress ?? 'http';
+    const reason = `body of ${bytes === Number(req.headers['content-length']) ? '' : 'at least '}${bytes} bytes exceeds the limit of ${limit}: not read`;
+    this.ingest.refuseUnread({ protocol: 'http', topic: path, client }, bytes, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
+      if (err) this.ctx.log.warn({ component: 'http', client, err: err.message }, 'dead letter for an oversize body not journaled');
+    });
+    res.setHeader('connection', 'close');
+    send(res, 413, { error: reason, code: 'WEIR_PAYLOAD_TOO_LARGE' });
+    res.once('finish', () => req.destroy());
   }
 }
 
