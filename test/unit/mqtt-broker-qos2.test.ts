@@ -1,15 +1,10 @@
 // The embedded broker with a real Ingest over a real SqliteJournal, driven by a raw MQTT 3.1.1 client
 // (mqtt-packet over a TCP socket: mosquitto_pub cannot drop a connection between PUBREC and PUBREL).
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
+import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ingest } from '../../src/ingest/ingest.js';
-import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
-import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
-import { MqttBrokerSource } from '../../src/sources/mqtt-broker.js';
+import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
 import { cleanupTempDirs, makeContext, tempDir } from './support.js';
 
@@ -40,41 +35,18 @@ samples:
   return dir;
 }
 
-interface RawClient {
-  socket: Socket;
-  packets: Packet[];
-}
-
-async function rawClient(port: number): Promise<RawClient> {
-  const socket = connect(port, '127.0.0.1');
-  const packets: Packet[] = [];
-  const parser = mqttParser();
-  parser.on('packet', (p) => packets.push(p));
-  socket.on('data', (b) => parser.parse(b));
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  return { socket, packets };
-}
 
 describe('MQTT broker: QoS 2 exactly once across a reconnect of a persistent session', () => {
   it('journals a QoS 2 PUBLISH resent (DUP) after reconnecting with CleanSession 0, before PUBREL, only once', async () => {
     const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0 } });
-    const journal = new SqliteJournal(ctx);
-    journal.open();
-    const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([BUNDLED_PROFILES_DIR, timelessProfile()]));
-    ingest.open();
-    const source = new MqttBrokerSource(ctx, ingest);
-    await source.start();
-    cleanups.push(async () => {
-      await source.stop();
-      await journal.close();
-    });
+    const { journal, source, close } = await brokerHarness(ctx, [timelessProfile()]);
+    cleanups.push(close);
 
     const connectPacket = generate({ cmd: 'connect', clientId: 'dev-q2', protocolId: 'MQTT', protocolVersion: 4, clean: false, keepalive: 60 });
     const publish = (dup: boolean) => generate({ cmd: 'publish', topic: 'tl/d1', payload: Buffer.from('{"v": 5}'), qos: 2, messageId: 9, retain: false, dup });
 
     // First attempt: committed and PUBREC'd, then the connection drops before the device sends PUBREL.
-    const first = await rawClient(source.port);
+    const first = await rawMqttClient(source.port);
     first.socket.write(connectPacket);
     first.socket.write(publish(false));
     await waitFor(() => first.packets.some((p) => p.cmd === 'pubrec'), 5000, 'PUBREC on the first connection', 10);
@@ -84,7 +56,7 @@ describe('MQTT broker: QoS 2 exactly once across a reconnect of a persistent ses
     // MQTT 3.1.1 §4.4 [MQTT-4.4.0-1]: on reconnecting with CleanSession 0 the device resends the unacknowledged
     // PUBLISH with its original packet id; the server kept that id in the session (§3.1.2.4), so it is the same
     // message and must not be delivered again ([MQTT-4.3.3-2]). aedes itself sees the duplicate (PUBREC only).
-    const second = await rawClient(source.port);
+    const second = await rawMqttClient(source.port);
     second.socket.write(connectPacket);
     second.socket.write(publish(true));
     await waitFor(() => second.packets.some((p) => p.cmd === 'pubrec'), 5000, 'PUBREC on the second connection', 10);

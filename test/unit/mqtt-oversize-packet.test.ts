@@ -6,14 +6,12 @@
 // for CONNACK); the good device is a real mosquitto_pub.
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
+import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ingest } from '../../src/ingest/ingest.js';
 import type { StoredRecord } from '../../src/journal/journal.js';
-import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
-import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
-import { MqttBrokerSource } from '../../src/sources/mqtt-broker.js';
+import type { MqttBrokerSource } from '../../src/sources/mqtt-broker.js';
 import { publish } from '../support/mosquitto.js';
+import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
 import { cleanupTempDirs, makeContext, tempDir } from './support.js';
 
@@ -28,16 +26,8 @@ const CAP = MAX_PAYLOAD * 4 + 64 * 1024; // mqtt-broker.ts: maxPayloadBytes × 4
 
 async function gateway() {
   const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, maxPayloadBytes: MAX_PAYLOAD } });
-  const journal = new SqliteJournal(ctx);
-  journal.open();
-  const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([BUNDLED_PROFILES_DIR]));
-  ingest.open();
-  const source = new MqttBrokerSource(ctx, ingest);
-  await source.start();
-  cleanups.push(async () => {
-    await source.stop();
-    await journal.close();
-  });
+  const { journal, source, close } = await brokerHarness(ctx);
+  cleanups.push(close);
   const deadLetters = (): Array<StoredRecord & { parsed: Record<string, unknown> }> =>
     journal.read(0, 1000, 1 << 20).filter((r) => r.stream === 'deadletter').map((r) => ({ ...r, parsed: JSON.parse(r.body) as Record<string, unknown> }));
   return { ctx, journal, source, deadLetters };
@@ -130,15 +120,9 @@ describe('MQTT PUBLISH before CONNACK (MQTT 3.1.1 §3.1.4: a client need not wai
   }
 
   async function raw(port: number) {
-    const socket = connect(port, '127.0.0.1');
-    const packets: Packet[] = [];
-    const parser = mqttParser();
-    parser.on('packet', (p) => packets.push(p));
-    socket.on('data', (b) => parser.parse(b));
-    socket.on('error', () => {});
-    await once(socket, 'connect');
-    cleanups.push(async () => void socket.destroy());
-    return { socket, packets };
+    const c = await rawMqttClient(port);
+    cleanups.push(async () => void c.socket.destroy());
+    return c;
   }
 
   const pub = (payload: string, messageId: number) =>
