@@ -119,10 +119,11 @@ export class Ingest {
 
   /**
    * A payload the source had to drop unread: an MQTT packet announcing more than the
-   * connection's cap, cut off before it was buffered (mqtt-packet-guard.ts). It is
-   * dead-lettered like any oversize payload — the reason, the announced size, no
-   * payload bytes — so what the metrics count is on weir.deadletter too. `done` as for
-   * submit(); the device gets no acknowledgement (its connection is closed).
+   * connection's cap, cut off before it was buffered (mqtt-packet-guard.ts), or an
+   * HTTP body over http.maxBodyBytes. It is dead-lettered like any oversize payload —
+   * the reason, the size, no payload bytes — so what the metrics count is on
+   * weir.deadletter too. `done` as for submit(); the device is told no more than its
+   * protocol allows (MQTT: the connection closes; HTTP: 413).
    */
   refuseUnread(d: Pick<Delivery, 'protocol' | 'topic' | 'client'>, announcedBytes: number, reject: Rejection, done: IngestCallback): void {
     const { received, unsynced } = this.stamp();
