@@ -5,6 +5,7 @@ import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { guardPacketSize } from './mqtt-packet-guard.js';
+import { SessionExpiry, type SessionStore } from './mqtt-sessions.js';
 import type { Source } from './source.js';
 import { InFlight } from './in-flight.js';
 
@@ -37,6 +38,7 @@ export class MqttBrokerSource implements Source {
   private address = '';
   /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
   private readonly inflight = new InFlight();
+  private sessions: SessionExpiry | null = null;
 
   constructor(private readonly ctx: Context, private readonly ingest: Ingest) {}
 
@@ -49,11 +51,18 @@ export class MqttBrokerSource implements Source {
       heartbeatInterval: 60_000,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
+    const store = (this.broker as unknown as { persistence: SessionStore }).persistence;
+    const sessions = (this.sessions = new SessionExpiry(this.ctx, store, mqtt.sessionExpirySeconds * 1000, (id) => id in (this.broker as unknown as { clients: Record<string, unknown> }).clients));
+    sessions.start();
     this.broker.on('client', (client) => {
       this.clientIds.set(client.conn, client.id);
+      sessions.connected(client.id);
       this.ctx.metrics.mqttClients.set(this.broker.connectedClients);
     });
-    this.broker.on('clientDisconnect', () => this.ctx.metrics.mqttClients.set(this.broker.connectedClients));
+    this.broker.on('clientDisconnect', (client) => {
+      sessions.disconnected(client.id, client.clean);
+      this.ctx.metrics.mqttClients.set(this.broker.connectedClients);
+    });
     this.broker.on('clientError', (client, err) => log.debug({ client: client?.id, err: describeError(err) }, 'client error'));
     const packetCap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
     this.server = createServer((socket) => {
@@ -165,12 +174,13 @@ export class MqttBrokerSource implements Source {
   }
 
   status(): Record<string, unknown> {
-    return { listening: this.accepting, address: this.address, clients: this.broker?.connectedClients ?? 0 };
+    return { listening: this.accepting, address: this.address, clients: this.broker?.connectedClients ?? 0, sessionsAway: this.sessions?.kept ?? 0 };
   }
 
   async stop(): Promise<void> {
     if (!this.server) return;
     this.accepting = false;
+    await this.sessions?.stop();
     // Let accepted payloads commit and their PUBACKs go out before connections close,
     // so a clean stop makes no duplicates.
     await this.inflight.drained();
