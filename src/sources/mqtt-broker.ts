@@ -49,6 +49,8 @@ export class MqttBrokerSource implements Source {
       // Long client ids are common (MAC addresses, UUIDs); MQTT 3.1.1 §3.1.3.1 allows them.
       maxClientsIdLength: 256,
       heartbeatInterval: 60_000,
+      // aedes' default, 60 s, let one stuck subscriber hold every device's PUBACK for a minute.
+      drainTimeout: mqtt.slowSubscriberTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
     const store = (this.broker as unknown as { persistence: SessionStore }).persistence;

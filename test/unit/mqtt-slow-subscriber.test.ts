@@ -1,0 +1,51 @@
+// A stuck subscriber must not stall every device: the embedded broker over a real
+// journal, a raw MQTT subscriber on '#' that stops reading, and a raw publisher. aedes
+// acknowledges a PUBLISH only after handing it to every subscriber, and waits for a
+// full subscriber socket to drain; mqtt.slowSubscriberTimeoutMs bounds that wait.
+import { generate } from 'mqtt-packet';
+import { afterEach, describe, expect, it } from 'vitest';
+import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
+import { waitFor } from '../support/wait.js';
+import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  cleanupTempDirs();
+});
+
+describe('MQTT: a subscriber that stops reading', () => {
+  it('is disconnected after mqtt.slowSubscriberTimeoutMs, and every device PUBLISH is acknowledged', async () => {
+    const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, slowSubscriberTimeoutMs: 300 } });
+    const { source, journal, close } = await brokerHarness(ctx);
+    cleanups.push(close);
+    const gone: string[] = [];
+    (source as unknown as { broker: { on(e: 'clientDisconnect', f: (c: { id: string }) => void): void } }).broker.on('clientDisconnect', (c) => gone.push(c.id));
+
+    const sub = await rawMqttClient(source.port);
+    cleanups.push(async () => void sub.socket.destroy());
+    sub.socket.write(generate({ cmd: 'connect', clientId: 'stuck', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0 }));
+    sub.socket.write(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }] }));
+    await waitFor(() => sub.packets.some((p) => p.cmd === 'suback'), 5000, 'SUBACK', 5);
+    sub.socket.pause(); // reads nothing more: its socket buffers fill, then the broker's writes wait
+
+    const pub = await rawMqttClient(source.port);
+    cleanups.push(async () => void pub.socket.destroy());
+    pub.socket.write(generate({ cmd: 'connect', clientId: 'device', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60 }));
+    await waitFor(() => pub.packets.some((p) => p.cmd === 'connack'), 5000, 'CONNACK', 5);
+    // ~24 MB in all: far more than the kernel's socket buffers hold for the stuck subscriber.
+    const N = 400;
+    const pad = 'x'.repeat(60_000);
+    const acked = () => pub.packets.filter((p) => p.cmd === 'puback').length;
+    // Not a speed check: the bound is 50x the timeout. With aedes' own 60 s drain timeout
+    // the PUBACKs stop for a minute (this test then took 61.7 s) and the waits below fail.
+    for (let i = 0; i < N; i++) {
+      await waitFor(() => i - acked() < 20, 15_000, 'the window to open', 1); // 20 in flight, as a device would
+      const payload = `{"hostname":"h-1","cpu":"cpu0","usage":${i % 100},"occurred_at":${1_700_000_000_000 + i},"pad":"${pad}"}`;
+      pub.socket.write(generate({ cmd: 'publish', topic: 'iot-data-input', payload: Buffer.from(payload), qos: 1, messageId: 1 + i, retain: false, dup: false }));
+    }
+    await waitFor(() => acked() === N, 15_000, 'every PUBACK', 10);
+    expect(gone).toEqual(['stuck']);
+    expect(journal.read(0, 1000, 1 << 30).filter((r) => r.stream === 'readings')).toHaveLength(N);
+  });
+});
