@@ -48,6 +48,8 @@ const mqtt = z.strictObject({
     .describe('Larger PUBLISH payloads are dead-lettered (WEIR_PAYLOAD_TOO_LARGE); the packet itself is capped at 4x this.'),
   unmatched: z.enum(['deadletter', 'ignore']).default('deadletter')
     .describe('What to do with a PUBLISH whose topic no profile matches: dead-letter it, or just broker it.'),
+  maxConnections: z.number().int().positive().default(10_000)
+    .describe('Most MQTT connections at once; more are closed as they arrive (like Mosquitto\'s max_connections), so a flood of connections cannot exhaust memory or file descriptors.'),
   slowSubscriberTimeoutMs: z.number().int().positive().default(2000)
     .describe('A subscriber whose connection takes no data for this long while messages wait for it is disconnected. Until then the broker holds the messages for it, and with them the acknowledgements of the PUBLISHes behind them (aedes delivers to every subscriber before it acknowledges), so this bounds how long a stuck subscriber can stall every device.'),
   sessionExpirySeconds: z.number().int().min(0).default(7 * 24 * 3600)

@@ -62,6 +62,11 @@ export class Metrics {
   readonly mqttClients = new Gauge({
     name: 'weir_mqtt_clients', help: 'Connected MQTT clients.', registers: [this.registry],
   });
+  readonly mqttCut = new Counter({
+    name: 'weir_mqtt_connections_cut_total',
+    help: 'MQTT connections the broker refused or closed to protect the gateway: connection_limit (mqtt.maxConnections), oversize_packet, slow_subscriber (mqtt.slowSubscriberTimeoutMs).',
+    labelNames: ['reason'], registers: [this.registry],
+  });
 
   readonly openWindows = new Gauge({
     name: 'weir_analytics_open_windows', help: 'Open window keys: one per (device, window, series, window start) holding readings.', registers: [this.registry],

@@ -65,7 +65,18 @@ export class MqttBrokerSource implements Source {
       sessions.disconnected(client.id, client.clean);
       this.ctx.metrics.mqttClients.set(this.broker.connectedClients);
     });
-    this.broker.on('clientError', (client, err) => log.debug({ client: client?.id, err: describeError(err) }, 'client error'));
+    const slow = new WeakSet<Client>();
+    this.broker.on('clientError', (client, err) => {
+      // aedes' drainTimeout (mqtt.slowSubscriberTimeoutMs) ends a connection that takes no
+      // data; every write that was waiting reports it, so it is counted once per client.
+      if (err?.message === 'drain timeout') {
+        if (slow.has(client)) return;
+        slow.add(client);
+        this.ctx.metrics.mqttCut.labels('slow_subscriber').inc();
+        return log.warn({ client: client?.id, timeoutMs: mqtt.slowSubscriberTimeoutMs }, 'MQTT client took no data in time; disconnected so it does not hold up other devices');
+      }
+      log.debug({ client: client?.id, err: describeError(err) }, 'client error');
+    });
     const packetCap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
     this.server = createServer((socket) => {
       if (!this.accepting) return socket.destroy();
@@ -77,6 +88,14 @@ export class MqttBrokerSource implements Source {
       socket.once('close', () => this.sockets.delete(socket));
       guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, announced, packetCap));
       this.broker.handle(socket);
+    });
+    this.server.maxConnections = mqtt.maxConnections;
+    let refusing = false;
+    this.server.on('connection', () => (refusing = false));
+    this.server.on('drop', (d) => {
+      this.ctx.metrics.mqttCut.labels('connection_limit').inc();
+      if (!refusing) log.warn({ remote: d?.remoteAddress, maxConnections: mqtt.maxConnections }, 'MQTT connection limit reached; refusing new connections (logged once until one is accepted again)');
+      refusing = true;
     });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -115,6 +134,7 @@ export class MqttBrokerSource implements Source {
    * count and weir.deadletter agree.
    */
   private oversizePacket(socket: Socket, announced: number, cap: number): void {
+    this.ctx.metrics.mqttCut.labels('oversize_packet').inc();
     const client = this.clientIds.get(socket) ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.ctx.log.warn({ component: 'mqtt', client, announced, cap }, 'MQTT packet over the size cap; connection closed');
     const reason = `MQTT packet of ${announced} bytes exceeds the cap of ${cap} (mqtt.maxPayloadBytes × 4 + 64 KiB): not read, connection closed`;

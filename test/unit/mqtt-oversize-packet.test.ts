@@ -76,6 +76,7 @@ describe('MQTT packets over the size cap', () => {
     });
     expect(dl!.parsed.reason).toContain(`MQTT packet of ${announced} bytes exceeds the cap of ${CAP}`);
     expect((await ctx.metrics.deadLetters.get()).values).toEqual([expect.objectContaining({ labels: { code: 'WEIR_PAYLOAD_TOO_LARGE' }, value: 1 })]);
+    expect((await ctx.metrics.mqttCut.get()).values).toEqual([expect.objectContaining({ labels: { reason: 'oversize_packet' }, value: 1 })]);
 
     // Good traffic after it, from a real client: committed and acknowledged (mosquitto_pub waits for PUBACK).
     const reading = '{"hostname":"h-1","cpu":"cpu0","usage":12.5,"occurred_at":1700000000000}';

@@ -1,4 +1,4 @@
-// A stuck subscriber must not stall every device: the embedded broker over a real
+// Connections that would hurt the gateway. A stuck subscriber must not stall every device: the embedded broker over a real
 // journal, a raw MQTT subscriber on '#' that stops reading, and a raw publisher. aedes
 // acknowledges a PUBLISH only after handing it to every subscriber, and waits for a
 // full subscriber socket to drain; mqtt.slowSubscriberTimeoutMs bounds that wait.
@@ -46,6 +46,34 @@ describe('MQTT: a subscriber that stops reading', () => {
     }
     await waitFor(() => acked() === N, 15_000, 'every PUBACK', 10);
     expect(gone).toEqual(['stuck']);
+    expect((await ctx.metrics.mqttCut.get()).values).toEqual([expect.objectContaining({ labels: { reason: 'slow_subscriber' }, value: 1 })]);
     expect(journal.read(0, 1000, 1 << 30).filter((r) => r.stream === 'readings')).toHaveLength(N);
+  });
+});
+
+describe('MQTT: mqtt.maxConnections', () => {
+  it('closes connections beyond the limit as they arrive, counts them, and accepts again once one closes', async () => {
+    const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, maxConnections: 2 } });
+    const { source, close } = await brokerHarness(ctx);
+    cleanups.push(close);
+    const connectAs = async (clientId: string) => {
+      const c = await rawMqttClient(source.port);
+      cleanups.push(async () => void c.socket.destroy());
+      const closed = new Promise<true>((r) => c.socket.once('close', () => r(true)));
+      c.socket.write(generate({ cmd: 'connect', clientId, protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60 }));
+      const connacked = waitFor(() => c.packets.some((p) => p.cmd === 'connack'), 5000, 'CONNACK', 5).then(() => false as const);
+      return { c, refused: await Promise.race([closed, connacked]) };
+    };
+    const a = await connectAs('a');
+    const b = await connectAs('b');
+    expect([a.refused, b.refused]).toEqual([false, false]);
+    const third = await connectAs('c');
+    expect(third.refused).toBe(true);
+    expect(third.c.packets).toEqual([]);
+    expect((await ctx.metrics.mqttCut.get()).values).toEqual([expect.objectContaining({ labels: { reason: 'connection_limit' }, value: 1 })]);
+
+    a.c.socket.destroy();
+    await waitFor(() => (source.status() as { clients: number }).clients === 1, 5000, 'the first client to be gone');
+    expect((await connectAs('d')).refused).toBe(false);
   });
 });
