@@ -53,6 +53,40 @@ export class MqttBrokerSource implements Source {
       drainTimeout: mqtt.slowSubscriberTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
+    this.watchClients(log);
+    const packetCap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
+    this.server = createServer((socket) => {
+      if (!this.accepting) return socket.destroy();
+      // PUBACKs are tiny; with Nagle's algorithm on, each waits for the previous one's
+      // TCP ACK (up to the peer's delayed-ACK timeout). The benchmark's p99 fell from
+      // 59 to 35 ms at half load with it off.
+      socket.setNoDelay(true);
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, announced, packetCap));
+      this.broker.handle(socket);
+    });
+    this.limitConnections(log);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(mqtt.port, mqtt.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.server.address();
+    this.address = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+    this.accepting = true;
+    log.info({ address: this.address }, 'MQTT broker listening');
+  }
+
+  /**
+   * Follows aedes' clients: the connection gauge, each connection's client id (for
+   * oversize packets' dead letters), persistent sessions' absences (SessionExpiry), and
+   * subscribers cut off by aedes' drain timeout (mqtt.slowSubscriberTimeoutMs).
+   */
+  private watchClients(log: Context['log']): void {
+    const { mqtt } = this.ctx.config;
     const store = (this.broker as unknown as { persistence: SessionStore }).persistence;
     const sessions = (this.sessions = new SessionExpiry(this.ctx, store, mqtt.sessionExpirySeconds * 1000, (id) => id in (this.broker as unknown as { clients: Record<string, unknown> }).clients));
     sessions.start();
@@ -77,18 +111,11 @@ export class MqttBrokerSource implements Source {
       }
       log.debug({ client: client?.id, err: describeError(err) }, 'client error');
     });
-    const packetCap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
-    this.server = createServer((socket) => {
-      if (!this.accepting) return socket.destroy();
-      // PUBACKs are tiny; with Nagle's algorithm on, each waits for the previous one's
-      // TCP ACK (up to the peer's delayed-ACK timeout). The benchmark's p99 fell from
-      // 59 to 35 ms at half load with it off.
-      socket.setNoDelay(true);
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-      guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, announced, packetCap));
-      this.broker.handle(socket);
-    });
+  }
+
+  /** mqtt.maxConnections: Node closes connections over it as they arrive; counted, and logged once per run of refusals. */
+  private limitConnections(log: Context['log']): void {
+    const { mqtt } = this.ctx.config;
     this.server.maxConnections = mqtt.maxConnections;
     let refusing = false;
     this.server.on('connection', () => (refusing = false));
@@ -97,17 +124,6 @@ export class MqttBrokerSource implements Source {
       if (!refusing) log.warn({ remote: d?.remoteAddress, maxConnections: mqtt.maxConnections }, 'MQTT connection limit reached; refusing new connections (logged once until one is accepted again)');
       refusing = true;
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(mqtt.port, mqtt.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = this.server.address();
-    this.address = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
-    this.accepting = true;
-    log.info({ address: this.address }, 'MQTT broker listening');
   }
 
   /** The port actually bound (config may say 0). */
