@@ -32,8 +32,6 @@ export class MqttBrokerSource implements Source {
   private readonly resendChecks = new WeakMap<Client, Promise<void>>();
   private server!: Server;
   private sockets = new Set<Socket>();
-  /** Each connection's MQTT client id once it sent CONNECT (for dead letters of oversize packets). */
-  private readonly clientIds = new WeakMap<object, string>();
   private accepting = false;
   private address = '';
   /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
@@ -63,8 +61,10 @@ export class MqttBrokerSource implements Source {
       socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-      guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, announced, packetCap));
-      this.broker.handle(socket);
+      // The guard listens before aedes does, so it sees every byte aedes reads. It only
+      // calls back on a later read, once `client` exists (its id is set once CONNECT was read).
+      guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, client.id, announced, packetCap));
+      const client = this.broker.handle(socket);
     });
     this.limitConnections(log);
     await new Promise<void>((resolve, reject) => {
@@ -81,17 +81,15 @@ export class MqttBrokerSource implements Source {
   }
 
   /**
-   * Follows aedes' clients: the connection gauge, each connection's client id (for
-   * oversize packets' dead letters), persistent sessions' absences (SessionExpiry), and
-   * subscribers cut off by aedes' drain timeout (mqtt.slowSubscriberTimeoutMs).
+   * Follows aedes' clients: the connection gauge, persistent sessions' absences
+   * (SessionExpiry), and subscribers cut off by aedes' drain timeout
+   * (mqtt.slowSubscriberTimeoutMs).
    */
   private watchClients(log: Context['log']): void {
     const { mqtt } = this.ctx.config;
-    const store = (this.broker as unknown as { persistence: SessionStore }).persistence;
-    const sessions = (this.sessions = new SessionExpiry(this.ctx, store, mqtt.sessionExpirySeconds * 1000, (id) => id in (this.broker as unknown as { clients: Record<string, unknown> }).clients));
+    const sessions = (this.sessions = new SessionExpiry(this.ctx, this.store, mqtt.sessionExpirySeconds * 1000, (id) => id in (this.broker as unknown as { clients: Record<string, unknown> }).clients));
     sessions.start();
     this.broker.on('client', (client) => {
-      this.clientIds.set(client.conn, client.id);
       sessions.connected(client.id);
       this.ctx.metrics.mqttClients.set(this.broker.connectedClients);
     });
@@ -149,9 +147,9 @@ export class MqttBrokerSource implements Source {
    * connection's client id, or its address before CONNECT, so that the dead-letter
    * count and weir.deadletter agree.
    */
-  private oversizePacket(socket: Socket, announced: number, cap: number): void {
+  private oversizePacket(socket: Socket, clientId: string | null | undefined, announced: number, cap: number): void {
     this.ctx.metrics.mqttCut.labels('oversize_packet').inc();
-    const client = this.clientIds.get(socket) ?? `${socket.remoteAddress}:${socket.remotePort}`;
+    const client = clientId ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.ctx.log.warn({ component: 'mqtt', client, announced, cap }, 'MQTT packet over the size cap; connection closed');
     const reason = `MQTT packet of ${announced} bytes exceeds the cap of ${cap} (mqtt.maxPayloadBytes × 4 + 64 KiB): not read, connection closed`;
     this.ingest.refuseUnread({ protocol: 'mqtt', topic: '', client }, announced, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
@@ -189,8 +187,12 @@ export class MqttBrokerSource implements Source {
 
   /** Whether aedes' session store holds this QoS 2 PUBLISH already (PUBREC sent, PUBREL not yet received). */
   private inSession(client: Client, packet: PublishPacket): Promise<boolean> {
-    const store = (this.broker as unknown as { persistence: { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } }).persistence;
-    return store.incomingGetPacket(client, packet).then(() => true, () => false);
+    return this.store.incomingGetPacket(client, packet).then(() => true, () => false);
+  }
+
+  /** aedes' session store (its types do not expose it). */
+  private get store(): SessionStore & { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } {
+    return (this.broker as unknown as { persistence: MqttBrokerSource['store'] }).persistence;
   }
 
   private journal(client: Client, packet: PublishPacket, callback: (err?: Error | null) => void): void {
