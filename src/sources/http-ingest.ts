@@ -37,13 +37,13 @@ export class HttpIngestSource implements Source {
     const limit = this.ctx.config.http.maxBodyBytes;
     // A body announced too large is refused before a byte of it is read.
     const announced = Number(req.headers['content-length']);
-    if (announced > limit) return this.tooLarge(req, res, path, announced);
+    if (announced > limit) return this.tooLarge(req, res, path, announced, true);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       if (res.headersSent) return;
       size += chunk.length;
-      if (size > limit) return this.tooLarge(req, res, path, size);
+      if (size > limit) return this.tooLarge(req, res, path, size, false);
       chunks.push(chunk);
     });
     req.on('end', () => {
@@ -68,10 +68,10 @@ export class HttpIngestSource implements Source {
    * so: `Connection: close`, RFC 9112 §9.6). Dead-lettered like an oversize MQTT packet
    * (Ingest.refuseUnread: reason and size, no payload), so the count and weir.deadletter agree.
    */
-  private tooLarge(req: IncomingMessage, res: ServerResponse, path: string, bytes: number): void {
+  private tooLarge(req: IncomingMessage, res: ServerResponse, path: string, bytes: number, announced: boolean): void {
     const limit = this.ctx.config.http.maxBodyBytes;
     const client = req.socket.remoteAddress ?? 'http';
-    const reason = `body of ${bytes === Number(req.headers['content-length']) ? '' : 'at least '}${bytes} bytes exceeds the limit of ${limit}: not read`;
+    const reason = `body of ${announced ? '' : 'at least '}${bytes} bytes exceeds the limit of ${limit}: not read`;
     this.ingest.refuseUnread({ protocol: 'http', topic: path, client }, bytes, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
       if (err) this.ctx.log.warn({ component: 'http', client, err: err.message }, 'dead letter for an oversize body not journaled');
     });

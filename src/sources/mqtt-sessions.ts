@@ -77,7 +77,8 @@ export class SessionExpiry {
     }
     let removed = 0;
     for (const id of due) {
-      if (this.away.get(id) === undefined || this.away.get(id)! > cutoff) continue; // came back meanwhile
+      const at = this.away.get(id);
+      if (at === undefined || at > cutoff) continue; // came back (and maybe left again) meanwhile
       this.away.delete(id);
       if (this.isConnected(id)) continue;
       try {
