@@ -21,7 +21,9 @@ export const ErrorCodes = {
   WEIR_JOURNAL_FULL: { retryable: true, doc: 'The journal reached journal.maxBytes or the free-space floor under journal.fullPolicy: refuse; the device keeps its data and retries.' },
   WEIR_JOURNAL_BUSY: { retryable: true, doc: 'Too many records are waiting for a commit; the device should retry shortly.' },
   WEIR_KAFKA_UNREACHABLE: { retryable: true, doc: 'The Kafka cluster could not be reached; records stay in the journal.' },
-  WEIR_KAFKA_SEND_FAILED: { retryable: true, doc: 'Kafka rejected or did not acknowledge a batch; it will be sent again.' },
+  WEIR_KAFKA_SEND_FAILED: { retryable: true, doc: 'Kafka rejected or did not acknowledge a batch (connection lost, broker error); the same batch is sent again by the same idempotent producer, so Kafka drops any copy it already has.' },
+  WEIR_KAFKA_TIMEOUT: { retryable: true, doc: 'Kafka did not answer within kafka.requestTimeoutMs; the batch is sent again by the same producer once, and after a second timeout in a row by a new client (the connection may be dead).' },
+  WEIR_KAFKA_PRODUCER_RESET: { retryable: true, doc: 'Kafka no longer knows the idempotent producer (its state expired or was lost, or it was fenced); a new producer sends the batch again, so records Kafka already had may appear twice, with the same weir-seq.' },
   WEIR_KAFKA_RECORD_TOO_LARGE: { retryable: false, doc: 'Kafka refused a record or batch as too large (message.max.bytes); batches are split, and a single record Kafka can never take is skipped, logged and announced on weir.status.' },
   WEIR_USAGE: { retryable: false, doc: 'A CLI command was called with wrong arguments.' },
 } as const;

@@ -3,7 +3,7 @@ import { describeError, isWeirError } from '../core/errors.js';
 import type { StoredRecord } from '../journal/journal.js';
 import { STREAMS } from '../journal/streams.js';
 import { backoffDelay } from './backoff.js';
-import type { KafkaProducerPort } from './producer.js';
+import type { KafkaProducerPort, OutRecord } from './producer.js';
 import { makeFormatter } from './record-format.js';
 import type { ForwarderHandle, ForwarderOptions, ForwardJournal, UplinkState, UplinkStatus } from './uplink.js';
 import { Waits } from './waits.js';
@@ -15,7 +15,10 @@ export const DISCONNECT_WAIT_MS = 5000;
  * Moves committed records from the journal to Kafka, in journal order, one request
  * at a time: with a single request in flight, a retry can never overtake what
  * follows it, so each device's order holds across retries, outages and restarts
- * (after a restart the journal hands back everything not yet acknowledged). Under
+ * (after a restart the journal hands back everything not yet acknowledged). A batch
+ * that failed is sent again as it was, by the same idempotent producer where it can
+ * (keepsClient), so that Kafka drops what it already has: copies are left only to a
+ * crash or a producer Kafka no longer knows (PRODUCT.md, delivery promise). Under
  * steady traffic requests begin at least kafka.lingerMs apart (lingerLeft). Its pauses
  * (idle, backoff, linger) are waits.ts's.
  *
@@ -40,6 +43,13 @@ export class Forwarder implements ForwarderHandle {
   private readonly format;
   /** Monotonic time the last request began (lingerLeft). */
   private lastSendAt = Number.NEGATIVE_INFINITY;
+  /**
+   * A batch Kafka did not acknowledge, kept to be sent again exactly as it was, by the
+   * same client (keepsClient): records committed meanwhile wait for the next batch.
+   */
+  private unacked: { records: StoredRecord[]; out: OutRecord[] } | null = null;
+  /** The last send failed with WEIR_KAFKA_TIMEOUT. */
+  private timedOut = false;
   private readonly log;
 
   constructor(
@@ -119,20 +129,26 @@ export class Forwarder implements ForwarderHandle {
           continue;
         }
       }
-      const linger = this.lingerLeft();
-      if (linger > 0) {
-        await this.waits.hold(linger);
-        continue;
+      let batch = this.unacked;
+      if (!batch) {
+        const linger = this.lingerLeft();
+        if (linger > 0) {
+          await this.waits.hold(linger);
+          continue;
+        }
+        const records = this.journal.read(this.cursor, this.limit, kafka.batchMaxBytes);
+        if (records.length === 0) {
+          if (!this.journal.armCommitWake?.()) await this.waits.idle(1000);
+          continue;
+        }
+        batch = { records, out: records.map(this.format) };
       }
-      const records = this.journal.read(this.cursor, this.limit, kafka.batchMaxBytes);
-      if (records.length === 0) {
-        if (!this.journal.armCommitWake?.()) await this.waits.idle(1000);
-        continue;
-      }
+      const { records } = batch;
       try {
         this.lastSendAt = this.ctx.clock.monotonic();
-        await this.producer.send(records.map(this.format));
+        await this.producer.send(batch.out);
       } catch (err) {
+        this.unacked = null;
         if (isWeirError(err, 'WEIR_KAFKA_RECORD_TOO_LARGE')) {
           this.ctx.metrics.kafkaErrors.labels('too_large').inc();
           if (records.length > 1) {
@@ -143,14 +159,22 @@ export class Forwarder implements ForwarderHandle {
           continue;
         }
         this.ctx.metrics.kafkaErrors.labels('send').inc();
-        this.connected = false;
         // Down from the moment a send failed, not once the client has closed.
         this.setState('down', err);
-        await this.dropClient();
+        if (this.keepsClient(err)) {
+          this.unacked = batch;
+        } else {
+          this.connected = false;
+          await this.dropClient();
+        }
+        this.timedOut = isWeirError(err, 'WEIR_KAFKA_TIMEOUT');
         if (!this.stopping) await this.waits.hold(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
         continue;
       }
+      this.unacked = null;
+      this.timedOut = false;
       this.attempt = 0;
+      if (this.state !== 'up') this.setState('up');
       this.limit = Math.min(kafka.batchMaxRecords, this.limit * 2);
       const last = records[records.length - 1]!;
       this.cursor = last.seq;
@@ -163,6 +187,21 @@ export class Forwarder implements ForwarderHandle {
       if (records.length > 1) this.ctx.metrics.forwardLatency.observe((now - last.received) / 1000);
       for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
     }
+  }
+
+  /**
+   * After a failed send, may the same client send the same batch again? Yes when its
+   * idempotent producer still stands (WEIR_KAFKA_SEND_FAILED: a lost connection, a
+   * broker error, an outage): Kafka then drops what it had already appended of the
+   * batch (same producer id and sequence numbers, KIP-98), so a response lost on the
+   * way back does not put copies on Kafka, as a new producer's resend would. A first
+   * timeout too (a busy broker); a second in a row means the connection may be dead (a
+   * vanished broker whose socket never closes), and only a new client gets a new one.
+   * No after WEIR_KAFKA_PRODUCER_RESET, or any error the client did not classify.
+   */
+  private keepsClient(err: unknown): boolean {
+    if (isWeirError(err, 'WEIR_KAFKA_SEND_FAILED')) return true;
+    return isWeirError(err, 'WEIR_KAFKA_TIMEOUT') && !this.timedOut;
   }
 
   /**

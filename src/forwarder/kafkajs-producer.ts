@@ -1,7 +1,7 @@
 import { CompressionTypes, Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
-import { sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
+import { errorChain, sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
 
 /**
  * KafkaProducerPort on KafkaJS 2.2.4. KafkaJS has no linger or batch size: each
@@ -77,7 +77,7 @@ export class KafkaJsProducer implements KafkaProducerPort {
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
     } catch (err) {
-      throw sendFailure(err);
+      throw sendFailure(err, errorChain(err).some((e) => (e as Error).name === 'KafkaJSRequestTimeoutError'));
     }
   }
 

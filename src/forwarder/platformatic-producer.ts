@@ -1,8 +1,8 @@
-import { Admin, Producer, stringSerializer, type MessageToProduce } from '@platformatic/kafka';
+import { Admin, Producer, stringSerializer, TimeoutError, type MessageToProduce } from '@platformatic/kafka';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
 import { keyPartition } from './partitioner.js';
-import { sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
+import { errorChain, sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
 
 type StringProducer = Producer<string, string, Buffer, Buffer>;
 
@@ -50,6 +50,8 @@ export class HeaderBuffers {
 export class PlatformaticProducer implements KafkaProducerPort {
   private producer: StringProducer | null = null;
   private readonly headers = new HeaderBuffers();
+  /** The last failed send's array and the partitions of it Kafka did acknowledge (notePartlyAcked). */
+  private partlyAcked: { records: OutRecord[]; partitions: Set<string> } | null = null;
 
   constructor(private readonly ctx: Context) {}
 
@@ -106,19 +108,46 @@ export class PlatformaticProducer implements KafkaProducerPort {
 
   async send(records: OutRecord[]): Promise<void> {
     if (!this.producer) throw new WeirError('WEIR_KAFKA_UNREACHABLE', 'producer is not connected');
-    try {
-      const messages: Array<MessageToProduce<string, string, Buffer, Buffer>> = records.map((r) => ({
-        topic: r.topic, key: r.key, value: r.value, headers: this.headers.encode(r.headers),
-      }));
-      await this.producer.send({ messages });
-    } catch (err) {
-      throw sendFailure(err);
+    const acked = this.partlyAcked?.records === records ? this.partlyAcked.partitions : null;
+    this.partlyAcked = null;
+    const messages: Array<MessageToProduce<string, string, Buffer, Buffer>> = [];
+    for (const r of records) {
+      if (acked && acked.has(this.partitionOf(r))) continue;
+      messages.push({ topic: r.topic, key: r.key, value: r.value, headers: this.headers.encode(r.headers) });
     }
+    try {
+      if (messages.length > 0) await this.producer.send({ messages });
+    } catch (err) {
+      this.notePartlyAcked(records, err, acked);
+      throw sendFailure(err, errorChain(err).some((e) => e instanceof TimeoutError));
+    }
+  }
+
+  /**
+   * A send to several brokers fails as a whole when one of them fails, while the
+   * others' partitions were written and their sequence numbers moved on (the client
+   * puts them in the error's `produced`). Sent again, those records would carry new
+   * sequences and be written twice; so they are left out when the same array comes
+   * again (the port's contract: the forwarder resends the very same array).
+   */
+  private notePartlyAcked(records: OutRecord[], err: unknown, before: Set<string> | null): void {
+    const offsets = (err as { produced?: { offsets?: Array<{ topic: string; partition: number }> } }).produced?.offsets ?? [];
+    if (offsets.length === 0 && !before) return;
+    const partitions = new Set(before);
+    for (const o of offsets) partitions.add(`${o.topic}:${o.partition}`);
+    this.partlyAcked = { records, partitions };
+  }
+
+  /** "topic:partition" of a record, as the client assigns it (keyPartition modulo the topic's partition count). */
+  private partitionOf(r: OutRecord): string {
+    const count = this.producer?.currentMetadata?.topics.get(r.topic)?.partitionsCount ?? 1;
+    return `${r.topic}:${keyPartition(undefined, Buffer.from(r.key)) % count}`;
   }
 
   async disconnect(): Promise<void> {
     const p = this.producer;
     this.producer = null;
+    this.partlyAcked = null;
     await p?.close().catch(() => undefined);
   }
 }

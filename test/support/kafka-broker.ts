@@ -77,7 +77,7 @@ function kernelPort(): Promise<number> {
   });
 }
 
-interface BrokerState { port: number; controllerPort: number; clusterId: string }
+interface BrokerState { port: number; controllerPort: number; clusterId: string; advertisedPort?: number; directPort?: number }
 
 export class KafkaBroker {
   readonly brokers: string;
@@ -89,12 +89,19 @@ export class KafkaBroker {
     readonly port: number,
     private readonly controllerPort: number,
     private readonly classpath: string,
+    private readonly behind?: { advertisedPort: number; directPort: number },
   ) {
-    this.brokers = `127.0.0.1:${port}`;
+    this.brokers = `127.0.0.1:${behind?.directPort ?? port}`;
   }
 
-  /** Starts a broker; with an existing `dir` it reuses that broker's data, ports and cluster id. */
-  static async start(opts: { dir?: string; port?: number } = {}): Promise<KafkaBroker> {
+  /**
+   * Starts a broker; with an existing `dir` it reuses that broker's data, ports and cluster id.
+   * `advertisedPort`: the broker sits behind something listening there (a proxy that
+   * forwards to `port`): clients that bootstrap through it are told to reach the broker
+   * there, so all their connections pass it. `brokers` is then a second, direct
+   * listener, for the test's own admin and kcat.
+   */
+  static async start(opts: { dir?: string; port?: number; advertisedPort?: number } = {}): Promise<KafkaBroker> {
     const classpath = await kafkaClasspath();
     const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'weir-kafka-')));
     await mkdir(dir, { recursive: true });
@@ -108,7 +115,13 @@ export class KafkaBroker {
       clusterId: prev?.clusterId ?? randomBytes(16).toString('base64url'), // KRaft wants a base64 UUID; it may start with '-', hence --cluster-id=<id> below
     };
     while (state.controllerPort === 0 || state.controllerPort === state.port) state.controllerPort = await freePort();
-    const broker = new KafkaBroker(dir, state.port, state.controllerPort, classpath);
+    state.advertisedPort = opts.advertisedPort ?? prev?.advertisedPort;
+    if (state.advertisedPort !== undefined) {
+      state.directPort = prev?.directPort ?? 0;
+      while ([0, state.port, state.controllerPort].includes(state.directPort!)) state.directPort = await freePort();
+    }
+    const behind = state.advertisedPort === undefined ? undefined : { advertisedPort: state.advertisedPort, directPort: state.directPort! };
+    const broker = new KafkaBroker(dir, state.port, state.controllerPort, classpath, behind);
     await broker.writeConfig();
     if (!existsSync(join(dir, 'data/meta.properties'))) {
       await promisify(execFile)(
@@ -124,16 +137,19 @@ export class KafkaBroker {
   }
 
   private async writeConfig(): Promise<void> {
-    const { dir, port, controllerPort } = this;
+    const { dir, port, controllerPort, behind } = this;
+    // Kafka answers metadata with the addresses of the listener a request came in on,
+    // so DIRECT's clients never see the advertised (proxied) port.
+    const direct = behind ? `,DIRECT://127.0.0.1:${behind.directPort}` : '';
     const props = {
       'process.roles': 'broker,controller',
       'node.id': '1',
       'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-      listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+      listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${direct}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${behind?.advertisedPort ?? port}${direct}`,
       'controller.listener.names': 'CONTROLLER',
-      'inter.broker.listener.name': 'PLAINTEXT',
-      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name': behind ? 'DIRECT' : 'PLAINTEXT',
+      'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${behind ? ',DIRECT:PLAINTEXT' : ''}`,
       'log.dirs': join(dir, 'data'),
       // One node: every internal topic must accept a replication factor of 1.
       'offsets.topic.replication.factor': '1',
