@@ -50,8 +50,10 @@ const mqtt = z.strictObject({
     .describe('What to do with a PUBLISH whose topic no profile matches: dead-letter it, or just broker it.'),
   maxConnections: z.number().int().positive().default(10_000)
     .describe('Most MQTT connections at once; more are closed as they arrive (like Mosquitto\'s max_connections), so a flood of connections cannot exhaust memory or file descriptors.'),
+  subscriberBufferBytes: z.number().int().positive().default(256 * 1024)
+    .describe('Bytes of messages that may wait for one subscriber\'s connection. Beyond it, QoS 0 messages to that subscriber are dropped (counted in weir_mqtt_messages_dropped_total) and a subscriber to QoS 1/2 is disconnected (a persistent session gets its queued messages when it returns), so a slow subscriber never holds up the devices publishing to it.'),
   slowSubscriberTimeoutMs: z.number().int().positive().default(2000)
-    .describe('A subscriber whose connection takes no data for this long while messages wait for it is disconnected. Until then the broker holds the messages for it, and with them the acknowledgements of the PUBLISHes behind them (aedes delivers to every subscriber before it acknowledges), so this bounds how long a stuck subscriber can stall every device.'),
+    .describe('A subscriber whose connection takes no data at all for this long while messages wait for it is disconnected.'),
   sessionExpirySeconds: z.number().int().min(0).default(7 * 24 * 3600)
     .describe('A persistent session (CleanSession 0) whose client stays away this long is removed, with its subscriptions and queued messages (like Mosquitto\'s persistent_client_expiration). 0: kept while the gateway runs.'),
 });

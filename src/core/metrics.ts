@@ -64,8 +64,13 @@ export class Metrics {
   });
   readonly mqttCut = new Counter({
     name: 'weir_mqtt_connections_cut_total',
-    help: 'MQTT connections the broker refused or closed to protect the gateway: connection_limit (mqtt.maxConnections), oversize_packet, slow_subscriber (mqtt.slowSubscriberTimeoutMs).',
+    help: 'MQTT connections the broker refused or closed to protect the gateway: connection_limit (mqtt.maxConnections), oversize_packet, slow_subscriber (QoS 1/2 messages beyond mqtt.subscriberBufferBytes waiting for it, or no data taken for mqtt.slowSubscriberTimeoutMs).',
     labelNames: ['reason'], registers: [this.registry],
+  });
+  readonly mqttDropped = new Counter({
+    name: 'weir_mqtt_messages_dropped_total',
+    help: 'QoS 0 messages the embedded broker did not deliver to a subscriber because mqtt.subscriberBufferBytes already waited for it (MQTT 3.1.1 §4.3.1: at most once).',
+    registers: [this.registry],
   });
 
   readonly openWindows = new Gauge({

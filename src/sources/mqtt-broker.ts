@@ -6,6 +6,7 @@ import { describeError } from '../core/errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { guardPacketSize } from './mqtt-packet-guard.js';
 import { SessionExpiry, type SessionStore } from './mqtt-sessions.js';
+import { bufferDeliveries } from './mqtt-subscriber-buffer.js';
 import type { Source } from './source.js';
 import { InFlight } from './in-flight.js';
 
@@ -37,6 +38,7 @@ export class MqttBrokerSource implements Source {
   /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
   private readonly inflight = new InFlight();
   private sessions: SessionExpiry | null = null;
+  private readonly slowClients = new WeakSet<Client>();
 
   constructor(private readonly ctx: Context, private readonly ingest: Ingest) {}
 
@@ -47,7 +49,8 @@ export class MqttBrokerSource implements Source {
       // Long client ids are common (MAC addresses, UUIDs); MQTT 3.1.1 §3.1.3.1 allows them.
       maxClientsIdLength: 256,
       heartbeatInterval: 60_000,
-      // aedes' default, 60 s, let one stuck subscriber hold every device's PUBACK for a minute.
+      // aedes' default is 60 s. Writes to a subscriber no longer hold up publishers
+      // (mqtt-subscriber-buffer.ts); this ends a subscriber that takes no data at all.
       drainTimeout: mqtt.slowSubscriberTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
@@ -65,6 +68,11 @@ export class MqttBrokerSource implements Source {
       // calls back on a later read, once `client` exists (its id is set once CONNECT was read).
       guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, client.id, announced, packetCap));
       const client = this.broker.handle(socket);
+      bufferDeliveries(client, {
+        maxBytes: mqtt.subscriberBufferBytes,
+        dropped: () => this.ctx.metrics.mqttDropped.inc(),
+        cut: (c) => this.slowSubscriber(c, log, 'more than mqtt.subscriberBufferBytes of QoS 1/2 messages waiting for it'),
+      });
     });
     this.limitConnections(log);
     await new Promise<void>((resolve, reject) => {
@@ -97,18 +105,22 @@ export class MqttBrokerSource implements Source {
       sessions.disconnected(client.id, client.clean);
       this.ctx.metrics.mqttClients.set(this.broker.connectedClients);
     });
-    const slow = new WeakSet<Client>();
     this.broker.on('clientError', (client, err) => {
-      // aedes' drainTimeout (mqtt.slowSubscriberTimeoutMs) ends a connection that takes no
-      // data; every write that was waiting reports it, so it is counted once per client.
-      if (err?.message === 'drain timeout') {
-        if (slow.has(client)) return;
-        slow.add(client);
-        this.ctx.metrics.mqttCut.labels('slow_subscriber').inc();
-        return log.warn({ client: client?.id, timeoutMs: mqtt.slowSubscriberTimeoutMs }, 'MQTT client took no data in time; disconnected so it does not hold up other devices');
-      }
+      // aedes' drainTimeout (mqtt.slowSubscriberTimeoutMs) ends a connection that takes no data.
+      if (err?.message === 'drain timeout') return this.slowSubscriber(client, log, `no data taken for ${mqtt.slowSubscriberTimeoutMs} ms`);
       log.debug({ client: client?.id, err: describeError(err) }, 'client error');
     });
+  }
+
+  /**
+   * A subscriber disconnected for falling behind (subscriber buffer or drain timeout):
+   * counted and logged once per client, though every write that was waiting reports it.
+   */
+  private slowSubscriber(client: Client, log: Context['log'], why: string): void {
+    if (this.slowClients.has(client)) return;
+    this.slowClients.add(client);
+    this.ctx.metrics.mqttCut.labels('slow_subscriber').inc();
+    log.warn({ client: client?.id, why }, 'MQTT subscriber too slow; disconnected so it does not hold up other devices');
   }
 
   /** mqtt.maxConnections: Node closes connections over it as they arrive; counted, and logged once per run of refusals. */
