@@ -59,19 +59,22 @@ async function setup(failures: Error[]) {
     }
     await waitFor(async () => client.sent.length > before, 5000, 'the next send');
   };
-  return { ctx, journal, client, forwarder, append, nextSend };
+  /** Commits readings 1..n, starts the forwarder and waits for its first send. */
+  const startWith = async (n: number) => {
+    for (let i = 1; i <= n; i++) await append(i);
+    forwarder.start();
+    closers.push(() => forwarder.stop(0));
+    await waitFor(async () => client.sent.length === 1, 5000, 'the first send');
+  };
+  return { ctx, journal, client, forwarder, append, nextSend, startWith };
 }
 
 const seqsOf = (records: OutRecord[]) => records.map((r) => Number(r.headers['weir-seq']));
 
 describe('Forwarder, after a failed send', () => {
   it('sends the very same batch again on the same client, even when more was committed meanwhile', async () => {
-    const { client, forwarder, append, nextSend, journal } = await setup([sendFailure(new Error('Connection closed'))]);
-    await append(1);
-    await append(2);
-    forwarder.start();
-    closers.push(() => forwarder.stop(0));
-    await waitFor(async () => client.sent.length === 1, 5000, 'the first send');
+    const { client, forwarder, append, nextSend, journal, startWith } = await setup([sendFailure(new Error('Connection closed'))]);
+    await startWith(2);
     expect(forwarder.status().state).toBe('down');
     await append(3); // committed during the backoff
     await nextSend();
@@ -87,11 +90,8 @@ describe('Forwarder, after a failed send', () => {
 
   it('keeps the client after one timeout, and replaces it after a second in a row (the connection may be dead)', async () => {
     const timeout = () => sendFailure(new MultipleErrors('Producing messages failed.', [new TimeoutError('Request timed out')]), true);
-    const { client, forwarder, append, nextSend } = await setup([timeout(), timeout()]);
-    await append(1);
-    forwarder.start();
-    closers.push(() => forwarder.stop(0));
-    await waitFor(async () => client.sent.length === 1, 5000, 'the first send');
+    const { client, append, nextSend, startWith } = await setup([timeout(), timeout()]);
+    await startWith(1);
     await nextSend(); // after the first timeout: the same batch on the same client
     expect(client.sent[1]).toBe(client.sent[0]);
     expect(client.connects).toBe(1);
@@ -107,22 +107,16 @@ describe('Forwarder, after a failed send', () => {
   it('replaces the client when Kafka no longer knows its producer', async () => {
     const lost = sendFailure(new MultipleErrors('Producing messages failed.', [new ProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER')]));
     expect(lost.code).toBe('WEIR_KAFKA_PRODUCER_RESET');
-    const { client, forwarder, append, nextSend } = await setup([lost]);
-    await append(1);
-    forwarder.start();
-    closers.push(() => forwarder.stop(0));
-    await waitFor(async () => client.sent.length === 1, 5000, 'the first send');
+    const { client, nextSend, startWith } = await setup([lost]);
+    await startWith(1);
     await nextSend();
     expect(client.disconnects).toBe(1);
     expect(client.connects).toBe(2);
   });
 
   it('replaces the client after an error no adapter classified', async () => {
-    const { client, forwarder, append, nextSend } = await setup([new Error('something else')]);
-    await append(1);
-    forwarder.start();
-    closers.push(() => forwarder.stop(0));
-    await waitFor(async () => client.sent.length === 1, 5000, 'the first send');
+    const { client, nextSend, startWith } = await setup([new Error('something else')]);
+    await startWith(1);
     await nextSend();
     expect(client.disconnects).toBe(1);
   });
