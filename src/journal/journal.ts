@@ -87,7 +87,8 @@ export interface JournalStats {
  *   records. Memory does not grow with the backlog: read() returns a bounded page.
  *
  * Errors (given to the append callback, never thrown from append()):
- * WEIR_JOURNAL_CLOSED after close() began; WEIR_JOURNAL_BUSY when
+ * WEIR_JOURNAL_CLOSED before open() and after close() began (read() and tail() then
+ * return nothing); WEIR_JOURNAL_BUSY when
  * `journal.maxPendingRecords` are already waiting; WEIR_JOURNAL_FAILED when the commit
  * itself failed (then none of that batch was acknowledged).
  */

@@ -116,8 +116,8 @@ export class SqliteJournal implements Journal {
   }
 
   append(entry: JournalEntry, done: CommitCallback): void {
-    if (this.closing) {
-      process.nextTick(done, new WeirError('WEIR_JOURNAL_CLOSED', 'journal is closing'), 0);
+    if (this.closing || !this.db?.open) {
+      process.nextTick(done, new WeirError('WEIR_JOURNAL_CLOSED', this.closing ? 'journal is closing' : 'journal is not open'), 0);
       return;
     }
     if (this.limits.refusing && (entry.stream === 'readings' || entry.stream === 'deadletter')) {
@@ -159,12 +159,14 @@ export class SqliteJournal implements Journal {
   }
 
   read(afterSeq: number, limit: number, maxBytes: number): StoredRecord[] {
+    if (!this.db?.open) return [];
     const records = this.chain.read(Math.max(afterSeq, this.acks.ackedThrough), this.writer.durableSeq, limit, maxBytes);
     applyClockCorrections(records, this.loadCorrections());
     return records;
   }
 
   tail(limit: number): StoredRecord[] {
+    if (!this.db?.open) return [];
     return this.chain.tail(limit);
   }
 

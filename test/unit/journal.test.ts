@@ -342,6 +342,16 @@ describe('SqliteJournal refusals', () => {
     expect(isWeirError(await appendErr(j, entry(3)), 'WEIR_JOURNAL_CLOSED')).toBe(true);
   });
 
+  it('refuses appends with WEIR_JOURNAL_CLOSED before open(), and reads nothing', async () => {
+    const j = new SqliteJournal(makeContext({ dataDir: tempDir() }));
+    const err = await appendErr(j, entry(1));
+    expect(isWeirError(err, 'WEIR_JOURNAL_CLOSED')).toBe(true);
+    expect((err as Error).message).toMatch(/not open/);
+    expect(j.read(0, 10, 1 << 20)).toEqual([]);
+    expect(j.tail(10)).toEqual([]);
+    await j.close();
+  });
+
   it('refuses appends beyond maxPendingRecords with WEIR_JOURNAL_BUSY', async () => {
     const clock = new ManualClock();
     const { j } = journalIn(tempDir(), { commitIntervalMs: 100, maxBatchRecords: 1000, maxPendingRecords: 5 }, clock);

@@ -1,7 +1,8 @@
 // The embedded broker with a real Ingest over a real SqliteJournal, at the edges of a
 // connection: a packet announcing more than the size cap is cut off unread, and still
 // dead-lettered with its reason (not only counted), while other devices keep being
-// served; a PUBLISH sent before CONNACK waits for the CONNECT to be accepted. The bad
+// served; a PUBLISH sent before CONNACK waits for the CONNECT to be accepted; a Last
+// Will is handled as its client's PUBLISH would be. The bad
 // clients are raw TCP sockets (mosquitto_pub would send the whole payload, and waits
 // for CONNACK); the good device is a real mosquitto_pub.
 import { once } from 'node:events';
@@ -31,6 +32,13 @@ async function gateway() {
   const deadLetters = (): Array<StoredRecord & { parsed: Record<string, unknown> }> =>
     journal.read(0, 1000, 1 << 20).filter((r) => r.stream === 'deadletter').map((r) => ({ ...r, parsed: JSON.parse(r.body) as Record<string, unknown> }));
   return { ctx, journal, source, deadLetters };
+}
+
+/** A raw MQTT client, destroyed after the test. */
+async function raw(port: number) {
+  const c = await rawMqttClient(port);
+  cleanups.push(async () => void c.socket.destroy());
+  return c;
 }
 
 /** A raw socket: sends CONNECT (if given) and waits for CONNACK, then `bytes`; resolves once the gateway closed it. */
@@ -120,12 +128,6 @@ describe('MQTT PUBLISH before CONNACK (MQTT 3.1.1 §3.1.4: a client need not wai
     broker.preConnect = (_c, _p, cb) => void setTimeout(() => (accept ? cb(null, true) : cb(new Error('refused by the test'), false)), ms);
   }
 
-  async function raw(port: number) {
-    const c = await rawMqttClient(port);
-    cleanups.push(async () => void c.socket.destroy());
-    return c;
-  }
-
   const pub = (payload: string, messageId: number) =>
     generate({ cmd: 'publish', topic: 'iot-data-input', payload: Buffer.from(payload), qos: 1, messageId, retain: false, dup: false });
   const good = '{"hostname":"h-early","cpu":"cpu0","usage":42,"occurred_at":1700000000000}';
@@ -158,5 +160,22 @@ describe('MQTT PUBLISH before CONNACK (MQTT 3.1.1 §3.1.4: a client need not wai
     await new Promise((r) => setTimeout(r, 50));
     expect(journal.read(0, 1000, 1 << 20)).toEqual([]);
     expect(c.packets.some((p) => p.cmd === 'puback')).toBe(false);
+  });
+});
+
+describe('MQTT: a client that vanishes with a Last Will (MQTT 3.1.1 §3.1.2.5)', () => {
+  it('has its will handled as its PUBLISH would be: journaled when a profile matches, dead-lettered when none does', async () => {
+    const { source, journal, deadLetters } = await gateway();
+    const vanish = async (clientId: string, topic: string, payload: string) => {
+      const c = await raw(source.port);
+      c.socket.write(generate({ cmd: 'connect', clientId, protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, will: { topic, payload: Buffer.from(payload), qos: 1, retain: false } }));
+      await waitFor(() => c.packets.some((p) => p.cmd === 'connack'), 5000, 'CONNACK', 5);
+      c.socket.destroy(); // no DISCONNECT: the broker publishes the will
+    };
+    await vanish('dev-w1', 'iot-data-input', JSON.stringify({ hostname: 'h-will', cpu: 'cpu0', usage: 0, occurred_at: 1_700_000_000_000 }));
+    await vanish('dev-w2', 'status/dev-w2', 'offline');
+    await waitFor(() => journal.read(0, 1000, 1 << 20).length === 2, 5000, 'both wills journaled', 10);
+    expect(journal.read(0, 1000, 1 << 20).filter((r) => r.stream === 'readings').map((r) => r.key)).toEqual(['h-will']);
+    expect(deadLetters().map((d) => d.parsed)).toEqual([expect.objectContaining({ client: 'dev-w2', code: 'WEIR_NO_PROFILE' })]);
   });
 });
