@@ -30,7 +30,8 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly kafkaErrors = new Counter({
-    name: 'weir_kafka_errors_total', help: 'Failed Kafka connects and sends.',
+    name: 'weir_kafka_errors_total',
+    help: 'Failed Kafka connects and sends, by kind: connect, send (resent by the same producer), timeout (no answer within kafka.requestTimeoutMs), producer_reset (Kafka no longer knew the producer: a new one resends, copies possible), too_large, thread.',
     labelNames: ['kind'] as const, registers: [this.registry],
   });
   readonly backlog = new Gauge({

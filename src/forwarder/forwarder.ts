@@ -5,6 +5,7 @@ import { STREAMS } from '../journal/streams.js';
 import { backoffDelay } from './backoff.js';
 import type { KafkaProducerPort, OutRecord } from './producer.js';
 import { makeFormatter } from './record-format.js';
+import { ResendPolicy } from './resend-policy.js';
 import type { ForwarderHandle, ForwarderOptions, ForwardJournal, UplinkState, UplinkStatus } from './uplink.js';
 import { Waits } from './waits.js';
 
@@ -17,7 +18,7 @@ export const DISCONNECT_WAIT_MS = 5000;
  * follows it, so each device's order holds across retries, outages and restarts
  * (after a restart the journal hands back everything not yet acknowledged). A batch
  * that failed is sent again as it was, by the same idempotent producer where it can
- * (keepsClient), so that Kafka drops what it already has: copies are left only to a
+ * (resend-policy.ts), so that Kafka drops what it already has: copies are left only to a
  * crash or a producer Kafka no longer knows (PRODUCT.md, delivery promise). Under
  * steady traffic requests begin at least kafka.lingerMs apart (lingerLeft). Its pauses
  * (idle, backoff, linger) are waits.ts's.
@@ -45,11 +46,10 @@ export class Forwarder implements ForwarderHandle {
   private lastSendAt = Number.NEGATIVE_INFINITY;
   /**
    * A batch Kafka did not acknowledge, kept to be sent again exactly as it was, by the
-   * same client (keepsClient): records committed meanwhile wait for the next batch.
+   * same client (resend-policy.ts): records committed meanwhile wait for the next batch.
    */
   private unacked: { records: StoredRecord[]; out: OutRecord[] } | null = null;
-  /** The last send failed with WEIR_KAFKA_TIMEOUT. */
-  private timedOut = false;
+  private readonly resends = new ResendPolicy();
   private readonly log;
 
   constructor(
@@ -158,50 +158,43 @@ export class Forwarder implements ForwarderHandle {
           this.skip(records[0]!, err);
           continue;
         }
-        this.ctx.metrics.kafkaErrors.labels('send').inc();
+        const { keepClient, kind } = this.resends.failed(err);
+        this.ctx.metrics.kafkaErrors.labels(kind).inc();
         // Down from the moment a send failed, not once the client has closed.
         this.setState('down', err);
-        if (this.keepsClient(err)) {
+        if (keepClient) {
           this.unacked = batch;
         } else {
+          if (kind === 'producer_reset') {
+            this.log.warn({ err: describeError(err), records: records.length }, 'Kafka no longer knows this producer; a new one sends the batch again (records Kafka already had may appear twice, with the same weir-seq)');
+          }
           this.connected = false;
           await this.dropClient();
         }
-        this.timedOut = isWeirError(err, 'WEIR_KAFKA_TIMEOUT');
         if (!this.stopping) await this.waits.hold(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
         continue;
       }
       this.unacked = null;
-      this.timedOut = false;
+      this.resends.succeeded();
       this.attempt = 0;
       if (this.state !== 'up') this.setState('up');
-      this.limit = Math.min(kafka.batchMaxRecords, this.limit * 2);
-      const last = records[records.length - 1]!;
-      this.cursor = last.seq;
-      this.journal.ack(last.seq);
-      const counts = new Map<string, number>();
-      for (const r of records) counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
-      // Per batch, its oldest and newest record: the extremes, at two observations a request.
-      const now = this.ctx.clock.now();
-      this.ctx.metrics.forwardLatency.observe((now - records[0]!.received) / 1000);
-      if (records.length > 1) this.ctx.metrics.forwardLatency.observe((now - last.received) / 1000);
-      for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
+      this.acknowledged(records);
     }
   }
 
-  /**
-   * After a failed send, may the same client send the same batch again? Yes when its
-   * idempotent producer still stands (WEIR_KAFKA_SEND_FAILED: a lost connection, a
-   * broker error, an outage): Kafka then drops what it had already appended of the
-   * batch (same producer id and sequence numbers, KIP-98), so a response lost on the
-   * way back does not put copies on Kafka, as a new producer's resend would. A first
-   * timeout too (a busy broker); a second in a row means the connection may be dead (a
-   * vanished broker whose socket never closes), and only a new client gets a new one.
-   * No after WEIR_KAFKA_PRODUCER_RESET, or any error the client did not classify.
-   */
-  private keepsClient(err: unknown): boolean {
-    if (isWeirError(err, 'WEIR_KAFKA_SEND_FAILED')) return true;
-    return isWeirError(err, 'WEIR_KAFKA_TIMEOUT') && !this.timedOut;
+  /** Kafka acknowledged `records`: the journal may let them go; counted and timed. */
+  private acknowledged(records: StoredRecord[]): void {
+    this.limit = Math.min(this.ctx.config.kafka.batchMaxRecords, this.limit * 2);
+    const last = records[records.length - 1]!;
+    this.cursor = last.seq;
+    this.journal.ack(last.seq);
+    const counts = new Map<string, number>();
+    for (const r of records) counts.set(r.stream, (counts.get(r.stream) ?? 0) + 1);
+    // Per batch, its oldest and newest record: the extremes, at two observations a request.
+    const now = this.ctx.clock.now();
+    this.ctx.metrics.forwardLatency.observe((now - records[0]!.received) / 1000);
+    if (records.length > 1) this.ctx.metrics.forwardLatency.observe((now - last.received) / 1000);
+    for (const [stream, n] of counts) this.ctx.metrics.forwarded.labels(stream).inc(n);
   }
 
   /**

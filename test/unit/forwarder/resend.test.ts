@@ -90,7 +90,7 @@ describe('Forwarder, after a failed send', () => {
 
   it('keeps the client after one timeout, and replaces it after a second in a row (the connection may be dead)', async () => {
     const timeout = () => sendFailure(new MultipleErrors('Producing messages failed.', [new TimeoutError('Request timed out')]), true);
-    const { client, append, nextSend, startWith } = await setup([timeout(), timeout()]);
+    const { client, append, nextSend, startWith, ctx } = await setup([timeout(), timeout()]);
     await startWith(1);
     await nextSend(); // after the first timeout: the same batch on the same client
     expect(client.sent[1]).toBe(client.sent[0]);
@@ -100,6 +100,7 @@ describe('Forwarder, after a failed send', () => {
     await append(2);
     await nextSend(); // a new client, and the journal read afresh
     expect(client.connects).toBe(2);
+    expect((await ctx.metrics.kafkaErrors.get()).values).toEqual([expect.objectContaining({ labels: { kind: 'timeout' }, value: 2 })]);
     expect(client.sent[2]).not.toBe(client.sent[0]);
     expect(seqsOf(client.sent[2]!)).toEqual([1, 2]);
   });
@@ -107,11 +108,12 @@ describe('Forwarder, after a failed send', () => {
   it('replaces the client when Kafka no longer knows its producer', async () => {
     const lost = sendFailure(new MultipleErrors('Producing messages failed.', [new ProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER')]));
     expect(lost.code).toBe('WEIR_KAFKA_PRODUCER_RESET');
-    const { client, nextSend, startWith } = await setup([lost]);
+    const { client, nextSend, startWith, ctx } = await setup([lost]);
     await startWith(1);
     await nextSend();
     expect(client.disconnects).toBe(1);
     expect(client.connects).toBe(2);
+    expect((await ctx.metrics.kafkaErrors.get()).values).toEqual([expect.objectContaining({ labels: { kind: 'producer_reset' }, value: 1 })]);
   });
 
   it('replaces the client after an error no adapter classified', async () => {
