@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../core/context.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { send } from '../http/server.js';
 import type { Source } from './source.js';
@@ -16,7 +17,12 @@ export class HttpIngestSource implements Source {
   readonly name = 'http';
   private accepting = false;
 
-  constructor(private readonly ctx: Context, private readonly ingest: Ingest) {}
+  /** Warnings clients can set off at will, at most one a minute per kind. */
+  private readonly warnings: LogThrottle;
+
+  constructor(private readonly ctx: Context, private readonly ingest: Ingest) {
+    this.warnings = new LogThrottle(ctx.log.child({ component: 'http' }), ctx.clock);
+  }
 
   async start(): Promise<void> {
     this.accepting = true;
@@ -73,7 +79,7 @@ export class HttpIngestSource implements Source {
     const client = req.socket.remoteAddress ?? 'http';
     const reason = `body of ${announced ? '' : 'at least '}${bytes} bytes exceeds the limit of ${limit}: not read`;
     this.ingest.refuseUnread({ protocol: 'http', topic: path, client }, bytes, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
-      if (err) this.ctx.log.warn({ component: 'http', client, err: err.message }, 'dead letter for an oversize body not journaled');
+      if (err) this.warnings.warn('oversize-unjournaled', { client, err: err.message }, 'dead letter for an oversize body not journaled');
     });
     res.setHeader('connection', 'close');
     send(res, 413, { error: reason, code: 'WEIR_PAYLOAD_TOO_LARGE' });

@@ -64,7 +64,7 @@ export class BridgeAcks {
     c.counts.received++;
     if (!c.accepting) return; // nothing to withhold: the site broker has already forgotten it
     this.ingest.submit(this.delivery(packet.topic, packet.payload), (err) => {
-      if (err) c.log.warn({ topic: packet.topic, err: describeError(err) }, 'QoS 0 message lost: journal refused it');
+      if (err) c.warnings.warn('qos0-lost', { topic: packet.topic, err: describeError(err) }, 'QoS 0 message lost: journal refused it');
     });
   }
 

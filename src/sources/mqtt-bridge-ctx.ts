@@ -16,6 +16,7 @@
 import type { MqttClient } from 'mqtt';
 import { bridgeClientId, type BridgeConfig } from '../config/bridge-schema.js';
 import type { Clock } from '../core/clock.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import type { Context } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import { InFlight } from './in-flight.js';
@@ -31,6 +32,8 @@ export interface BridgeCounts {
 export interface BridgeCtx {
   readonly clock: Clock;
   readonly log: Logger;
+  /** Warnings the site broker's traffic can set off at will, throttled (core/log-throttle.ts). */
+  readonly warnings: LogThrottle;
   readonly options: BridgeConfig;
   readonly clientId: string;
   /** The MQTT.js client, once start() made it. */
@@ -57,9 +60,11 @@ export interface BridgeCtx {
 }
 
 export function createBridgeCtx(ctx: Context, options: BridgeConfig): BridgeCtx {
+  const log = ctx.log.child({ component: 'bridge' });
   return {
     clock: ctx.clock,
-    log: ctx.log.child({ component: 'bridge' }),
+    log,
+    warnings: new LogThrottle(log, ctx.clock),
     options,
     clientId: bridgeClientId(options, ctx.config.gateway.id),
     client: undefined,

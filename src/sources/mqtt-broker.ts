@@ -3,6 +3,7 @@ import { Aedes, type Client, type PublishPacket } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { guardPacketSize } from './mqtt-packet-guard.js';
 import { SessionExpiry, type SessionStore } from './mqtt-sessions.js';
@@ -40,7 +41,12 @@ export class MqttBrokerSource implements Source {
   private sessions: SessionExpiry | null = null;
   private readonly slowClients = new WeakSet<Client>();
 
-  constructor(private readonly ctx: Context, private readonly ingest: Ingest) {}
+  /** Warnings devices can set off at will, at most one a minute per kind. */
+  private readonly warnings: LogThrottle;
+
+  constructor(private readonly ctx: Context, private readonly ingest: Ingest) {
+    this.warnings = new LogThrottle(ctx.log.child({ component: 'mqtt' }), ctx.clock);
+  }
 
   async start(): Promise<void> {
     const { mqtt } = this.ctx.config;
@@ -150,7 +156,7 @@ export class MqttBrokerSource implements Source {
   publishLocal(topic: string, payload: string): void {
     if (!this.accepting) return;
     this.broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
-      if (err) this.ctx.log.warn({ topic, err: describeError(err) }, 'local publish failed');
+      if (err) this.warnings.warn('local-publish', { topic, err: describeError(err) }, 'local publish failed');
     });
   }
 
@@ -162,10 +168,10 @@ export class MqttBrokerSource implements Source {
   private oversizePacket(socket: Socket, clientId: string | null | undefined, announced: number, cap: number): void {
     this.ctx.metrics.mqttCut.labels('oversize_packet').inc();
     const client = clientId ?? `${socket.remoteAddress}:${socket.remotePort}`;
-    this.ctx.log.warn({ component: 'mqtt', client, announced, cap }, 'MQTT packet over the size cap; connection closed');
+    this.warnings.warn('oversize', { client, announced, cap }, 'MQTT packet over the size cap; connection closed');
     const reason = `MQTT packet of ${announced} bytes exceeds the cap of ${cap} (mqtt.maxPayloadBytes × 4 + 64 KiB): not read, connection closed`;
     this.ingest.refuseUnread({ protocol: 'mqtt', topic: '', client }, announced, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
-      if (err) this.ctx.log.warn({ component: 'mqtt', client, err: describeError(err) }, 'dead letter for an oversize packet not journaled');
+      if (err) this.warnings.warn('oversize-unjournaled', { client, err: describeError(err) }, 'dead letter for an oversize packet not journaled');
     });
   }
 
@@ -212,7 +218,7 @@ export class MqttBrokerSource implements Source {
     const delivery = { protocol: 'mqtt' as const, topic: packet.topic, payload, client: client.id, maxBytes: this.ctx.config.mqtt.maxPayloadBytes };
     if (packet.qos === 0) {
       this.ingest.submit(delivery, (err) => {
-        if (err) this.ctx.log.warn({ client: client.id, err: describeError(err) }, 'QoS 0 payload lost: journal refused it');
+        if (err) this.warnings.warn('qos0-lost', { client: client.id, err: describeError(err) }, 'QoS 0 payload lost: journal refused it');
       });
       return callback(null);
     }

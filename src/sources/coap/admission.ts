@@ -1,5 +1,6 @@
 import type { ParsedPacket } from 'coap-packet';
 import type { Context } from '../../core/context.js';
+import type { LogThrottle } from '../../core/log-throttle.js';
 import type { AddressLike } from './exchanges.js';
 import {
   CONTENT_FORMATS, EXCHANGE_LIFETIME_MS, REQUEST_TAG, blockValue, electiveUint, isCritical, methodName, optionNumber, optionValue,
@@ -44,7 +45,8 @@ export interface Admitted {
 /** What admission needs of the server. */
 export interface AdmissionContext {
   metrics: Context['metrics'];
-  log: Context['log'];
+  /** Warnings a device can set off at will (core/log-throttle.ts). */
+  warnings: Pick<LogThrottle, 'warn'>;
   maxPayloadBytes: number;
   /** False once stop() began: new requests get 5.03 from then on. */
   accepting(): boolean;
@@ -114,7 +116,7 @@ export class Admission {
     if (offset + len > this.ctx.maxPayloadBytes) {
       this.transfers.delete(key);
       this.ctx.metrics.deadLetters.labels('WEIR_PAYLOAD_TOO_LARGE').inc();
-      this.ctx.log.warn({ remote: rinfo.address, path, bytes: offset + len }, 'CoAP block-wise upload over coap.maxPayloadBytes; refused');
+      this.ctx.warnings.warn('block1-too-large', { remote: rinfo.address, path, bytes: offset + len }, 'CoAP block-wise upload over coap.maxPayloadBytes; refused');
       return tooLarge(offset + len, this.ctx.maxPayloadBytes, true);
     }
     let t = this.transfers.get(key);

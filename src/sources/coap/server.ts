@@ -5,6 +5,7 @@ import type { ParsedPacket } from 'coap-packet';
 import type { CoapConfig } from '../../config/coap-schema.js';
 import type { Context } from '../../core/context.js';
 import { describeError } from '../../core/errors.js';
+import { LogThrottle } from '../../core/log-throttle.js';
 import type { Ingest } from '../../ingest/ingest.js';
 import type { Source } from '../source.js';
 import { InFlight } from '../in-flight.js';
@@ -76,7 +77,7 @@ export class CoapServerSource implements Source {
 
   constructor(private readonly ctx: Context, ingest: Ingest, private readonly options: CoapConfig) {
     this.log = ctx.log.child({ component: 'coap' });
-    this.admission = new Admission({ metrics: ctx.metrics, log: this.log, maxPayloadBytes: options.maxPayloadBytes, accepting: () => this.accepting });
+    this.admission = new Admission({ metrics: ctx.metrics, warnings: new LogThrottle(this.log, ctx.clock), maxPayloadBytes: options.maxPayloadBytes, accepting: () => this.accepting });
     this.responder = new Responder({
       ingest, log: this.log, inflight: this.inflight, exchanges: this.exchanges, maxPayloadBytes: options.maxPayloadBytes,
       counted: (code) => this.counted(code),
