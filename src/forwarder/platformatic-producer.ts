@@ -50,8 +50,8 @@ export class HeaderBuffers {
 export class PlatformaticProducer implements KafkaProducerPort {
   private producer: StringProducer | null = null;
   private readonly headers = new HeaderBuffers();
-  /** The last failed send's array and the partitions of it Kafka did acknowledge (notePartlyAcked). */
-  private partlyAcked: { records: OutRecord[]; partitions: Set<string> } | null = null;
+  /** The last failed send's array and which of its records Kafka did acknowledge (notePartlyAcked). */
+  private partlyAcked: { records: OutRecord[]; done: boolean[] } | null = null;
 
   constructor(private readonly ctx: Context) {}
 
@@ -108,17 +108,18 @@ export class PlatformaticProducer implements KafkaProducerPort {
 
   async send(records: OutRecord[]): Promise<void> {
     if (!this.producer) throw new WeirError('WEIR_KAFKA_UNREACHABLE', 'producer is not connected');
-    const acked = this.partlyAcked?.records === records ? this.partlyAcked.partitions : null;
+    const done = this.partlyAcked?.records === records ? this.partlyAcked.done : null;
     this.partlyAcked = null;
     const messages: Array<MessageToProduce<string, string, Buffer, Buffer>> = [];
-    for (const r of records) {
-      if (acked && acked.has(this.partitionOf(r))) continue;
+    for (let i = 0; i < records.length; i++) {
+      if (done?.[i]) continue;
+      const r = records[i]!;
       messages.push({ topic: r.topic, key: r.key, value: r.value, headers: this.headers.encode(r.headers) });
     }
     try {
       if (messages.length > 0) await this.producer.send({ messages });
     } catch (err) {
-      this.notePartlyAcked(records, err, acked);
+      this.notePartlyAcked(records, err, done);
       throw sendFailure(err, errorChain(err).some((e) => e instanceof TimeoutError));
     }
   }
@@ -127,21 +128,23 @@ export class PlatformaticProducer implements KafkaProducerPort {
    * A send to several brokers fails as a whole when one of them fails, while the
    * others' partitions were written and their sequence numbers moved on (the client
    * puts them in the error's `produced`). Sent again, those records would carry new
-   * sequences and be written twice; so they are left out when the same array comes
-   * again (the port's contract: the forwarder resends the very same array).
+   * sequences and be written twice; so they are marked done, to be left out when the
+   * same array comes again (the port's contract: the forwarder resends the very same
+   * array). Marked now, while the client's metadata is the one the send used; a record
+   * whose partition cannot be told is sent again (a copy, never a loss).
    */
-  private notePartlyAcked(records: OutRecord[], err: unknown, before: Set<string> | null): void {
+  private notePartlyAcked(records: OutRecord[], err: unknown, before: boolean[] | null): void {
     const offsets = (err as { produced?: { offsets?: Array<{ topic: string; partition: number }> } }).produced?.offsets ?? [];
     if (offsets.length === 0 && !before) return;
-    const partitions = new Set(before);
-    for (const o of offsets) partitions.add(`${o.topic}:${o.partition}`);
-    this.partlyAcked = { records, partitions };
+    const acked = new Set(offsets.map((o) => `${o.topic}:${o.partition}`));
+    const done = records.map((r, i) => before?.[i] === true || (acked.size > 0 && this.inPartitionOf(r, acked)));
+    this.partlyAcked = { records, done };
   }
 
-  /** "topic:partition" of a record, as the client assigns it (keyPartition modulo the topic's partition count). */
-  private partitionOf(r: OutRecord): string {
-    const count = this.producer?.currentMetadata?.topics.get(r.topic)?.partitionsCount ?? 1;
-    return `${r.topic}:${keyPartition(undefined, Buffer.from(r.key)) % count}`;
+  /** Whether the partition the client gives `r` (keyPartition modulo its topic's partition count) is in `partitions`. */
+  private inPartitionOf(r: OutRecord, partitions: Set<string>): boolean {
+    const count = this.producer?.currentMetadata?.topics.get(r.topic)?.partitionsCount;
+    return count !== undefined && partitions.has(`${r.topic}:${keyPartition(undefined, Buffer.from(r.key)) % count}`);
   }
 
   async disconnect(): Promise<void> {

@@ -19,7 +19,7 @@ function fakeClient(failures: Array<Array<{ topic: string; partition: number }>>
   const calls: Sent[] = [];
   return {
     calls,
-    currentMetadata: { topics: new Map([['readings', { partitionsCount: 3 }]]) },
+    currentMetadata: { topics: new Map([['readings', { partitionsCount: 3 }]]) } as { topics: Map<string, { partitionsCount: number }> } | undefined,
     async send({ messages }: { messages: Sent }): Promise<void> {
       calls.push(messages.map((m) => ({ topic: m.topic, key: m.key })));
       const acked = failures.shift();
@@ -55,5 +55,15 @@ describe('PlatformaticProducer, a batch partly acknowledged', () => {
     const next = records.map((r) => ({ ...r }));
     await producer.send(next);
     expect(client.calls[3]).toHaveLength(30);
+  });
+
+  it('sends everything again when it cannot tell the partitions (no metadata): copies, never a loss', async () => {
+    const client = fakeClient([[{ topic: 'readings', partition: 0 }]]);
+    const producer = new PlatformaticProducer(makeContext());
+    (producer as unknown as { producer: unknown }).producer = client;
+    client.currentMetadata = undefined; // as after the client dropped its metadata
+    await expect(producer.send(records)).rejects.toMatchObject({ code: 'WEIR_KAFKA_SEND_FAILED' });
+    await producer.send(records);
+    expect(client.calls[1]).toHaveLength(30);
   });
 });
