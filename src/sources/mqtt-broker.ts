@@ -3,11 +3,9 @@ import { Aedes, type Client, type PublishPacket } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
-import { LogThrottle } from '../core/log-throttle.js';
 import type { Ingest } from '../ingest/ingest.js';
-import { guardPacketSize } from './mqtt-packet-guard.js';
+import { ConnectionProtection } from './mqtt-protection.js';
 import { SessionExpiry, type SessionStore } from './mqtt-sessions.js';
-import { bufferDeliveries } from './mqtt-subscriber-buffer.js';
 import type { Source } from './source.js';
 import { InFlight } from './in-flight.js';
 
@@ -15,9 +13,6 @@ import { InFlight } from './in-flight.js';
 // of 65,536 two-byte Buffers for packet ids: 6 MB of heap and 65,536 objects every full
 // GC must mark, for ids that cost one 2-byte allocation to encode. Its documented switch.
 mqttPacket.writeToStream.cacheNumbers = false;
-
-/** Packets may carry this much besides the payload (topic, header) before the guard cuts them. */
-const PACKET_OVERHEAD = 64 * 1024;
 
 /**
  * The embedded MQTT 3.1.1 broker (aedes). Every PUBLISH goes through
@@ -39,18 +34,18 @@ export class MqttBrokerSource implements Source {
   /** Payloads handed to the journal whose device is still waiting for its acknowledgement. */
   private readonly inflight = new InFlight();
   private sessions: SessionExpiry | null = null;
-  private readonly slowClients = new WeakSet<Client>();
-
-  /** Warnings devices can set off at will, at most one a minute per kind. */
-  private readonly warnings: LogThrottle;
+  /** Connection limit, packet-size guard, subscriber buffers, throttled warnings (mqtt-protection.ts). */
+  private readonly protection: ConnectionProtection;
+  private readonly log: Context['log'];
 
   constructor(private readonly ctx: Context, private readonly ingest: Ingest) {
-    this.warnings = new LogThrottle(ctx.log.child({ component: 'mqtt' }), ctx.clock);
+    this.log = ctx.log.child({ component: 'mqtt' });
+    this.protection = new ConnectionProtection(ctx, ingest, this.log);
   }
 
   async start(): Promise<void> {
     const { mqtt } = this.ctx.config;
-    const log = this.ctx.log.child({ component: 'mqtt' });
+    const { log } = this;
     this.broker = await Aedes.createBroker({
       // Long client ids are common (MAC addresses, UUIDs); MQTT 3.1.1 §3.1.3.1 allows them.
       maxClientsIdLength: 256,
@@ -61,7 +56,6 @@ export class MqttBrokerSource implements Source {
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
     this.watchClients(log);
-    const packetCap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
     this.server = createServer((socket) => {
       if (!this.accepting) return socket.destroy();
       // PUBACKs are tiny; with Nagle's algorithm on, each waits for the previous one's
@@ -70,17 +64,9 @@ export class MqttBrokerSource implements Source {
       socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-      // The guard listens before aedes does, so it sees every byte aedes reads. It only
-      // calls back on a later read, once `client` exists (its id is set once CONNECT was read).
-      guardPacketSize(socket, packetCap, (announced) => this.oversizePacket(socket, client.id, announced, packetCap));
-      const client = this.broker.handle(socket);
-      bufferDeliveries(client, {
-        maxBytes: mqtt.subscriberBufferBytes,
-        dropped: () => this.ctx.metrics.mqttDropped.inc(),
-        cut: (c) => this.slowSubscriber(c, log, 'more than mqtt.subscriberBufferBytes of QoS 1/2 messages waiting for it'),
-      });
+      this.protection.accept(socket, this.broker);
     });
-    this.limitConnections(log);
+    this.protection.limit(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(mqtt.port, mqtt.host, () => {
@@ -96,8 +82,7 @@ export class MqttBrokerSource implements Source {
 
   /**
    * Follows aedes' clients: the connection gauge, persistent sessions' absences
-   * (SessionExpiry), and subscribers cut off by aedes' drain timeout
-   * (mqtt.slowSubscriberTimeoutMs).
+   * (SessionExpiry), and subscribers cut off by aedes' drain timeout (ConnectionProtection).
    */
   private watchClients(log: Context['log']): void {
     const { mqtt } = this.ctx.config;
@@ -113,32 +98,8 @@ export class MqttBrokerSource implements Source {
     });
     this.broker.on('clientError', (client, err) => {
       // aedes' drainTimeout (mqtt.slowSubscriberTimeoutMs) ends a connection that takes no data.
-      if (err?.message === 'drain timeout') return this.slowSubscriber(client, log, `no data taken for ${mqtt.slowSubscriberTimeoutMs} ms`);
+      if (err?.message === 'drain timeout') return this.protection.drainTimedOut(client);
       log.debug({ client: client?.id, err: describeError(err) }, 'client error');
-    });
-  }
-
-  /**
-   * A subscriber disconnected for falling behind (subscriber buffer or drain timeout):
-   * counted and logged once per client, though every write that was waiting reports it.
-   */
-  private slowSubscriber(client: Client, log: Context['log'], why: string): void {
-    if (this.slowClients.has(client)) return;
-    this.slowClients.add(client);
-    this.ctx.metrics.mqttCut.labels('slow_subscriber').inc();
-    log.warn({ client: client?.id, why }, 'MQTT subscriber too slow; disconnected so it does not hold up other devices');
-  }
-
-  /** mqtt.maxConnections: Node closes connections over it as they arrive; counted, and logged once per run of refusals. */
-  private limitConnections(log: Context['log']): void {
-    const { mqtt } = this.ctx.config;
-    this.server.maxConnections = mqtt.maxConnections;
-    let refusing = false;
-    this.server.on('connection', () => (refusing = false));
-    this.server.on('drop', (d) => {
-      this.ctx.metrics.mqttCut.labels('connection_limit').inc();
-      if (!refusing) log.warn({ remote: d?.remoteAddress, maxConnections: mqtt.maxConnections }, 'MQTT connection limit reached; refusing new connections (logged once until one is accepted again)');
-      refusing = true;
     });
   }
 
@@ -156,22 +117,7 @@ export class MqttBrokerSource implements Source {
   publishLocal(topic: string, payload: string): void {
     if (!this.accepting) return;
     this.broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
-      if (err) this.warnings.warn('local-publish', { topic, err: describeError(err) }, 'local publish failed');
-    });
-  }
-
-  /**
-   * A packet the guard cut off unread: dead-lettered (Ingest.refuseUnread) under the
-   * connection's client id, or its address before CONNECT, so that the dead-letter
-   * count and weir.deadletter agree.
-   */
-  private oversizePacket(socket: Socket, clientId: string | null | undefined, announced: number, cap: number): void {
-    this.ctx.metrics.mqttCut.labels('oversize_packet').inc();
-    const client = clientId ?? `${socket.remoteAddress}:${socket.remotePort}`;
-    this.warnings.warn('oversize', { client, announced, cap }, 'MQTT packet over the size cap; connection closed');
-    const reason = `MQTT packet of ${announced} bytes exceeds the cap of ${cap} (mqtt.maxPayloadBytes × 4 + 64 KiB): not read, connection closed`;
-    this.ingest.refuseUnread({ protocol: 'mqtt', topic: '', client }, announced, { code: 'WEIR_PAYLOAD_TOO_LARGE', reason }, (err) => {
-      if (err) this.warnings.warn('oversize-unjournaled', { client, err: describeError(err) }, 'dead letter for an oversize packet not journaled');
+      if (err) this.protection.warnings.warn('local-publish', { topic, err: describeError(err) }, 'local publish failed');
     });
   }
 
@@ -218,7 +164,7 @@ export class MqttBrokerSource implements Source {
     const delivery = { protocol: 'mqtt' as const, topic: packet.topic, payload, client: client.id, maxBytes: this.ctx.config.mqtt.maxPayloadBytes };
     if (packet.qos === 0) {
       this.ingest.submit(delivery, (err) => {
-        if (err) this.warnings.warn('qos0-lost', { client: client.id, err: describeError(err) }, 'QoS 0 payload lost: journal refused it');
+        if (err) this.protection.warnings.warn('qos0-lost', { client: client.id, err: describeError(err) }, 'QoS 0 payload lost: journal refused it');
       });
       return callback(null);
     }
