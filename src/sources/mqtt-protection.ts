@@ -55,7 +55,10 @@ export class ConnectionProtection {
     const client = broker.handle(socket);
     bufferDeliveries(client, {
       maxBytes: mqtt.subscriberBufferBytes,
-      dropped: () => this.ctx.metrics.mqttDropped.inc(),
+      dropped: (c) => {
+        this.ctx.metrics.mqttDropped.inc();
+        this.warnings.warn('subscriber-drop', { client: c.id }, 'QoS 0 messages dropped for a subscriber that falls behind (mqtt.subscriberBufferBytes)');
+      },
       cut: (c) => this.slowSubscriber(c, 'more than mqtt.subscriberBufferBytes of QoS 1/2 messages waiting for it'),
     });
     return client;
