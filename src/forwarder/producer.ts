@@ -14,9 +14,8 @@ export function kafkaErrorNames(err: unknown): string[] {
     .filter((n): n is string => typeof n === 'string');
 }
 
-export function isTooLarge(err: unknown): boolean {
-  return kafkaErrorNames(err).some((n) => n === 'MESSAGE_TOO_LARGE' || n === 'RECORD_LIST_TOO_LARGE');
-}
+/** Kafka's answers for a record or batch over message.max.bytes. */
+const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 
 /**
  * Broker errors after which the producer's identity is no good (the Kafka protocol's
@@ -34,7 +33,7 @@ const PRODUCER_LOST = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'INVALID_PRODUCER
  */
 export function sendFailure(err: unknown, timedOut = false): WeirError {
   const names = kafkaErrorNames(err);
-  const code = isTooLarge(err) ? 'WEIR_KAFKA_RECORD_TOO_LARGE'
+  const code = names.some((n) => TOO_LARGE.has(n)) ? 'WEIR_KAFKA_RECORD_TOO_LARGE'
     : names.some((n) => PRODUCER_LOST.has(n)) ? 'WEIR_KAFKA_PRODUCER_RESET'
       : timedOut ? 'WEIR_KAFKA_TIMEOUT' : 'WEIR_KAFKA_SEND_FAILED';
   return new WeirError(code, (err as Error).message, { cause: err });

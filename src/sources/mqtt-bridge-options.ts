@@ -1,8 +1,6 @@
 import type { IClientOptions, ISubscriptionMap } from 'mqtt';
 import type { BridgeConfig, BridgeSubscription } from '../config/bridge-schema.js';
-
-/** Packets may carry this much besides the payload (topic, properties) under the MQTT 5 Maximum Packet Size. */
-const PACKET_OVERHEAD = 64 * 1024;
+import { packetCap } from './mqtt-packet-guard.js';
 
 /**
  * MQTT.js options for the bridge's persistent session: clean start / clean session
@@ -24,7 +22,7 @@ export function clientOptions(o: BridgeConfig, clientId: string): IClientOptions
     username: o.username || undefined,
     password: o.password || undefined,
     properties: o.protocolVersion === 5
-      ? { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: o.maxPayloadBytes * 4 + PACKET_OVERHEAD }
+      ? { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: packetCap(o.maxPayloadBytes) }
       : undefined,
   };
 }

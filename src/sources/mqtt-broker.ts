@@ -45,7 +45,6 @@ export class MqttBrokerSource implements Source {
 
   async start(): Promise<void> {
     const { mqtt } = this.ctx.config;
-    const { log } = this;
     this.broker = await Aedes.createBroker({
       // Long client ids are common (MAC addresses, UUIDs); MQTT 3.1.1 §3.1.3.1 allows them.
       maxClientsIdLength: 256,
@@ -55,7 +54,7 @@ export class MqttBrokerSource implements Source {
       drainTimeout: mqtt.slowSubscriberTimeoutMs,
       authorizePublish: (client, packet, callback) => this.onPublish(client, packet, callback),
     });
-    this.watchClients(log);
+    this.watchClients();
     this.server = createServer((socket) => {
       if (!this.accepting) return socket.destroy();
       // PUBACKs are tiny; with Nagle's algorithm on, each waits for the previous one's
@@ -77,14 +76,14 @@ export class MqttBrokerSource implements Source {
     const addr = this.server.address();
     this.address = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
     this.accepting = true;
-    log.info({ address: this.address }, 'MQTT broker listening');
+    this.log.info({ address: this.address }, 'MQTT broker listening');
   }
 
   /**
    * Follows aedes' clients: the connection gauge, persistent sessions' absences
    * (SessionExpiry), and subscribers cut off by aedes' drain timeout (ConnectionProtection).
    */
-  private watchClients(log: Context['log']): void {
+  private watchClients(): void {
     const { mqtt } = this.ctx.config;
     const sessions = (this.sessions = new SessionExpiry(this.ctx, this.store, mqtt.sessionExpirySeconds * 1000, (id) => id in (this.broker as unknown as { clients: Record<string, unknown> }).clients));
     sessions.start();
@@ -99,7 +98,7 @@ export class MqttBrokerSource implements Source {
     this.broker.on('clientError', (client, err) => {
       // aedes' drainTimeout (mqtt.slowSubscriberTimeoutMs) ends a connection that takes no data.
       if (err?.message === 'drain timeout') return this.protection.drainTimedOut(client);
-      log.debug({ client: client?.id, err: describeError(err) }, 'client error');
+      this.log.debug({ client: client?.id, err: describeError(err) }, 'client error');
     });
   }
 

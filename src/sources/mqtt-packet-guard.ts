@@ -1,6 +1,16 @@
 import type { Socket } from 'node:net';
 
 /**
+ * The largest MQTT packet accepted for a payload limit: the payload may be carried
+ * several times over (a JSON batch, a will) plus up to 64 KiB of topic, header and
+ * MQTT 5 properties. The embedded broker cuts packets over it (guardPacketSize); the
+ * bridge announces it to the site broker as its Maximum Packet Size (MQTT 5 §3.1.2.11.4).
+ */
+export function packetCap(maxPayloadBytes: number): number {
+  return maxPayloadBytes * 4 + 64 * 1024;
+}
+
+/**
  * Caps the size of MQTT packets a client may send. MQTT 3.1.1 lets a packet announce
  * up to 256 MB in its Remaining Length (§2.2.3) and mqtt-packet buffers it all before
  * parsing, so one bad device could exhaust a Pi's memory. This scans the fixed

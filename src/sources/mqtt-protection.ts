@@ -4,11 +4,8 @@ import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import type { Ingest } from '../ingest/ingest.js';
-import { guardPacketSize } from './mqtt-packet-guard.js';
+import { guardPacketSize, packetCap } from './mqtt-packet-guard.js';
 import { bufferDeliveries } from './mqtt-subscriber-buffer.js';
-
-/** Packets may carry this much besides the payload (topic, header) before the guard cuts them. */
-const PACKET_OVERHEAD = 64 * 1024;
 
 /**
  * What keeps one MQTT connection from hurting the gateway or the other devices, each
@@ -45,10 +42,10 @@ export class ConnectionProtection {
     });
   }
 
-  /** Hands `socket` to aedes behind the packet-size guard, with its deliveries buffered; returns aedes' client. */
-  accept(socket: Socket, broker: Aedes): Client {
+  /** Hands `socket` to aedes behind the packet-size guard, with its deliveries buffered. */
+  accept(socket: Socket, broker: Aedes): void {
     const { mqtt } = this.ctx.config;
-    const cap = mqtt.maxPayloadBytes * 4 + PACKET_OVERHEAD;
+    const cap = packetCap(mqtt.maxPayloadBytes);
     // The guard listens before aedes does, so it sees every byte aedes reads. It only
     // calls back on a later read, once `client` exists (its id is set once CONNECT was read).
     guardPacketSize(socket, cap, (announced) => this.oversizePacket(socket, client.id, announced, cap));
@@ -61,7 +58,6 @@ export class ConnectionProtection {
       },
       cut: (c) => this.slowSubscriber(c, 'more than mqtt.subscriberBufferBytes of QoS 1/2 messages waiting for it'),
     });
-    return client;
   }
 
   /** aedes' drainTimeout (mqtt.slowSubscriberTimeoutMs) ended a connection that took no data. */

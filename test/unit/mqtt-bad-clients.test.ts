@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 const MAX_PAYLOAD = 1024;
-const CAP = MAX_PAYLOAD * 4 + 64 * 1024; // mqtt-broker.ts: maxPayloadBytes × 4 + PACKET_OVERHEAD
+const CAP = MAX_PAYLOAD * 4 + 64 * 1024; // mqtt-packet-guard.ts packetCap: maxPayloadBytes × 4 + 64 KiB
 
 async function gateway() {
   const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, maxPayloadBytes: MAX_PAYLOAD } });
