@@ -6,7 +6,7 @@
 // the test commits more. The forwarder's clock is a ManualClock: "waits" is exact —
 // nothing more is sent, however long real time runs, until the test moves the clock.
 import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { Forwarder } from '../../src/forwarder/forwarder.js';
 import { PlatformaticProducer } from '../../src/forwarder/platformatic-producer.js';
@@ -16,7 +16,7 @@ import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { consumeAll, distinctSeqs } from '../support/kcat.js';
 import { testSetup } from '../support/gateway.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext } from '../unit/support.js';
+import { makeContext, useCleanups } from '../unit/support.js';
 
 /** The real client, counting each request's records; hold() keeps the next request from starting until release(). */
 class CountingProducer implements KafkaProducerPort {
@@ -47,26 +47,22 @@ class CountingProducer implements KafkaProducerPort {
   }
 }
 
-const closers: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 describe('Forwarder linger (kafka.lingerMs)', () => {
   it('waits for company under steady traffic, sends a full batch at once, and a reading after a quiet spell at once', async () => {
     const brokers = inject('kafkaBrokers');
     const clock = new ManualClock();
     const setup = await testSetup(brokers, { kafka: { lingerMs: 10, batchMaxRecords: 50 } });
-    closers.push(async () => rmSync(setup.dir, { recursive: true, force: true }));
+    defer(async () => rmSync(setup.dir, { recursive: true, force: true }));
     const ctx = makeContext({ ...setup.config, journal: { commitIntervalMs: 0 } }, clock);
     const journal = new SqliteJournal(ctx);
     journal.open();
-    closers.push(async () => journal.close());
+    defer(async () => journal.close());
     const producer = new CountingProducer(new PlatformaticProducer(ctx));
     const forwarder = new Forwarder(ctx, journal, producer);
     forwarder.start();
-    closers.push(() => forwarder.stop(0));
+    defer(() => forwarder.stop(0));
     let n = 0;
     const append = async (count: number): Promise<number> => {
       let seq = 0;

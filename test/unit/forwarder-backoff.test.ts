@@ -2,7 +2,7 @@
 // a real journal and the real Kafka client against a port where no broker listens
 // (connections refused, as when the broker is stopped); the backoff runs on a manual
 // clock, so what a commit may and may not cut short is exact.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { PlatformaticProducer } from '../../src/forwarder/platformatic-producer.js';
 import { Forwarder } from '../../src/forwarder/forwarder.js';
@@ -10,13 +10,9 @@ import { appendAsync } from '../../src/journal/journal.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { freePort } from '../support/kafka-broker.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, useCleanups } from './support.js';
 
-const closers: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 describe('Forwarder backoff', () => {
   it('keeps backing off while devices keep committing: commits wake an idle forwarder, never a backoff', async () => {
@@ -25,10 +21,10 @@ describe('Forwarder backoff', () => {
     const ctx = makeContext({ dataDir: tempDir(), kafka: { brokers: [`127.0.0.1:${port}`], retryInitialMs: 250, retryMaxMs: 30_000 }, journal: { commitIntervalMs: 0 } }, clock);
     const journal = new SqliteJournal(ctx);
     journal.open();
-    closers.push(() => journal.close());
+    defer(() => journal.close());
     const forwarder = new Forwarder(ctx, journal, new PlatformaticProducer(ctx));
     forwarder.start();
-    closers.push(() => forwarder.stop(0));
+    defer(() => forwarder.stop(0));
     const attempts = async () => (await ctx.metrics.kafkaErrors.get()).values.find((v) => v.labels.kind === 'connect')?.value ?? 0;
 
     await waitFor(async () => (await attempts()) === 1, 15_000, 'the first connection attempt to fail');

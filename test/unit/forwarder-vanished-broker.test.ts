@@ -7,14 +7,14 @@
 // takes a whole request into its buffers, so a real socket's close always completes and
 // this state cannot be produced with a real broker. The journal is real; time is a
 // manual clock, so the bound on the close is exact.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { DISCONNECT_WAIT_MS, Forwarder } from '../../src/forwarder/forwarder.js';
 import type { KafkaProducerPort } from '../../src/forwarder/producer.js';
 import { appendAsync } from '../../src/journal/journal.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, useCleanups } from './support.js';
 
 /** Connects, then every send fails as a dropped connection does, and the first close never completes. */
 class VanishedBroker implements KafkaProducerPort {
@@ -34,11 +34,7 @@ class VanishedBroker implements KafkaProducerPort {
   }
 }
 
-const closers: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 describe('Forwarder, broker vanished', () => {
   it('reports the uplink down at the failed send and reconnects after at most DISCONNECT_WAIT_MS of a hung close', async () => {
@@ -46,12 +42,12 @@ describe('Forwarder, broker vanished', () => {
     const ctx = makeContext({ dataDir: tempDir(), kafka: { retryInitialMs: 250, retryMaxMs: 30_000 }, journal: { commitIntervalMs: 0 } }, clock);
     const journal = new SqliteJournal(ctx);
     journal.open();
-    closers.push(() => journal.close());
+    defer(() => journal.close());
     await appendAsync(journal, { stream: 'readings', key: 'dev-1', received: clock.now(), body: '{"i":1}' });
     const client = new VanishedBroker();
     const forwarder = new Forwarder(ctx, journal, client);
     forwarder.start();
-    closers.push(() => forwarder.stop(0));
+    defer(() => forwarder.stop(0));
 
     // Down at once, while the close hangs, and no manual time has passed.
     await waitFor(async () => forwarder.status().state === 'down', 5000, 'the uplink reported down');

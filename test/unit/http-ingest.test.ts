@@ -1,17 +1,13 @@
 // HTTP ingest and the ops endpoints over real sockets, with a real Ingest over a real SqliteJournal.
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpServer } from '../../src/http/server.js';
 import { HttpIngestSource } from '../../src/sources/http-ingest.js';
 import { ingestHarness } from './coap/support.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs } from './support.js';
+import { useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 async function start(maxBodyBytes?: number): Promise<{ port: number; records: () => Array<{ stream: string; key: string; body: string }> }> {
   const h = ingestHarness({ config: { http: { host: '127.0.0.1', port: 0, ...(maxBodyBytes ? { maxBodyBytes } : {}) } } });
@@ -23,7 +19,7 @@ async function start(maxBodyBytes?: number): Promise<{ port: number; records: ()
     ingest: (req, res, path) => source.handle(req, res, path),
   });
   await server.start();
-  cleanups.push(async () => {
+  defer(async () => {
     await source.stop();
     await server.stop();
     await h.close();

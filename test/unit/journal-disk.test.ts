@@ -5,25 +5,21 @@
 // here with max_page_count) fails commits cleanly, corrupts nothing, and recovers.
 // Real SQLite files; a ManualClock drives the commits and the disk checks.
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { isWeirError } from '../../src/core/errors.js';
 import type { JournalEntry, StoredRecord } from '../../src/journal/journal.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import type { StreamName } from '../../src/journal/streams.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from './support.js';
+import { makeContext, tempDir, turns, useCleanups } from './support.js';
 
-const opened: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of opened.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 function journal(journalCfg: Record<string, unknown>, clock = new ManualClock()) {
   const ctx = makeContext({ dataDir: tempDir(), journal: { segmentRecords: 500, minFreeBytes: 0, ...journalCfg } }, clock);
   const j = new SqliteJournal(ctx);
   j.open();
-  opened.push(j);
+  defer(() => j.close());
   return { j, clock, ctx };
 }
 
@@ -116,7 +112,6 @@ describe('journal disk limits', () => {
     const okBefore = 1000 + failed.filter((e) => e === null).length + 500;
     const file = j.file;
     await j.close();
-    opened.splice(0);
     const reopened = new Database(file, { readonly: true });
     const tables = reopened.prepare("SELECT name FROM sqlite_schema WHERE name GLOB 'seg_*'").pluck().all() as string[];
     const count = tables.reduce((s, t) => s + Number(reopened.prepare(`SELECT count(*) FROM ${t}`).pluck().get()), 0);

@@ -4,17 +4,13 @@
 // sequence, and the sequence continues above everything the old file held.
 import { closeSync, existsSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from './support.js';
+import { makeContext, tempDir, turns, useCleanups } from './support.js';
 
-const opened: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of opened.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 function open(dataDir: string) {
   const clock = new ManualClock();
@@ -22,7 +18,7 @@ function open(dataDir: string) {
   const ctx = makeContext({ dataDir, journal: { segmentRecords: 1000, commitFillBytes: 0 } }, clock);
   const j = new SqliteJournal(ctx);
   j.open();
-  opened.push(j);
+  defer(() => j.close());
   return { j, clock, ctx };
 }
 
@@ -35,7 +31,6 @@ async function write(dataDir: string, n: number, ackThrough: number): Promise<vo
   await turns(3);
   j.ack(ackThrough);
   await j.close();
-  opened.splice(0);
 }
 
 /** Overwrites `bytes` bytes at `offset` with garbage: a torn or rotten page. */

@@ -1,17 +1,13 @@
 // The forwarder thread's read-only view of the journal (src/journal/journal-reader.ts),
 // over a real SqliteJournal writing the same file, as in the gateway.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import { JournalReader } from '../../src/journal/journal-reader.js';
 import { RETAIN_TAIL, SqliteJournal } from '../../src/journal/sqlite-journal.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, useCleanups } from './support.js';
 
-const closers: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 const entry = (i: number): JournalEntry => ({ stream: 'readings', key: `dev-${i % 3}`, received: 1_700_000_000_000 + i, ts: i, profile: 'p', body: `{"i":${i}}` });
 
@@ -20,9 +16,9 @@ function setup(segmentRecords: number, clock = new ManualClock(1_700_000_000_000
   const ctx = makeContext({ dataDir: tempDir(), journal: { segmentRecords, commitFillBytes: 0 } }, clock);
   const j = new SqliteJournal(ctx);
   j.open();
-  closers.push(() => j.close());
+  defer(() => j.close());
   const reader = new JournalReader(j.file);
-  closers.push(() => reader.close());
+  defer(() => reader.close());
   return { j, reader, clock };
 }
 
@@ -46,7 +42,7 @@ describe('JournalReader', () => {
     }
     expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     const fresh = new JournalReader(j.file);
-    closers.push(() => fresh.close());
+    defer(() => fresh.close());
     const r = fresh.read(41, j.stats().lastSeq, 1, 1 << 20)[0]!;
     expect(r).toEqual({ seq: 42, stream: 'readings', key: 'dev-0', received: 1_700_000_000_042, ts: 42, profile: 'p', body: '{"i":42}' });
   });
@@ -99,15 +95,15 @@ describe('JournalReader', () => {
     const ctx = makeContext({ dataDir: tempDir(), journal: { cacheBytes: 640 * 1024 } }, new ManualClock(0));
     const j = new SqliteJournal(ctx);
     j.open();
-    closers.push(() => j.close());
+    defer(() => j.close());
     const reader = new JournalReader(j.file, ctx.config.journal.cacheBytes);
-    closers.push(() => reader.close());
+    defer(() => reader.close());
     // Both handles are private; the pragma is read back through them (negative: KiB).
     const cacheOf = (o: object) => (o as { db: { pragma(p: string, o: { simple: true }): unknown } }).db.pragma('cache_size', { simple: true });
     expect(cacheOf(j)).toBe(-640);
     expect(cacheOf(reader)).toBe(-640);
     const unsized = new JournalReader(j.file);
-    closers.push(() => unsized.close());
+    defer(() => unsized.close());
     expect(cacheOf(unsized)).toBe(-16000); // the build's default, which the key overrides
   });
 });

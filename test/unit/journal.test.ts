@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { isWeirError } from '../../src/core/errors.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import * as sqliteJournal from '../../src/journal/sqlite-journal.js';
 import type { StreamName } from '../../src/journal/streams.js';
-import { cleanupTempDirs, makeContext, tempDir, turns, type TestContext } from './support.js';
+import { makeContext, tempDir, turns, type TestContext, useCleanups } from './support.js';
 import { waitFor } from '../support/wait.js';
 
 const { SqliteJournal } = sqliteJournal;
@@ -16,17 +16,13 @@ type SqliteJournal = InstanceType<typeof SqliteJournal>;
 /** Acked records the journal may keep on disk anyway (a newest-first tail), if it declares one. */
 const RETAIN_TAIL = (sqliteJournal as { RETAIN_TAIL?: number }).RETAIN_TAIL ?? 0;
 
-const open: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of open.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 function journalIn(dataDir: string, journal: Record<string, unknown> = {}, clock?: ManualClock): { j: SqliteJournal; ctx: TestContext } {
   const ctx = makeContext({ dataDir, journal }, clock);
   const j = new SqliteJournal(ctx);
   j.open();
-  open.push(j);
+  defer(() => j.close());
   return { j, ctx };
 }
 

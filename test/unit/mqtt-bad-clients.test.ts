@@ -8,19 +8,15 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { generate } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StoredRecord } from '../../src/journal/journal.js';
 import type { MqttBrokerSource } from '../../src/sources/mqtt-broker.js';
 import { publish } from '../support/mosquitto.js';
 import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 const MAX_PAYLOAD = 1024;
 const CAP = MAX_PAYLOAD * 4 + 64 * 1024; // mqtt-packet-guard.ts packetCap: maxPayloadBytes × 4 + 64 KiB
@@ -28,7 +24,7 @@ const CAP = MAX_PAYLOAD * 4 + 64 * 1024; // mqtt-packet-guard.ts packetCap: maxP
 async function gateway() {
   const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, maxPayloadBytes: MAX_PAYLOAD } });
   const { journal, source, close } = await brokerHarness(ctx);
-  cleanups.push(close);
+  defer(close);
   const deadLetters = (): Array<StoredRecord & { parsed: Record<string, unknown> }> =>
     journal.read(0, 1000, 1 << 20).filter((r) => r.stream === 'deadletter').map((r) => ({ ...r, parsed: JSON.parse(r.body) as Record<string, unknown> }));
   return { ctx, journal, source, deadLetters };
@@ -37,7 +33,7 @@ async function gateway() {
 /** A raw MQTT client, destroyed after the test. */
 async function raw(port: number) {
   const c = await rawMqttClient(port);
-  cleanups.push(async () => void c.socket.destroy());
+  defer(async () => void c.socket.destroy());
   return c;
 }
 
@@ -110,7 +106,7 @@ describe('MQTT packets over the size cap', () => {
     const socket = connect(source.port, '127.0.0.1');
     socket.on('error', () => {});
     await once(socket, 'connect');
-    cleanups.push(async () => void socket.destroy());
+    defer(async () => void socket.destroy());
     socket.write(connectPacket);
     socket.write(pkt);
     await waitFor(() => deadLetters().length === 1, 5000, 'the dead letter to be committed', 10);

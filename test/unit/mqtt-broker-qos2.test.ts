@@ -3,16 +3,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /** A profile without an event-time field: a reading's ts is its gateway receipt time. */
 function timelessProfile(): string {
@@ -40,7 +36,7 @@ describe('MQTT broker: QoS 2 exactly once across a reconnect of a persistent ses
   it('journals a QoS 2 PUBLISH resent (DUP) after reconnecting with CleanSession 0, before PUBREL, only once', async () => {
     const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0 } });
     const { journal, source, close } = await brokerHarness(ctx, [timelessProfile()]);
-    cleanups.push(close);
+    defer(close);
 
     const connectPacket = generate({ cmd: 'connect', clientId: 'dev-q2', protocolId: 'MQTT', protocolVersion: 4, clean: false, keepalive: 60 });
     const publish = (dup: boolean) => generate({ cmd: 'publish', topic: 'tl/d1', payload: Buffer.from('{"v": 5}'), qos: 2, messageId: 9, retain: false, dup });

@@ -5,16 +5,12 @@
 // fall behind that far without holding anyone up (src/sources/mqtt-subscriber-buffer.ts),
 // and mqtt.slowSubscriberTimeoutMs disconnects one that takes nothing at all.
 import { generate } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /**
  * A subscriber on '#' that reads nothing after its SUBACK (its socket buffers fill), and
@@ -25,18 +21,18 @@ afterEach(async () => {
 async function stuckSubscriber(qos: 0 | 1, mqtt: { slowSubscriberTimeoutMs: number; subscriberBufferBytes?: number }) {
   const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, ...mqtt } });
   const { source, journal, close } = await brokerHarness(ctx);
-  cleanups.push(close);
+  defer(close);
   const gone: string[] = [];
   (source as unknown as { broker: { on(e: 'clientDisconnect', f: (c: { id: string }) => void): void } }).broker.on('clientDisconnect', (c) => gone.push(c.id));
   const sub = await rawMqttClient(source.port);
-  cleanups.push(async () => void sub.socket.destroy());
+  defer(async () => void sub.socket.destroy());
   sub.socket.write(generate({ cmd: 'connect', clientId: 'stuck', protocolId: 'MQTT', protocolVersion: 4, clean: qos === 0, keepalive: 0 }));
   sub.socket.write(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos }] }));
   await waitFor(() => sub.packets.some((p) => p.cmd === 'suback'), 5000, 'SUBACK', 5);
   sub.socket.pause();
 
   const pub = await rawMqttClient(source.port);
-  cleanups.push(async () => void pub.socket.destroy());
+  defer(async () => void pub.socket.destroy());
   pub.socket.write(generate({ cmd: 'connect', clientId: 'device', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60 }));
   await waitFor(() => pub.packets.some((p) => p.cmd === 'connack'), 5000, 'CONNACK', 5);
   const N = 400;
@@ -87,10 +83,10 @@ describe('MQTT: mqtt.maxConnections', () => {
   it('closes connections beyond the limit as they arrive, counts them, and accepts again once one closes', async () => {
     const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, maxConnections: 2 } });
     const { source, close } = await brokerHarness(ctx);
-    cleanups.push(close);
+    defer(close);
     const connectAs = async (clientId: string) => {
       const c = await rawMqttClient(source.port);
-      cleanups.push(async () => void c.socket.destroy());
+      defer(async () => void c.socket.destroy());
       const closed = new Promise<true>((r) => c.socket.once('close', () => r(true)));
       c.socket.write(generate({ cmd: 'connect', clientId, protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60 }));
       const connacked = waitFor(() => c.packets.some((p) => p.cmd === 'connack'), 5000, 'CONNACK', 5).then(() => false as const);

@@ -2,24 +2,20 @@
 // real journal, raw MQTT 3.1.1 clients, and a ManualClock for the expiry (aedes itself
 // runs on real time; only the sweep reads the injected clock).
 import { generate, type IConnackPacket, type IPublishPacket } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { SessionExpiry, type SessionStore } from '../../src/sources/mqtt-sessions.js';
 import { brokerHarness, rawMqttClient, type RawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from './support.js';
+import { makeContext, tempDir, turns, useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 const EXPIRY_S = 60;
 
 async function session(port: number, clientId: string, clean: boolean, subscribe?: string): Promise<{ c: RawMqttClient; connack: IConnackPacket }> {
   const c = await rawMqttClient(port);
-  cleanups.push(async () => void c.socket.destroy());
+  defer(async () => void c.socket.destroy());
   c.socket.write(generate({ cmd: 'connect', clientId, protocolId: 'MQTT', protocolVersion: 4, clean, keepalive: 60 }));
   await waitFor(() => c.packets.find((p) => p.cmd === 'connack'), 5000, 'CONNACK', 5);
   if (subscribe) {
@@ -47,7 +43,7 @@ describe('MQTT persistent sessions expire after mqtt.sessionExpirySeconds', () =
     const clock = new ManualClock();
     const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, sessionExpirySeconds: EXPIRY_S } }, clock);
     const { source, close } = await brokerHarness(ctx);
-    cleanups.push(close);
+    defer(close);
 
     // Two persistent subscribers and a clean one; all leave.
     for (const [id, clean] of [['away', false], ['back', false], ['clean', true]] as const) {
@@ -90,7 +86,7 @@ describe('MQTT persistent sessions expire after mqtt.sessionExpirySeconds', () =
     const clock = new ManualClock();
     const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0, sessionExpirySeconds: 0 } }, clock);
     const { source, close } = await brokerHarness(ctx);
-    cleanups.push(close);
+    defer(close);
     await leave((await session(source.port, 'kept', false, 'alerts/kept')).c);
     await pass(clock, 2 * 3_600_000 + 1000); // past two sweeps had there been an expiry (the sweep runs at least hourly)
     expect((await session(source.port, 'kept', false)).connack.sessionPresent).toBe(true);

@@ -5,14 +5,14 @@
 // Kafka under a second weir-seq, which the contract rules out for duplicates.
 // Real journal, real analytics stage and bundled profile; a ManualClock, nothing sleeps.
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AnalyticsStage } from '../../src/analytics/analytics-stage.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { Ingest, type IngestOutcome } from '../../src/ingest/ingest.js';
 import { JournalReader } from '../../src/journal/journal-reader.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from './support.js';
+import { makeContext, tempDir, turns, useCleanups } from './support.js';
 
 const NOW = Date.parse('2026-11-23T09:00:00Z');
 const decl = {
@@ -20,11 +20,7 @@ const decl = {
   rules: {},
 };
 
-const journals: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of journals.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /** One run of the gateway's ingest path on `dir`; `unsynced` says how the gateway clock stamps. */
 function run(dir: string, clock: ManualClock, stamp: { unsynced: boolean }) {
@@ -32,7 +28,7 @@ function run(dir: string, clock: ManualClock, stamp: { unsynced: boolean }) {
   const journal = new SqliteJournal(ctx);
   journal.setProcessor(new AnalyticsStage(ctx, decl), ctx.config.analytics.checkpointIntervalMs);
   journal.open();
-  journals.push(journal);
+  defer(() => journal.close());
   const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([BUNDLED_PROFILES_DIR]), () => ({ received: clock.now(), unsynced: stamp.unsynced }));
   ingest.open();
   const submit = async (payload: object): Promise<IngestOutcome> => {
@@ -54,7 +50,6 @@ function run(dir: string, clock: ManualClock, stamp: { unsynced: boolean }) {
   };
   const duplicates = async () => (await ctx.metrics.duplicates.get()).values[0]?.value ?? 0;
   const close = async () => {
-    journals.splice(journals.indexOf(journal), 1);
     await journal.close();
   };
   return { submit, readings, duplicates, close };

@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../../src/core/clock.js';
 import type { Context } from '../../src/core/context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
+import { afterEach } from 'vitest';
 
 const dirs: string[] = [];
 
@@ -19,6 +20,31 @@ export function tempDir(prefix = 'weir-unit-'): string {
 
 export function cleanupTempDirs(): void {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Schedules `fn` to run after the current test; the returned function cancels it (see useCleanups). */
+export type Defer = (fn: () => unknown) => () => void;
+
+/**
+ * Call once at the top of a test file: after each test, runs what the test deferred,
+ * newest first (what was opened last is closed first: a source before its journal),
+ * awaiting each, then removes the temporary directories. A test that abandons
+ * something on purpose (a journal left unclosed, as SIGKILL leaves it) cancels its
+ * cleanup with the function `defer` returned.
+ */
+export function useCleanups(): Defer {
+  const pending: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const fn of pending.splice(0).reverse()) await fn();
+    cleanupTempDirs();
+  });
+  return (fn) => {
+    pending.push(fn);
+    return () => {
+      const i = pending.indexOf(fn);
+      if (i >= 0) pending.splice(i, 1);
+    };
+  };
 }
 
 export interface TestContext extends Context {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { coapConfigSchema, type CoapConfigInput } from '../../../src/config/coap-schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { WeirError } from '../../../src/core/errors.js';
@@ -9,15 +9,11 @@ import { uint } from '../../../src/sources/coap/message.js';
 import { CoapObserveSource } from '../../../src/sources/coap/observe.js';
 import { RETRY_INITIAL_MS, isFresh } from '../../../src/sources/coap/observation.js';
 import { freePort } from '../../support/kafka-broker.js';
-import { cleanupTempDirs, makeContext } from '../support.js';
+import { makeContext, useCleanups } from '../support.js';
 import { COAP_SERVER, HeldJournal, RawPeer, coapClient, ingestHarness, type IngestHarness } from './support.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 const T0 = 1_700_000_000_000;
 const json = (usage: number, i = usage) => JSON.stringify({ usage, occurred_at: T0 + i });
@@ -66,19 +62,19 @@ describe('CoAP observe against libcoap coap-server (the real device)', () => {
   }
 
   it('journals notifications, and registers again after the device is power-cycled (silence) and after it shuts down (4.04)', async () => {
-    cleanups.push(async () => {
+    defer(async () => {
       for (const d of devices) await kill(d, 'SIGKILL');
     });
     const clock = new ManualClock();
     const h = ingestHarness();
-    cleanups.push(() => h.close());
+    defer(() => h.close());
     const devicePort = await freePort();
     let device = await startDevice(devicePort);
     const { source, obs } = observer(h, clock, {
       observe: [{ url: `coap://127.0.0.1:${devicePort}/example_data`, profilePath: '/t/dev-obs', reregisterAfterSeconds: 60 }],
     });
     await source.start();
-    cleanups.push(() => source.stop());
+    defer(() => source.stop());
 
     // libcoap's initial /example_data is 1500 bytes, sent block-wise (Block2): fetched
     // whole, it is not JSON, so it is dead-lettered — with all 1500 bytes.
@@ -132,7 +128,7 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
   async function device(): Promise<RawPeer> {
     const peer = new RawPeer();
     await peer.bind();
-    cleanups.push(() => peer.close());
+    defer(() => peer.close());
     return peer;
   }
   const next = async (d: RawPeer) => {
@@ -149,13 +145,13 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
   it('retransmits the registration, ACKs after the commit, drops outdated notifications (§3.4), RSTs old tokens, deregisters on stop', async () => {
     const clock = new ManualClock();
     const h = ingestHarness();
-    cleanups.push(() => h.close());
+    defer(() => h.close());
     const d = await device();
     const port = d.socket.address().port;
     const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${port}/t/raw-1?unit=pct`] });
     await source.start();
     let stopped = false;
-    cleanups.push(() => (stopped ? undefined : source.stop()));
+    defer(() => (stopped ? undefined : source.stop()));
 
     // The registration: CON GET, Observe=0 (empty uint), Uri-Path t/raw-1, Uri-Query. Lost once:
     const reg1 = await next(d);
@@ -241,11 +237,11 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
         return held;
       },
     });
-    cleanups.push(() => h.close());
+    defer(() => h.close());
     const d = await device();
     const { source } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-2`] });
     await source.start();
-    cleanups.push(() => source.stop());
+    defer(() => source.stop());
     const reg = await next(d);
     const n = notification({ con: true, mid: 900, token: reg.packet.token, seq: 1, payload: json(1) });
     await d.send(generate({ ack: true, code: '0.00', messageId: reg.packet.messageId }), reg.port);
@@ -260,11 +256,11 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
   it('ignores an Observe value longer than 3 bytes (RFC 7641 §2, RFC 7252 §5.4.3): the answer is journaled, the resource polled', async () => {
     const clock = new ManualClock();
     const h = ingestHarness();
-    cleanups.push(() => h.close());
+    defer(() => h.close());
     const d = await device();
     const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-4`] });
     await source.start();
-    cleanups.push(() => source.stop());
+    defer(() => source.stop());
     const reg = await next(d);
     await d.send(generate({
       ack: true, code: '2.05', messageId: reg.packet.messageId, token: reg.packet.token,
@@ -277,11 +273,11 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
   it('polls a resource that is not observable: its value is journaled and fetched again after the silence', async () => {
     const clock = new ManualClock();
     const h = ingestHarness();
-    cleanups.push(() => h.close());
+    defer(() => h.close());
     const d = await device();
     const { source, obs } = observer(h, clock, { observe: [{ url: `coap://127.0.0.1:${d.socket.address().port}/t/raw-3`, reregisterAfterSeconds: 30 }] });
     await source.start();
-    cleanups.push(() => source.stop());
+    defer(() => source.stop());
     const reg = await next(d);
     await d.send(notification({ ack: true, mid: reg.packet.messageId, token: reg.packet.token, payload: json(1) }), reg.port); // no Observe
     await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);

@@ -1,22 +1,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate, parse } from 'coap-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RETRY_AFTER_SECONDS } from '../../../src/sources/coap/replies.js';
 import { PIGGYBACK_MS } from '../../../src/sources/coap/server.js';
-import { cleanupTempDirs, tempDir } from '../support.js';
+import { tempDir, useCleanups } from '../support.js';
 import { CoapClientRun, HeldJournal, RawPeer, coapClient, serverHarness, type ServerHarness } from './support.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 async function harness(opts: Parameters<typeof serverHarness>[0] = {}): Promise<ServerHarness> {
   const h = await serverHarness(opts);
-  cleanups.push(() => h.close());
+  defer(() => h.close());
   return h;
 }
 
@@ -190,7 +186,7 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
   async function peer(): Promise<RawPeer> {
     const p = new RawPeer();
     await p.bind();
-    cleanups.push(() => p.close());
+    defer(() => p.close());
     return p;
   }
 

@@ -5,7 +5,7 @@
 // failure is scripted, so the Kafka client is a fake (a real broker cannot be made
 // to time out, or to forget a producer, on cue). The journal is real; time is a manual clock.
 import { MultipleErrors, ProtocolError, TimeoutError } from '@platformatic/kafka';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WeirError } from '../../../src/core/errors.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { Forwarder } from '../../../src/forwarder/forwarder.js';
@@ -13,7 +13,7 @@ import { sendFailure, type KafkaProducerPort, type OutRecord } from '../../../sr
 import { appendAsync } from '../../../src/journal/journal.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { waitFor } from '../../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from '../support.js';
+import { makeContext, tempDir, turns, useCleanups } from '../support.js';
 
 /** Fails its sends with the scripted errors, one per send, then succeeds. */
 class ScriptedClient implements KafkaProducerPort {
@@ -35,18 +35,14 @@ class ScriptedClient implements KafkaProducerPort {
   }
 }
 
-const closers: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 async function setup(failures: Error[]) {
   const clock = new ManualClock();
   const ctx = makeContext({ dataDir: tempDir(), kafka: { retryInitialMs: 100, retryMaxMs: 100, lingerMs: 0 }, journal: { commitIntervalMs: 0 } }, clock);
   const journal = new SqliteJournal(ctx);
   journal.open();
-  closers.push(() => journal.close());
+  defer(() => journal.close());
   const client = new ScriptedClient(failures);
   const forwarder = new Forwarder(ctx, journal, client);
   const append = (i: number) => appendAsync(journal, { stream: 'readings', key: 'dev-1', received: clock.now(), body: `{"i":${i}}` });
@@ -63,7 +59,7 @@ async function setup(failures: Error[]) {
   const startWith = async (n: number) => {
     for (let i = 1; i <= n; i++) await append(i);
     forwarder.start();
-    closers.push(() => forwarder.stop(0));
+    defer(() => forwarder.stop(0));
     await waitFor(async () => client.sent.length === 1, 5000, 'the first send');
   };
   return { ctx, journal, client, forwarder, append, nextSend, startWith };

@@ -3,16 +3,12 @@
 // works as before. Real SQLite files.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../../../src/journal/journal.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
-import { cleanupTempDirs, makeContext, tempDir } from '../support.js';
+import { makeContext, tempDir, useCleanups } from '../support.js';
 
-const closers: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 const pageSize = (file: string): number => {
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -26,7 +22,7 @@ const pageSize = (file: string): number => {
 function open(dataDir: string): SqliteJournal {
   const j = new SqliteJournal(makeContext({ dataDir, journal: { synchronous: 'NORMAL', commitFillBytes: 0 } }));
   j.open();
-  closers.push(() => j.close());
+  defer(() => j.close());
   return j;
 }
 

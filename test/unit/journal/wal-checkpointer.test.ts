@@ -6,7 +6,7 @@
 import { statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from '../../../src/core/clock.js';
 import { ForwarderThread } from '../../../src/forwarder/forwarder-thread.js';
 import { silentLogger, type Logger } from '../../../src/core/logger.js';
@@ -14,16 +14,12 @@ import type { JournalEntry } from '../../../src/journal/journal.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { CHECKPOINT_BYTES, checkpointPages, WalCheckpointer } from '../../../src/journal/wal-checkpointer.js';
 import { waitFor } from '../../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from '../support.js';
+import { makeContext, tempDir, useCleanups } from '../support.js';
 
 /** The threshold in frames for writer()'s files (SQLite's default 4 KiB pages): 1,000, SQLite's own. */
 const CHECKPOINT_PAGES = checkpointPages(4096);
 
-const closers: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /** A WAL-mode database whose writer never checkpoints by itself. */
 function writer(): { db: Database.Database; file: string } {
@@ -32,13 +28,13 @@ function writer(): { db: Database.Database; file: string } {
   db.pragma('journal_mode = WAL');
   db.pragma('wal_autocheckpoint = 0');
   db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
-  closers.push(() => db.close());
+  defer(() => db.close());
   return { db, file };
 }
 
 function checkpointer(file: string, pages = CHECKPOINT_PAGES, clock = new ManualClock()): WalCheckpointer {
   const cp = new WalCheckpointer(file, clock, silentLogger, pages);
-  closers.push(() => cp.close());
+  defer(() => cp.close());
   return cp;
 }
 
@@ -111,7 +107,7 @@ describe('WalCheckpointer', () => {
     const warnings: string[] = [];
     const log = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))) } as unknown as Logger;
     const cp = new WalCheckpointer(file, new ManualClock(), log, 10);
-    closers.push(() => cp.close());
+    defer(() => cp.close());
     unlinkSync(`${file}-shm`); // both connections keep their mapping; a reader of the file finds none
     write(db, 5);
     expect(cp.pendingFrames()).toBeNull();
@@ -180,7 +176,7 @@ describe('SqliteJournal.checkpointElsewhere', () => {
     const clock = new ManualClock();
     const j = new SqliteJournal(makeContext({ dataDir: tempDir(), journal: { synchronous: 'NORMAL' } }, clock));
     j.open();
-    closers.push(() => j.close());
+    defer(() => j.close());
     if (elsewhere) j.checkpointElsewhere();
     const probe = checkpointer(j.file);
     await load(j, clock);
@@ -204,10 +200,10 @@ describe('the forwarder thread', () => {
     const ctx = makeContext({ dataDir: tempDir(), journal: { synchronous: 'NORMAL' }, kafka: { brokers: ['127.0.0.1:1'] } }, systemClock);
     const j = new SqliteJournal(ctx);
     j.open();
-    closers.push(() => j.close());
+    defer(() => j.close());
     const thread = new ForwarderThread(ctx, j);
     thread.start(); // hands the checkpoints to its worker
-    closers.push(() => thread.stop(100));
+    defer(() => thread.stop(100));
     const probe = checkpointer(j.file);
     for (let batch = 0; batch < 60; batch++) {
       const done = Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => j.append({ stream: 'readings', key: 'd', received: batch, body: `{"pad":"${'p'.repeat(900)}"}` }, (err) => (err ? reject(err) : resolve()))));

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { serialConfigSchema, type SerialConfigInput } from '../../../src/config/serial-schema.js';
 import { createLogger } from '../../../src/core/logger.js';
 import { Ingest } from '../../../src/ingest/ingest.js';
@@ -12,7 +12,7 @@ import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { loadProfilesOrThrow } from '../../../src/profiles/registry.js';
 import { loadSerialPort, type OpenPort } from '../../../src/sources/serial/open-port.js';
 import { SerialSource, type SerialSourceDeps } from '../../../src/sources/serial/serial-source.js';
-import { cleanupTempDirs, makeContext, tempDir } from '../support.js';
+import { makeContext, tempDir, useCleanups } from '../support.js';
 import { SocatPty } from './pty.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
@@ -32,11 +32,7 @@ const jsonProfile = (port: string) => [
   '',
 ].join('\n');
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 interface Rig {
   dir: string;
@@ -59,11 +55,11 @@ async function rig(ports: PortInput[], profilePorts: string[], deps: SerialSourc
   const ctx = { ...makeContext({ dataDir: join(dir, 'data') }), log: createLogger('debug', sink) };
   const journal = new SqliteJournal(ctx);
   journal.open();
-  cleanups.push(() => journal.close());
+  defer(() => journal.close());
   const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([profiles]));
   ingest.open();
   const source = new SerialSource(ctx, ingest, serialConfigSchema.parse({ ports }), deps);
-  cleanups.push(() => source.stop());
+  defer(() => source.stop());
   return {
     dir, source, journal, logs,
     records: (stream = 'readings') => journal.read(0, 100_000, 1e9).filter((r) => r.stream === stream).map((r) => ({ ...r, data: JSON.parse(r.body) })),
@@ -74,7 +70,7 @@ async function rig(ports: PortInput[], profilePorts: string[], deps: SerialSourc
 async function pty(dir: string, name: string): Promise<SocatPty> {
   const p = new SocatPty(dir, name);
   await p.start();
-  cleanups.push(() => p.stop());
+  defer(() => p.stop());
   return p;
 }
 
@@ -210,7 +206,7 @@ describe('SerialSource over a PTY', () => {
   it('a device absent at start: start() resolves, retries until it appears', async () => {
     const dir = tempDir('weir-pty-');
     const dev = new SocatPty(dir, 'late');
-    cleanups.push(() => dev.stop());
+    defer(() => dev.stop());
     const r = await rig([{ name: 'late', path: dev.dev, reopenMinMs: 20, reopenMaxMs: 50 }], ['late']);
     await r.source.start();
     expect(r.source.status().listening).toBe(true);
