@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { existsSync, readFileSync } from 'node:fs';
+import { envOverrides, setPath } from '../config/env.js';
 import { ConfigInvalid, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
 import { configSchema, type WeirConfig } from '../config/schema.js';
 import { analyticsDeclarations } from '../analytics/declarations.js';
@@ -14,17 +15,17 @@ export async function checkCommand(args: string[]): Promise<number> {
     return 0;
   }
   const problems: ConfigProblem[] = [];
+  const file = resolveConfigPath(values.config);
   let config: WeirConfig | undefined;
-  let file: string | undefined;
   try {
-    ({ config, file } = loadConfig(resolveConfigPath(values.config)));
+    ({ config } = loadConfig(file));
   } catch (err) {
     if (!(err instanceof ConfigInvalid)) throw err;
     problems.push(...err.problems);
   }
-  // Profiles are checked even when the config is broken: with its profiles block if
-  // that part is valid, else with the defaults.
-  config ??= fallbackConfig(file ?? resolveConfigPath(values.config));
+  // Profiles and the analytics overrides are checked even when the config is broken,
+  // so one run lists every problem: with those blocks if they are valid, else the defaults.
+  config ??= fallbackConfig(file);
   const { registry, problems: profileProblems } = loadProfiles(profileDirs(config));
   problems.push(...profileProblems);
   const analytics = analyticsDeclarations(config.analytics, registry).problems;
@@ -38,10 +39,17 @@ export async function checkCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The defaults, with the file's and the environment's profiles and analytics blocks where each is valid on its own. */
 function fallbackConfig(file: string | undefined): WeirConfig {
   const defaults = configSchema.parse({});
-  if (!file || !existsSync(file)) return defaults;
-  const raw = parseYaml(file, readFileSync(file, 'utf8')).data as { profiles?: unknown } | undefined;
-  const profiles = configSchema.shape.profiles.safeParse(raw?.profiles);
-  return profiles.success ? { ...defaults, profiles: profiles.data } : defaults;
+  const data = file && existsSync(file) ? parseYaml(file, readFileSync(file, 'utf8')).data : undefined;
+  const raw: Record<string, unknown> = data !== null && typeof data === 'object' && !Array.isArray(data) ? structuredClone(data as Record<string, unknown>) : {};
+  for (const o of envOverrides(defaults as unknown as Record<string, unknown>, process.env)) setPath(raw, o.path, o.value);
+  const profiles = configSchema.shape.profiles.safeParse(raw.profiles);
+  const analytics = configSchema.shape.analytics.safeParse(raw.analytics);
+  return {
+    ...defaults,
+    profiles: profiles.success ? profiles.data : defaults.profiles,
+    analytics: analytics.success ? analytics.data : defaults.analytics,
+  };
 }
