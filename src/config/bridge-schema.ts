@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkAlways } from './fields.js';
 
 /**
  * The `bridge` config section: Weir as a client of a site MQTT broker (e.g. Mosquitto)
@@ -83,20 +84,20 @@ const bridge = z.strictObject({
 });
 
 /** Cross-field rules of the bridge block. */
-function checkBridge(b: { enabled: boolean; url: string; reconnectMinMs: number; reconnectMaxMs: number; subscriptions: unknown[] }, ctx: z.RefinementCtx): void {
-  if (b.reconnectMinMs > b.reconnectMaxMs) {
+function checkBridge(b: { enabled: unknown; url: unknown; reconnectMinMs: unknown; reconnectMaxMs: unknown; subscriptions: unknown }, ctx: z.RefinementCtx): void {
+  if (typeof b.reconnectMinMs === 'number' && typeof b.reconnectMaxMs === 'number' && b.reconnectMinMs > b.reconnectMaxMs) {
     ctx.addIssue({ code: 'custom', path: ['reconnectMinMs'], message: `must not exceed reconnectMaxMs (${b.reconnectMaxMs})` });
   }
-  if (b.url !== '') {
+  if (typeof b.url === 'string' && b.url !== '') {
     const problem = urlProblem(b.url);
     if (problem) ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
   }
-  if (!b.enabled) return;
+  if (b.enabled !== true) return;
   if (b.url === '') ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required when the bridge is enabled' });
-  if (b.subscriptions.length === 0) ctx.addIssue({ code: 'custom', path: ['subscriptions'], message: 'needs at least one subscription when the bridge is enabled' });
+  if (Array.isArray(b.subscriptions) && b.subscriptions.length === 0) ctx.addIssue({ code: 'custom', path: ['subscriptions'], message: 'needs at least one subscription when the bridge is enabled' });
 }
 
-export const bridgeConfigSchema = bridge.superRefine(checkBridge);
+export const bridgeConfigSchema = bridge.superRefine(checkBridge, checkAlways);
 
 export type BridgeConfig = z.infer<typeof bridgeConfigSchema>;
 export type BridgeConfigInput = z.input<typeof bridgeConfigSchema>;

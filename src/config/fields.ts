@@ -7,3 +7,17 @@ export const host = z.string().min(1);
 
 /** A name that is safe as a Kafka header value and one MQTT topic level: gateway ids, serial port names. */
 export const shortName = z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, 'must be 1–64 characters of a-z A-Z 0-9 . _ -');
+
+/**
+ * For the cross-field checks (superRefine) of a block: zod skips them once any key of
+ * the block has the wrong type, so `weir check` would show their problems only on the
+ * next run, after that fix. With this they run whenever the block is an object or a
+ * list; any key may then hold a value of the wrong type, so a check tests the types
+ * of the keys it compares.
+ */
+export const checkAlways = { when: (payload: { value: unknown }) => payload.value !== null && typeof payload.value === 'object' };
+
+/** A key of a block that may not have parsed (see checkAlways). */
+export function keyOf(block: unknown, key: string): unknown {
+  return block !== null && typeof block === 'object' ? (block as Record<string, unknown>)[key] : undefined;
+}

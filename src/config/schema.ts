@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { analyticsConfigSchema } from './analytics-schema.js';
 import { bridgeConfigSchema } from './bridge-schema.js';
 import { coapConfigSchema } from './coap-schema.js';
-import { host, port, shortName } from './fields.js';
+import { checkAlways, host, port, shortName } from './fields.js';
 import { serialConfigSchema } from './serial-schema.js';
 
 /**
@@ -103,8 +103,9 @@ const kafka = z.strictObject({
 });
 
 /** Cross-field rules of the kafka block. */
-function checkKafka(k: { client: string; compression: string }, ctx: z.RefinementCtx): void {
-  if (k.client === 'kafkajs' && k.compression !== 'none' && k.compression !== 'gzip') {
+function checkKafka(k: { client: unknown; compression: unknown }, ctx: z.RefinementCtx): void {
+  // Only for a valid compression: an invalid one has its own problem already.
+  if (k.client === 'kafkajs' && (k.compression === 'snappy' || k.compression === 'lz4')) {
     ctx.addIssue({ code: 'custom', path: ['compression'], message: `kafkajs supports only none or gzip, not ${k.compression}` });
   }
 }
@@ -152,7 +153,7 @@ export const configSchema = z.strictObject({
   http: http.default(() => http.parse({})),
   bridge: bridgeConfigSchema.default(() => bridgeConfigSchema.parse({})).describe('Subscribe to an existing site MQTT broker (MQTT 5 or 3.1.1), acknowledging each message only after its commit.'),
   serial: serialConfigSchema.default(() => serialConfigSchema.parse({})).describe('Devices on serial lines.'),
-  kafka: kafka.superRefine(checkKafka).default(() => kafka.parse({})),
+  kafka: kafka.superRefine(checkKafka, checkAlways).default(() => kafka.parse({})),
   journal: journal.default(() => journal.parse({})),
   analytics: analyticsConfigSchema.default(() => analyticsConfigSchema.parse({})).describe('Edge analytics: event-time windows and anomaly rules.'),
   log: log.default(() => log.parse({})),

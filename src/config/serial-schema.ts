@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { shortName } from './fields.js';
+import { checkAlways, keyOf, shortName } from './fields.js';
 
 /**
  * The `serial` config section: devices on serial lines (RS-232/RS-485 adapters, USB
@@ -39,28 +39,30 @@ const serialPort = z.strictObject({
 });
 
 /** Cross-field rules of one port. */
-function checkPort(p: { reopenMinMs: number; reopenMaxMs: number }, ctx: z.RefinementCtx): void {
-  if (p.reopenMinMs > p.reopenMaxMs) {
+function checkPort(p: { reopenMinMs: unknown; reopenMaxMs: unknown }, ctx: z.RefinementCtx): void {
+  if (typeof p.reopenMinMs === 'number' && typeof p.reopenMaxMs === 'number' && p.reopenMinMs > p.reopenMaxMs) {
     ctx.addIssue({ code: 'custom', path: ['reopenMinMs'], message: `must not exceed reopenMaxMs (${p.reopenMaxMs})` });
   }
 }
 
 /** Names and paths are unique: a name is a profile's match key, and a path can be opened only once. */
-function checkPorts(ports: Array<{ name: string; path: string }>, ctx: z.RefinementCtx): void {
+function checkPorts(ports: unknown[], ctx: z.RefinementCtx): void {
   for (const key of ['name', 'path'] as const) {
     const seen = new Map<string, number>();
     ports.forEach((p, i) => {
-      const first = seen.get(p[key]);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, key], message: `${key} "${p[key]}" is already used by ports[${first}]` });
-      else seen.set(p[key], i);
+      const value = keyOf(p, key);
+      if (typeof value !== 'string') return;
+      const first = seen.get(value);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, key], message: `${key} "${value}" is already used by ports[${first}]` });
+      else seen.set(value, i);
     });
   }
 }
 
-export const serialPortSchema = serialPort.superRefine(checkPort);
+export const serialPortSchema = serialPort.superRefine(checkPort, checkAlways);
 
 export const serialConfigSchema = z.strictObject({
-  ports: z.array(serialPortSchema).superRefine(checkPorts).default([])
+  ports: z.array(serialPortSchema).superRefine(checkPorts, checkAlways).default([])
     .describe('Serial ports to read; none (the default): the serial source does nothing and loads no native code.'),
 });
 

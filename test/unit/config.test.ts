@@ -136,6 +136,28 @@ describe('invalid config files', () => {
     expect(message).toContain(`${file}:6:${col(6, '"bad-broker"')}: kafka.brokers.1: `);
   });
 
+  it('reports the cross-field problems of a block even when another of its keys has the wrong type', () => {
+    const text = [
+      'kafka: { client: kafkajs, compression: lz4, partitions: "six" }',
+      'bridge: { enabled: true, keepaliveSeconds: "30" }',
+      'serial:',
+      '  ports:',
+      '    - { name: gps, path: /dev/ttyUSB0, baudRate: "fast" }',
+      '    - { name: gps, path: /dev/ttyUSB1, reopenMinMs: 5000, reopenMaxMs: 100 }',
+      '',
+    ].join('\n');
+    const problems = problemsOf(writeConfig(text));
+    expect(problems.map((p) => p.path).sort()).toEqual([
+      'bridge.keepaliveSeconds', 'bridge.subscriptions', 'bridge.url',
+      'kafka.compression', 'kafka.partitions',
+      'serial.ports.0.baudRate', 'serial.ports.1.name', 'serial.ports.1.reopenMinMs',
+    ]);
+    // Blocks of the wrong shape altogether get their one problem, and no crash.
+    for (const bad of ['kafka: null', 'bridge: 5', 'serial: { ports: [null, 7, { name: a }] }']) {
+      expect(problemsOf(writeConfig(`${bad}\n`)).length).toBeGreaterThan(0);
+    }
+  });
+
   it('reports YAML syntax errors with their line, and a non-mapping document', () => {
     const problems = problemsOf(writeConfig('mqtt:\n  port: 1883\n   bad: [unclosed\n'));
     expect(problems.length).toBeGreaterThan(0);
