@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
@@ -10,8 +11,10 @@ import { parse } from './args.js';
 
 async function fromGateway(config: WeirConfig): Promise<GatewayStatus | null> {
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  // RFC 3986 §3.2.2: an IPv6 address in a URL is written in brackets.
+  const authority = `${isIPv6(host) ? `[${host}]` : host}:${config.http.port}`;
   try {
-    const res = await fetch(`http://${host}:${config.http.port}/api/status`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`http://${authority}/api/status`, { signal: AbortSignal.timeout(2000) });
     return res.ok ? ((await res.json()) as GatewayStatus) : null;
   } catch {
     return null;
