@@ -6,8 +6,12 @@ import type { Logger } from '../core/logger.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { loadProfiles, profileDirs } from '../profiles/registry.js';
 
-/** Config sections a reload applies; changes anywhere else are reported as needing a restart. */
-const RELOADABLE = new Set<keyof WeirConfig>(['profiles', 'analytics']);
+/**
+ * Config a reload applies: the profiles section, and of the analytics section only its
+ * per-profile overrides (analytics.profiles); changes anywhere else, its other keys
+ * included, are reported as needing a restart and left as they run.
+ */
+const RELOADABLE = new Set<keyof WeirConfig>(['profiles']);
 
 /**
  * SIGHUP (`systemctl reload weir`): re-reads the config file and every device profile,
@@ -23,10 +27,12 @@ export async function reloadGateway(gateway: Gateway, file: string | undefined, 
       for (const p of problems) log.error({ problem: formatProblem(p) }, 'reload refused: invalid device profile');
       return running;
     }
-    const needRestart = (Object.keys(config) as Array<keyof WeirConfig>).filter((k) => !RELOADABLE.has(k) && !isDeepStrictEqual(config[k], running[k]));
+    const analytics = { ...running.analytics, profiles: config.analytics.profiles };
+    const needRestart = (Object.keys(config) as Array<keyof WeirConfig>)
+      .filter((k) => !RELOADABLE.has(k) && !isDeepStrictEqual(k === 'analytics' ? analytics : running[k], config[k]));
     if (needRestart.length > 0) log.warn({ sections: needRestart }, 'these config changes take effect only after a restart');
-    await gateway.reload(registry, config);
-    return { ...running, profiles: config.profiles, analytics: { ...running.analytics, profiles: config.analytics.profiles } };
+    await gateway.reload(registry, { ...config, analytics });
+    return { ...running, profiles: config.profiles, analytics };
   } catch (err) {
     log.error({ err: describeError(err) }, 'reload refused; the running configuration stays');
     return running;
