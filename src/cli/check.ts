@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { existsSync, readFileSync } from 'node:fs';
-import { envOverrides, setPath } from '../config/env.js';
-import { ConfigInvalid, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
+import { envOverrides, setPath, strayEnvVariables } from '../config/env.js';
+import { ConfigInvalid, describeStray, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
 import { configSchema, type WeirConfig } from '../config/schema.js';
 import { analyticsDeclarations } from '../analytics/declarations.js';
 import { loadProfiles, profileDirs } from '../profiles/registry.js';
@@ -17,6 +17,8 @@ export async function checkCommand(args: string[]): Promise<number> {
   const problems: ConfigProblem[] = [];
   const file = resolveConfigPath(values.config);
   let config: WeirConfig | undefined;
+  // Warnings only (exit 0 if nothing else is wrong): see strayEnvVariables.
+  for (const v of strayEnvVariables(configSchema.parse({}), process.env)) console.error(`warning: ${describeStray(v)}`);
   try {
     ({ config } = loadConfig(file));
   } catch (err) {

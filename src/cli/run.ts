@@ -1,4 +1,4 @@
-import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { describeStray, loadConfig, resolveConfigPath } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -10,8 +10,9 @@ import { reloadGateway } from './reload.js';
 /** `weir run`: runs until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parse(args, configOption);
-  const { config, file } = loadConfig(resolveConfigPath(values.config));
+  const { config, file, stray } = loadConfig(resolveConfigPath(values.config));
   const log = createLogger(config.log.level);
+  for (const v of stray) log.warn({ variable: v.variable, suggestion: v.suggestion }, describeStray(v));
   const profiles = loadProfilesOrThrow(profileDirs(config));
   log.info({ config: file ?? '(built-in defaults)', profiles: profiles.list().map((p) => p.name) }, 'starting');
 

@@ -1,3 +1,5 @@
+import { closest, distance } from 'fastest-levenshtein';
+
 /**
  * Environment overrides: every leaf of the config can be set as WEIR_<PATH>, the key
  * path in SCREAMING_SNAKE_CASE — kafka.brokers → WEIR_KAFKA_BROKERS, dataDir →
@@ -32,22 +34,23 @@ function coerce(raw: string, example: unknown): unknown {
   return raw;
 }
 
+/** The leaves of the default config: each one's key path and default value. */
+function* leaves(node: Record<string, unknown>, path: string[] = []): Generator<{ path: string[]; example: unknown }> {
+  for (const [key, value] of Object.entries(node)) {
+    const here = [...path, key];
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) yield* leaves(value as Record<string, unknown>, here);
+    else yield { path: here, example: value };
+  }
+}
+
 /** Lists the overrides present in `env`, walking the leaves of the default config. */
 export function envOverrides(defaults: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvOverride[] {
   const found: EnvOverride[] = [];
-  const walk = (node: Record<string, unknown>, path: string[]): void => {
-    for (const [key, value] of Object.entries(node)) {
-      const here = [...path, key];
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-        walk(value as Record<string, unknown>, here);
-        continue;
-      }
-      const variable = envVariable(here);
-      const raw = env[variable];
-      if (raw !== undefined) found.push({ path: here, variable, value: coerce(raw, value) });
-    }
-  };
-  walk(defaults, []);
+  for (const { path, example } of leaves(defaults)) {
+    const variable = envVariable(path);
+    const raw = env[variable];
+    if (raw !== undefined) found.push({ path, variable, value: coerce(raw, example) });
+  }
   return found;
 }
 
@@ -60,4 +63,35 @@ export function setPath(target: Record<string, unknown>, path: string[], value: 
     node = node[key] as Record<string, unknown>;
   }
   node[path[path.length - 1] as string] = value;
+}
+
+/** Variables with the prefix that are not config leaves but are read all the same (resolveConfigPath). */
+const OTHER_VARIABLES = new Set(['WEIR_CONFIG']);
+
+export interface StrayVariable {
+  variable: string;
+  /** The config variable it most likely meant, when one is close. */
+  suggestion?: string;
+}
+
+/**
+ * WEIR_* variables that set nothing: a misspelt override (WEIR_KAFKA_BROKER for
+ * WEIR_KAFKA_BROKERS) is otherwise ignored without a word, and the gateway runs on the
+ * default it was meant to replace. Reported when the name starts like a config
+ * section (WEIR_KAFKA_…) or is within two edits of a real variable, so that unrelated
+ * WEIR_ variables of other tools pass unremarked. Warnings, not errors: a variable
+ * left over from an older version must not stop a gateway.
+ */
+export function strayEnvVariables(defaults: Record<string, unknown>, env: NodeJS.ProcessEnv): StrayVariable[] {
+  const known = [...leaves(defaults)].map((leaf) => envVariable(leaf.path));
+  const knownSet = new Set(known);
+  const sections = Object.keys(defaults).map((k) => `${envVariable([k])}_`);
+  const stray: StrayVariable[] = [];
+  for (const variable of Object.keys(env).sort()) {
+    if (!variable.startsWith('WEIR_') || knownSet.has(variable) || OTHER_VARIABLES.has(variable)) continue;
+    const nearest = closest(variable, known);
+    const suggestion = distance(variable, nearest) <= 2 ? nearest : undefined;
+    if (suggestion !== undefined || sections.some((s) => variable.startsWith(s))) stray.push(suggestion === undefined ? { variable } : { variable, suggestion });
+  }
+  return stray;
 }

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { WeirError } from '../core/errors.js';
-import { envOverrides, setPath, type EnvOverride } from './env.js';
+import { envOverrides, setPath, strayEnvVariables, type EnvOverride, type StrayVariable } from './env.js';
 import { configSchema, type WeirConfig } from './schema.js';
 
 /** One problem found in a config or profile file, pointing at the place to fix. */
@@ -87,6 +87,8 @@ export interface LoadedConfig {
   config: WeirConfig;
   file: string | undefined;
   overrides: EnvOverride[];
+  /** WEIR_* variables that set nothing (likely misspelt): for a warning. */
+  stray: StrayVariable[];
 }
 
 /**
@@ -105,7 +107,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigInvalid([{ file: src.file, path: '', message: 'the config must be a YAML mapping' }]);
   }
-  const overrides = envOverrides(configSchema.parse({}) as unknown as Record<string, unknown>, env);
+  const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
+  const overrides = envOverrides(defaults, env);
   for (const o of overrides) setPath(raw as Record<string, unknown>, o.path, o.value);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -115,7 +118,12 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     });
     throw new ConfigInvalid(problems);
   }
-  return { config: parsed.data, file, overrides };
+  return { config: parsed.data, file, overrides, stray: strayEnvVariables(defaults, env) };
+}
+
+/** One line about a stray variable, for `weir check` and the log. */
+export function describeStray(v: StrayVariable): string {
+  return `$${v.variable} sets nothing${v.suggestion ? ` (did you mean $${v.suggestion}?)` : ''}`;
 }
 
 export class ConfigInvalid extends WeirError {

@@ -8,6 +8,7 @@ import { cleanupTempDirs, tempDir } from './support.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.unstubAllEnvs();
   cleanupTempDirs();
 });
 
@@ -42,5 +43,12 @@ describe('weir check', () => {
     // Every problem at once, not one per run: the analytics block itself is valid, so its check runs too.
     expect(errors).toContainEqual(`${file}: analytics.profiles.no-such-profile: no device profile is named "no-such-profile"`);
     expect(errors.at(-1)).toBe('2 problem(s) found');
+  });
+
+  it('warns about a WEIR_ variable that sets nothing, naming the one it likely meant, without failing', async () => {
+    vi.stubEnv('WEIR_KAFKA_BROKER', 'central:9092');
+    const { code, errors } = await check('');
+    expect(errors).toEqual(['warning: $WEIR_KAFKA_BROKER sets nothing (did you mean $WEIR_KAFKA_BROKERS?)']);
+    expect(code).toBe(0);
   });
 });

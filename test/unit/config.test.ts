@@ -88,6 +88,26 @@ describe('environment overrides', () => {
       ['WEIR_DATA_DIR', 'WEIR_JOURNAL_COMMIT_INTERVAL_MS', 'WEIR_KAFKA_BROKERS', 'WEIR_MQTT_PORT', 'WEIR_PROFILES_BUNDLED']);
   });
 
+  it('names WEIR_ variables that set nothing — a misspelt override would otherwise leave its default in force', () => {
+    const { config, stray } = loadConfig(undefined, {
+      WEIR_KAFKA_BROKER: 'central:9092', // one letter short of WEIR_KAFKA_BROKERS
+      WEIR_MQTT_PROT: '1999', // two letters swapped
+      WEIR_JOURNAL_NO_SUCH_KEY: '1', // a section's prefix, nothing close
+      WEIR_KAFKA_BROKERS_: 'x', // one edit from the real one
+      WEIR_CONFIG: '/etc/weir/weir.yaml', // read by resolveConfigPath, not a config key
+      WEIR_BENCH_DIR: '/tmp', // another tool's: no section, nothing close
+      WEIR_DATA_DIR: '/var/lib/weir', // a real override
+    });
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']); // what the typo leaves in force
+    expect(stray).toEqual([
+      { variable: 'WEIR_JOURNAL_NO_SUCH_KEY' },
+      { variable: 'WEIR_KAFKA_BROKER', suggestion: 'WEIR_KAFKA_BROKERS' },
+      { variable: 'WEIR_KAFKA_BROKERS_', suggestion: 'WEIR_KAFKA_BROKERS' },
+      { variable: 'WEIR_MQTT_PROT', suggestion: 'WEIR_MQTT_PORT' },
+    ]);
+    expect(loadConfig(undefined, { WEIR_DATA_DIR: '/x', WEIR_CONFIG: 'y' }).stray).toEqual([]);
+  });
+
   it.each([
     ['WEIR_MQTT_PORT', 'abc', 'mqtt.port'],
     ['WEIR_MQTT_PORT', '70000', 'mqtt.port'],
