@@ -10,7 +10,13 @@ async function readPayload(arg: string): Promise<Buffer> {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
-  if (arg.startsWith('@')) return readFileSync(arg.slice(1));
+  if (arg.startsWith('@')) {
+    try {
+      return readFileSync(arg.slice(1));
+    } catch (err) {
+      throw new WeirError('WEIR_INPUT_UNREADABLE', `cannot read the payload file ${arg.slice(1)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   return Buffer.from(arg, 'utf8');
 }
 

@@ -26,6 +26,7 @@ export const ErrorCodes = {
   WEIR_KAFKA_PRODUCER_RESET: { retryable: true, doc: 'Kafka no longer knows the idempotent producer (its state expired or was lost, or it was fenced); a new producer sends the batch again, so records Kafka already had may appear twice, with the same weir-seq.' },
   WEIR_KAFKA_RECORD_TOO_LARGE: { retryable: false, doc: 'Kafka refused a record or batch as too large (message.max.bytes); batches are split, and a single record Kafka can never take is skipped, logged and announced on weir.status.' },
   WEIR_USAGE: { retryable: false, doc: 'A CLI command was called with wrong arguments.' },
+  WEIR_INPUT_UNREADABLE: { retryable: false, doc: 'A file a CLI command was given to read (weir decode @FILE) could not be read.' },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
