@@ -164,10 +164,11 @@ export class Gateway {
     this.ctx.metrics.clockEvents.labels(c.reason).inc();
     if (c.reason === 'sync') {
       this.ctx.log.warn({ offsetMs: c.offsetMs, provisional: c.provisional }, 'gateway clock synced; correcting the received times stamped before');
-      this.journal.correctClock(c.offsetMs);
     } else {
       this.ctx.log.warn({ stepMs: c.offsetMs, state: this.clockSync.state }, 'gateway clock jumped');
     }
+    // Both move analytics' processing times (idle timeouts, stale rules) with the stamps.
+    this.journal.correctClock(c.offsetMs, c.reason);
   }
 
   private scheduleStatus(seconds: number): void {

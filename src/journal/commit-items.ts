@@ -24,6 +24,11 @@ export interface Tick {
 /** A correction of the gateway clock, ordered after every record stamped before it. */
 export interface Shift {
   shift: number;
+  /**
+   * A step of a synced clock: no stamp before it was provisional, so nothing is recorded
+   * for forwarding (clock-corrections.ts); only the processor's processing times move.
+   */
+  jump?: boolean;
 }
 /** A change of the processor's configuration, applied between two checkpoints. */
 export interface Barrier {

@@ -90,8 +90,10 @@ export class CommitWriter {
             continue;
           }
           if ('shift' in item) {
-            if (chain.lastSeq > this.lastCorrectedSeq) this.insertCorrection.run(chain.lastSeq, item.shift);
-            this.lastCorrectedSeq = chain.lastSeq;
+            if (item.jump !== true) {
+              if (chain.lastSeq > this.lastCorrectedSeq) this.insertCorrection.run(chain.lastSeq, item.shift);
+              this.lastCorrectedSeq = chain.lastSeq;
+            }
             host?.shift(item.shift, chain.lastSeq);
             continue;
           }

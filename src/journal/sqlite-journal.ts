@@ -137,10 +137,13 @@ export class SqliteJournal implements Journal {
   /**
    * The gateway clock synced: records stamped before now are corrected by `offsetMs`
    * when forwarded (clock-corrections.ts), and the processor's processing times move.
+   * A 'jump' (a synced clock stepped) corrects no record — none was provisional — but
+   * moves processing times all the same: stamps step with the wall while the time that
+   * passed is the monotonic clock's, so idle timeouts must not see the step.
    */
-  correctClock(offsetMs: number): void {
+  correctClock(offsetMs: number, reason: 'sync' | 'jump' = 'sync'): void {
     if (this.closing) return;
-    this.writer.committer.add({ shift: offsetMs }, (err) => {
+    this.writer.committer.add({ shift: offsetMs, jump: reason === 'jump' }, (err) => {
       if (err) this.log.error({ err, offsetMs }, 'could not journal a clock correction');
     });
   }

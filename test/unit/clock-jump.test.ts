@@ -1,0 +1,106 @@
+// A gateway clock that steps (a jump, core/clock-sync.ts) moves the processing times
+// analytics keeps — each device's last reading for the idle timeout — with it, as a sync
+// does: elapsed processing time follows the monotonic clock, so a step neither makes
+// every device look silent (forward) nor makes a silent one wait for years (a step to
+// an implausible time, then the NTP sync back). In-process gateway on a ManualClock,
+// Kafka stubbed out: every record stays in the journal, where the test reads it.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { configSchema } from '../../src/config/schema.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import type { KafkaProducerPort } from '../../src/forwarder/producer.js';
+import { Gateway } from '../../src/gateway/gateway.js';
+import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
+import { cleanupTempDirs, tempDir, turns } from './support.js';
+
+const T = Date.parse('2026-06-01T00:00:00Z'); // plausible: the gateway starts synced
+const IDLE = 60_000;
+
+/** A Kafka that never answers: nothing leaves the journal. */
+const noKafka: KafkaProducerPort = {
+  connect: () => new Promise(() => undefined),
+  ensureTopics: () => Promise.resolve(),
+  send: () => Promise.resolve(),
+  disconnect: () => Promise.resolve(),
+};
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  for (const gw of gateways.splice(0)) await gw.stop();
+  cleanupTempDirs();
+});
+
+async function start(clock: ManualClock): Promise<Gateway> {
+  const config = configSchema.parse({
+    gateway: { id: 'gw', statusIntervalSeconds: 0, stopTimeoutMs: 1, clock: { probe: 'none', jumpThresholdMs: 2000 } },
+    dataDir: tempDir(), mqtt: { enabled: false }, coap: { enabled: false }, http: { host: '127.0.0.1', port: 0 },
+    kafka: { workerThread: false }, journal: { commitFillBytes: 0 }, analytics: { idleTimeoutMs: IDLE, tickIntervalMs: 1000 },
+  });
+  const gw = await Gateway.start({ config, profiles: loadProfilesOrThrow([BUNDLED_PROFILES_DIR]), log: silentLogger, clock, producer: noKafka });
+  gateways.push(gw);
+  return gw;
+}
+
+/** One cpu-monitor reading over HTTP ingest, committed (the clock moves 10 ms for the group commit). */
+async function send(gw: Gateway, clock: ManualClock, hostname: string, ts: number): Promise<void> {
+  const done = new Promise((resolve) => gw.ingest.submit({
+    protocol: 'http', topic: 'iot-data-input', client: hostname, maxBytes: 65_536,
+    payload: Buffer.from(JSON.stringify({ hostname, cpu: 'cpu0', usage: 1, occurred_at: ts })),
+  }, resolve));
+  clock.advance(10);
+  await turns(2);
+  await done;
+}
+
+/** Moves the clock `ms` in 1 s steps (the clock check and the analytics tick run every second). */
+async function run(clock: ManualClock, ms: number): Promise<void> {
+  for (let left = ms; left > 0; left -= 1000) {
+    clock.advance(Math.min(1000, left));
+    await turns(2);
+  }
+}
+
+const aggregates = (gw: Gateway) => gw.journal.read(0, 10_000, 1 << 22).filter((r) => r.stream === 'aggregates')
+  .map((r) => ({ device: r.key, ...(JSON.parse(r.body) as { window_start: number; count: number; late?: number }) }));
+
+describe('a gateway clock that jumps', () => {
+  it('forward by an hour while synced: a device that keeps sending is not taken for silent', async () => {
+    const clock = new ManualClock(T);
+    const gw = await start(clock);
+    // Every 10 s, event time = true time; the 5-minute window [T, T + 5 min) stays open throughout.
+    let ts = T;
+    for (; ts < T + 30_000; ts += 10_000) {
+      await send(gw, clock, 'busy', ts);
+      await run(clock, 10_000 - 10);
+    }
+    clock.jumpWall(clock.now() + 3_600_000);
+    await run(clock, 3000);
+    expect(gw.clockSync.stats().jumps).toBe(1);
+    for (; ts < T + 90_000; ts += 10_000) {
+      await send(gw, clock, 'busy', ts);
+      await run(clock, 10_000 - 10);
+    }
+    // Nothing closed early, and so no reading became a late correction.
+    expect(aggregates(gw)).toEqual([]);
+    expect(gw.analytics!.stats()).toMatchObject({ openWindows: 1, lateReadings: 0 });
+  });
+
+  it('to 1970 and back at the NTP sync: a device silent since before the jump gets its windows closed after the idle timeout', async () => {
+    const clock = new ManualClock(T);
+    const gw = await start(clock);
+    await send(gw, clock, 'quiet', T);
+    await run(clock, 5000);
+    clock.jumpWall(5_000); // the wall steps to an implausible time: unsynced again
+    await run(clock, 20_000);
+    expect(gw.clockSync.state).toBe('unsynced');
+    clock.jumpWall(T + clock.monotonic()); // NTP: the true time again
+    await run(clock, 2000);
+    expect(gw.clockSync.state).toBe('synced');
+    await run(clock, IDLE - 27_000); // ticks up to T + IDLE: silent for IDLE, not more
+    expect(gw.analytics!.stats().openWindows).toBe(1);
+    await run(clock, 1000); // the tick at T + IDLE + 1 s closes it
+    expect(gw.analytics!.stats().openWindows).toBe(0);
+    // Derived records become readable once their commit is durable (a real fsync).
+    await vi.waitFor(() => expect(aggregates(gw).map((a) => [a.device, a.window_start, a.count, a.late])).toEqual([['quiet', T, 1, undefined]]));
+  });
+});
