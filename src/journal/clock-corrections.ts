@@ -39,12 +39,18 @@ export function correctionLoader(db: Database.Database): () => ClockCorrection[]
   };
 }
 
-/** Applies the corrections to records read for forwarding (in place; records are fresh objects from the page). */
+/** The marker as markUnsynced() leaves it: the body's last member. */
+const UNSYNCED_MARK_END = `${UNSYNCED_MARK}}`;
+
+/**
+ * Applies the corrections to records read for forwarding (in place; records are fresh objects from the page).
+ * Only the marker at the end counts: the same text inside the body is device data (a tag "clock" of value "unsynced").
+ */
 export function applyClockCorrections(records: StoredRecord[], corrections: readonly ClockCorrection[]): void {
   if (corrections.length === 0) return;
   for (const r of records) {
-    const at = r.body.indexOf(UNSYNCED_MARK);
-    if (at < 0) continue;
+    if (!r.body.endsWith(UNSYNCED_MARK_END)) continue;
+    const at = r.body.length - UNSYNCED_MARK_END.length;
     const c = corrections.find((k) => r.seq <= k.throughSeq);
     if (!c) continue; // not synced yet
     if (r.ts === r.received) r.ts += c.offsetMs;

@@ -85,6 +85,33 @@ describe('gateway clock correction', () => {
     }
   });
 
+  it('corrects the marker ingest appended, not a device tag that reads the same', async () => {
+    // A device reporting its own NTP state as a tag: "tags":{"clock":"unsynced"} is
+    // data, and must reach Kafka as sent (tags map names to strings, PRODUCT.md).
+    const dir = tempDir();
+    writeFileSync(join(dir, 'probe.yaml'), PROFILE.replace('metrics:', 'tags: { clock: { field: clock } }\nmetrics:'));
+    const clock = new ManualClock(5_000);
+    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
+    const journal = new SqliteJournal(ctx);
+    journal.open();
+    journals.push(journal);
+    const sync = new ClockSync({ clock, minPlausibleMs: Date.parse('2026-01-01T00:00:00Z'), jumpThresholdMs: 2000 });
+    const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([dir]), () => sync.stamp());
+    ingest.open();
+    const acked = new Promise((resolve) => ingest.submit({ protocol: 'mqtt', topic: 'probe/p1', payload: Buffer.from('{"v":1,"clock":"unsynced"}'), client: 'p1', maxBytes: 1024 }, resolve));
+    clock.advance(10);
+    await acked;
+    const TRUE_NOW = Date.parse('2026-11-22T06:00:00Z');
+    clock.jumpWall(TRUE_NOW);
+    const offset = sync.check()!.offsetMs;
+    journal.correctClock(offset);
+    clock.advance(10);
+    await turns(3);
+    const [r] = journal.read(0, 10, 1 << 20);
+    expect(r!.received).toBe(5_000 + offset);
+    expect(JSON.parse(r!.body)).toEqual({ tags: { clock: 'unsynced' }, metrics: { v: 1 }, clock: 'corrected', clock_offset_ms: offset });
+  });
+
   it('leaves device time alone: only the gateway stamps move', async () => {
     const dir = tempDir();
     const clock = new ManualClock(5_000);
