@@ -67,10 +67,12 @@ export function unpackSnapshot(bytes: Uint8Array): Unpacked {
   if (blockBytes < 8 || blockBytes % 8 !== 0) throw new Error('analytics snapshot: truncated');
   const header: unknown = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_AT, headerLength).toString('utf8'));
   // SQLite hands back a Buffer that may sit at any offset of its memory: copy if unaligned.
+  // The Uint8Array constructor copies into a fresh ArrayBuffer; Buffer#slice would not
+  // copy, and its .buffer is the whole memory it sits in.
   const start = bytes.byteOffset + blockAt;
   const block = start % 8 === 0
     ? new Float64Array(bytes.buffer, start, blockBytes / 8)
-    : new Float64Array(bytes.slice(blockAt).buffer);
+    : new Float64Array(new Uint8Array(bytes.subarray(blockAt)).buffer);
   if (block[0] !== BYTE_ORDER_CHECK) throw new Error('analytics snapshot: written on a machine of another byte order');
   return { header, block: block.subarray(1) };
 }

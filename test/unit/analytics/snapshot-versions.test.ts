@@ -47,6 +47,17 @@ describe('analytics snapshot versions', () => {
     expect(drive(restored, evs, COMPAT_CUT, evs.length)).toEqual(after);
   });
 
+  it('a version 2 snapshot at an unaligned offset of a larger Buffer (as a database binding may hand it back) restores exactly', () => {
+    const stage = fresh();
+    drive(stage, evs, 0, COMPAT_CUT);
+    const bytes = stage.snapshot();
+    const host = Buffer.alloc(bytes.length + 3);
+    host.set(bytes, 3);
+    const restored = new AnalyticsStage(makeContext(), COMPAT_DECL);
+    restored.restore(host.subarray(3));
+    expect(drive(restored, evs, COMPAT_CUT, evs.length)).toEqual(after);
+  });
+
   it('refuses an unknown version with a reason', () => {
     const stage = new AnalyticsStage(makeContext(), COMPAT_DECL);
     expect(() => stage.restore(JSON.stringify({ v: 7 }))).toThrow(/version 7/);
