@@ -1,6 +1,6 @@
 import type { Context } from '../core/context.js';
 import { makeFormatter } from '../forwarder/record-format.js';
-import { UNSYNCED_MARK } from '../journal/clock-corrections.js';
+import { UNSYNCED_MARK_END } from '../journal/clock-corrections.js';
 import type { JournalEntry, StoredRecord } from '../journal/journal.js';
 import type { RecordProcessor } from '../journal/processor.js';
 import type { AnalyticsDeclarations } from './declarations.js';
@@ -10,8 +10,6 @@ import { RuleEngine } from './rules/engine.js';
 import type { Alert } from './rules/types.js';
 import { WindowEngine } from './windows/engine.js';
 import type { Aggregate } from './windows/types.js';
-
-const UNSYNCED_MARK_END = `${UNSYNCED_MARK}}`;
 
 /**
  * Snapshot format version: bump when the layout changes (a version it cannot read starts

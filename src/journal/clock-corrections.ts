@@ -39,8 +39,8 @@ export function correctionLoader(db: Database.Database): () => ClockCorrection[]
   };
 }
 
-/** The marker as markUnsynced() leaves it: the body's last member. */
-const UNSYNCED_MARK_END = `${UNSYNCED_MARK}}`;
+/** The marker as markUnsynced() leaves it: the body's last member (what counts; see applyClockCorrections). */
+export const UNSYNCED_MARK_END = `${UNSYNCED_MARK}}`;
 
 /**
  * Applies the corrections to records read for forwarding (in place; records are fresh objects from the page).
