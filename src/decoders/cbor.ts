@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { WeirError } from '../core/errors.js';
 import { getPath, parsePath } from '../profiles/field-path.js';
 import type { Decoder, DecoderFactory } from './decoder.js';
-import { describeValue, setField, type Doc } from './util.js';
+import { dayExists, describeValue, excerpt, setField, type Doc } from './util.js';
 
 const options = z.strictObject({
   /** Dot path to an array of readings inside the document, e.g. `data.samples`. */
@@ -19,9 +19,10 @@ const options = z.strictObject({
  * (RFC 8949 §5.3.1 and Appendix C) that makes any input cheap and safe to reject: a
  * length beyond the bytes left, nesting deeper than 32, indefinite-length strings,
  * reserved or unassigned simple values, trailing bytes, and any tag outside a short
- * list. That list: 0/1 date-times, 2/3 bignums of at most 32 bytes, 4/5 decimal
- * fractions and bigfloats, 21–24 encoding hints and embedded CBOR, 32–34 and 36 text
- * forms, 258 sets, 259 maps, 55799 self-described CBOR, and the RFC 8746 typed arrays.
+ * list. That list: 0/1 date-times (tag 0 around an RFC 3339 date-time with an offset
+ * only), 2/3 bignums of at most 32 bytes, 4/5 decimal fractions and bigfloats, 21–24
+ * encoding hints and embedded CBOR, 32–34 and 36 text forms, 258 sets, 259 maps, 55799
+ * self-described CBOR, and the RFC 8746 typed arrays.
  * It leaves out cbor-x's own extensions — record structures, value sharing (28/29, which
  * can build cycles and exponential DAGs), packed values, tag 27 (which calls RegExp and
  * Error constructors) — and big bignums (cbor-x's conversion is quadratic: a 64 KiB one
@@ -167,6 +168,7 @@ function checkWellFormed(buf: Uint8Array): void {
       }
       case 6: {
         if (!ALLOWED_TAGS.has(h.arg)) fail(`unsupported tag ${h.arg} at byte offset ${start}`);
+        if (h.arg === 0) checkDateTime(buf, start, at);
         if (h.arg === 2 || h.arg === 3 || TYPED_ARRAY_TAGS.has(h.arg)) {
           const content = readHead(buf, at);
           if (content.major !== 2 || content.info === 31) fail(`tag ${h.arg} at byte offset ${start} must enclose a byte string`);
@@ -185,6 +187,26 @@ function checkWellFormed(buf: Uint8Array): void {
     }
   } while (stack.length > 0);
   if (at !== buf.length) fail(`${plural(buf.length - at, 'byte')} after the data item (from byte offset ${at})`);
+}
+
+/** RFC 3339 §5.6 date-time: full-date "T" full-time, where the time zone offset is not optional. */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * RFC 8949 §3.4.1: tag 0 encloses an RFC 3339 date-time text. cbor-x hands any text to
+ * `new Date()`, which reads one without an offset in the gateway's own time zone (and
+ * guesses at free text, and rolls 30 February into March): the same bytes would be
+ * different instants on two gateways. So invalid content is refused (§5.3.2).
+ */
+function checkDateTime(buf: Uint8Array, start: number, at: number): void {
+  const content = readHead(buf, at);
+  if (content.major !== 3 || content.info === 31) fail(`tag 0 at byte offset ${start} must enclose a text string`);
+  if (content.arg > buf.length - content.next) return; // the main pass reports the short string
+  const text = Buffer.from(buf.buffer, buf.byteOffset + content.next, content.arg).toString('utf8');
+  const m = DATE_TIME.exec(text);
+  if (!m || !dayExists(Number(m[1]), Number(m[2]), Number(m[3]))) {
+    fail(`tag 0 at byte offset ${start} must enclose an RFC 3339 date-time with an offset, got ${excerpt(text)}`);
+  }
 }
 
 /** A plain, JSON-safe copy of what cbor-x returned. Depth is bounded by checkWellFormed. */

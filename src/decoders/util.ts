@@ -27,6 +27,14 @@ export function parseNumeric(text: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/**
+ * RFC 3339 §5.7: whether the day exists in its month (1–12) and year. Date.parse does
+ * not check it and rolls over: "2024-02-30" would be read as 1 March.
+ */
+export function dayExists(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 /** The payload as text, without a leading UTF-8 byte-order mark. */
 export function payloadText(payload: Buffer): string {
   const text = payload.toString('utf8');

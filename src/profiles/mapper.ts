@@ -1,4 +1,5 @@
 import { WeirError } from '../core/errors.js';
+import { dayExists } from '../decoders/util.js';
 import { getPath, parsePath, type FieldPath } from './field-path.js';
 import type { Reading } from './profile.js';
 import type { ProfileSpec } from './schema.js';
@@ -42,17 +43,10 @@ function asNumber(v: unknown): number | undefined {
 /** ISO-8601 date-time (RFC 3339 §5.6 profile), with or without offset. */
 const ISO = /^(\d{4})-(\d{2})-(\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-/**
- * RFC 3339 §5.7: the day must exist in its month and year. Date.parse does not check
- * it and rolls over: "2024-02-30" would be read as 1 March, a plausible wrong time.
- */
-function dayExists(year: number, month: number, day: number): boolean {
-  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
-}
-
 function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number | undefined {
   if (format === 'iso8601' || (format === 'auto' && typeof v === 'string' && !/^\s*-?\d+(\.\d+)?\s*$/.test(v))) {
     const m = typeof v === 'string' ? ISO.exec(v) : null;
+    // RFC 3339 §5.7: Date.parse would roll a day that does not exist (30 Feb) into the next month.
     if (typeof v !== 'string' || !m || !dayExists(Number(m[1]), Number(m[2]), Number(m[3]))) return undefined;
     // A date-time without an offset would be read in the gateway's own time zone
     // (ECMA-262 §21.4.3.2): the same payload would mean different instants on two

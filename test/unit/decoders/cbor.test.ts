@@ -56,6 +56,27 @@ describe('cbor decoder', () => {
     expect(Object.getOwnPropertyDescriptor(keys, '__proto__')?.value).toBe('f');
   });
 
+  it('reads a tag 0 date-time as RFC 3339 says, whatever the gateway time zone (RFC 8949 §3.4.1)', () => {
+    const saved = process.env.TZ;
+    const tag0 = (text: string) => Buffer.concat([hex('a1 62 7473 c0'), enc(text)]);
+    try {
+      for (const tz of ['UTC', 'Europe/Berlin', 'America/New_York']) {
+        process.env.TZ = tz;
+        expect(cbor.decode(tag0('2024-05-01T12:00:00+02:00')), tz).toEqual([{ ts: '2024-05-01T10:00:00.000Z' }]);
+        expect(cbor.decode(tag0('2024-05-01t10:00:00.250z')), tz).toEqual([{ ts: '2024-05-01T10:00:00.250Z' }]);
+        // No offset, not a date-time, a day that does not exist: never a time read in the gateway's zone.
+        for (const bad of ['2024-05-01T10:00:00', '2024-05-01', 'May 1, 2024 10:00', '2024-02-30T10:00:00Z']) {
+          expect(reason(cbor, tag0(bad), 'WEIR_DECODE_FAILED'), `${tz} ${bad}`)
+            .toBe(`invalid CBOR: tag 0 at byte offset 4 must enclose an RFC 3339 date-time with an offset, got ${JSON.stringify(bad)}`);
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+    expect(reason(cbor, hex('a1 62 7473 c0 01'), 'WEIR_DECODE_FAILED')).toBe('invalid CBOR: tag 0 at byte offset 4 must enclose a text string');
+  });
+
   it('decodes a top-level array as a batch, and honours items', () => {
     expect(cbor.decode(enc([{ a: 1 }, { a: 2 }]))).toEqual([{ a: 1 }, { a: 2 }]);
     expect(makeDecoder('cbor', { items: 'data.samples' }).decode(enc({ data: { samples: [{ v: 1 }] } }))).toEqual([{ v: 1 }]);
