@@ -43,6 +43,13 @@ function asNumber(v: unknown): number | undefined {
 /** ISO-8601 date-time (RFC 3339 §5.6 profile), with or without offset. */
 const ISO = /^(\d{4})-(\d{2})-(\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
+/**
+ * ECMA-262 §21.4.1.22: a time value lies within ±8.64e15 ms of the epoch. Beyond it
+ * (1e300 s, or garbage read as a time) no Date, no BIGINT column, no window can hold
+ * it: such an event time is refused, like text that is not a time. NaN fails too.
+ */
+const MAX_EVENT_TIME = 8.64e15;
+
 function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number | undefined {
   if (format === 'iso8601' || (format === 'auto' && typeof v === 'string' && !/^\s*-?\d+(\.\d+)?\s*$/.test(v))) {
     const m = typeof v === 'string' ? ISO.exec(v) : null;
@@ -57,7 +64,7 @@ function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number 
   const n = asNumber(v);
   if (n === undefined || typeof v === 'boolean') return undefined;
   const ms = format === 'ms' ? n : format === 's' ? n * 1000 : Math.abs(n) >= 1e11 ? n : n * 1000;
-  return Number.isFinite(ms) ? Math.round(ms) : undefined;
+  return Math.abs(ms) <= MAX_EVENT_TIME ? Math.round(ms) : undefined;
 }
 
 const DEVICE_ID_MAX = 128;

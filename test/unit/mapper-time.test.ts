@@ -56,6 +56,29 @@ describe('ISO-8601 dates that do not exist', () => {
   });
 });
 
+describe('epoch event times', () => {
+  const mapperFor = (format: 'ms' | 's' | 'auto') => compileMapper(profileSchema.parse({ ...spec, time: { field: 'at', format } }));
+  const outcome = (format: 'ms' | 's' | 'auto', at: unknown) => {
+    try {
+      return `ts ${mapperFor(format)({ id: 'd', at, v: 1 }, {}, 0).ts}`;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('dead-letters a time no date can hold (beyond ±8.64e15 ms, ECMA-262 §21.4.1.22) instead of forwarding it', () => {
+    // weir.readings promises epoch milliseconds: 1e+303 is no instant, and no BIGINT downstream.
+    expect(outcome('s', 1e300)).toMatch(/event time field "at" is not a valid s time: 1e\+300/);
+    expect(outcome('ms', 1e20)).toMatch(/is not a valid ms time/);
+    expect(outcome('ms', '-9e15')).toMatch(/is not a valid ms time/);
+    expect(outcome('auto', 9e15)).toMatch(/is not a valid auto time/);
+    // The edges of the range still decode.
+    expect(outcome('ms', 8.64e15)).toBe(`ts ${8.64e15}`);
+    expect(outcome('s', -8.64e12)).toBe(`ts ${-8.64e15}`);
+    expect(outcome('auto', 1714557600)).toBe('ts 1714557600000');
+  });
+});
+
 describe('JSON with a byte order mark', () => {
   it('decodes as without it (RFC 8259 §8.1)', () => {
     const json = decoders.get('json')!;
