@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { WeirError } from '../core/errors.js';
 import type { Decoder, DecoderFactory } from './decoder.js';
-import { setField, type Doc } from './util.js';
+import { rescale, setField, type Doc } from './util.js';
 
 /** Bytes per numeric type. */
 const SIZES = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, u64: 8, i64: 8, f32: 4, f64: 8 } as const;
@@ -105,10 +105,7 @@ export const binaryDecoder: DecoderFactory<z.infer<typeof options>> = {
         throw new WeirError('WEIR_WRONG_SHAPE', `${where()}: got ${hex(raw)}, expected ${hex(s.expect)}`);
       }
       if (s.scale === undefined && s.add === undefined) return raw;
-      // A fixed-point scale such as 0.1 divides by 10 instead: 886 / 10 is 88.6, 886 * 0.1 is 88.60000000000001.
-      const divisor = s.scale !== undefined && Math.abs(s.scale) < 1 && s.scale !== 0 ? 1 / s.scale : undefined;
-      const scaled = divisor !== undefined && Math.abs(divisor - Math.round(divisor)) < 1e-9 ? raw / Math.round(divisor) : raw * (s.scale ?? 1);
-      return scaled + (s.add ?? 0);
+      return rescale(raw, s.scale ?? 1, s.add ?? 0);
     };
     return {
       decode(payload: Buffer): unknown[] {

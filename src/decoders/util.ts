@@ -35,6 +35,21 @@ export function dayExists(year: number, month: number, day: number): boolean {
   return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
+/**
+ * raw × scale + add, exact for the fixed-point scales sensors use. A scale such as 0.1
+ * (not exact in binary floating point) divides by 10 instead, and an add that is a whole
+ * number of such steps joins the numerator: 886 × 0.1 is 88.60000000000001 and that
+ * minus 40 is 48.599999999999994, while (886 − 400) / 10 is 48.6, the value the device
+ * meant. Any other scale is a plain multiplication.
+ */
+export function rescale(raw: number, scale: number, add: number): number {
+  const inverse = scale !== 0 && Math.abs(scale) < 1 ? 1 / scale : NaN;
+  const divisor = Math.round(inverse);
+  if (!(Math.abs(inverse - divisor) < 1e-9)) return raw * scale + add;
+  const steps = add * divisor;
+  return Math.abs(steps - Math.round(steps)) < 1e-9 ? (raw + Math.round(steps)) / divisor : raw / divisor + add;
+}
+
 /** The payload as text, without a leading UTF-8 byte-order mark. */
 export function payloadText(payload: Buffer): string {
   const text = payload.toString('utf8');

@@ -1,5 +1,5 @@
 import { WeirError } from '../core/errors.js';
-import { dayExists } from '../decoders/util.js';
+import { dayExists, rescale } from '../decoders/util.js';
 import { getPath, parsePath, type FieldPath } from './field-path.js';
 import type { Reading } from './profile.js';
 import type { ProfileSpec } from './schema.js';
@@ -115,7 +115,7 @@ export function compileMapper(spec: ProfileSpec): (doc: unknown, params: Record<
       }
       const n = asNumber(raw);
       if (n === undefined) throw new WeirError('WEIR_WRONG_SHAPE', `metric field "${m.fieldText}" is not a number: ${JSON.stringify(raw)?.slice(0, 64)}`);
-      const value = n * m.scale + m.offset;
+      const value = rescale(n, m.scale, m.offset);
       if (!Number.isFinite(value) || (m.min !== undefined && value < m.min) || (m.max !== undefined && value > m.max)) {
         // A required metric is the reading's reason to exist: out of range, the document goes.
         if (dropOutOfRange && !m.required) continue;

@@ -2,7 +2,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatProblem } from '../../src/config/load.js';
+import { compileMapper } from '../../src/profiles/mapper.js';
 import { BUNDLED_PROFILES_DIR, loadProfiles } from '../../src/profiles/registry.js';
+import { profileSchema } from '../../src/profiles/schema.js';
 import { compilePattern } from '../../src/profiles/topic-pattern.js';
 import { cleanupTempDirs, tempDir } from './support.js';
 
@@ -180,5 +182,24 @@ describe('ProfileRegistry.match', () => {
     expect(registry.match('coap', 'sensors/tmp-1/temperature')).toBeUndefined(); // no CoAP rule
     expect(registry.match('serial', 'iot-data-input')).toBeUndefined();
     expect(registry.match('mqtt', 'iot-data-input/extra')).toBeUndefined();
+  });
+});
+
+describe('metric scale and offset', () => {
+  it('rescales fixed-point metrics exactly: scale 0.1 divides by 10, a whole-step offset joins the numerator', () => {
+    const map = compileMapper(profileSchema.parse({
+      name: 'fixed-point',
+      match: [{ protocol: 'mqtt', topic: 't' }],
+      device: { value: 'd' },
+      metrics: {
+        t: { field: 'dC', scale: 0.1, min: -40, max: 88.6 },
+        f: { field: 'dC', scale: 0.1, offset: -40 },
+        v: { field: 'cV', scale: 0.01, offset: 0.5 },
+      },
+      samples: [{ payload: '{}', expectDeadLetter: 'WEIR_WRONG_SHAPE' }],
+    }));
+    // 886 × 0.1 is 88.60000000000001 in binary floating point: above max, and not what the device sent.
+    expect(map({ dC: 886, cV: 115 }, {}, 0).metrics).toEqual({ t: 88.6, f: 48.6, v: 1.65 });
+    expect(map({ dC: -3, cV: 7 }, {}, 0).metrics).toEqual({ t: -0.3, f: -40.3, v: 0.57 });
   });
 });

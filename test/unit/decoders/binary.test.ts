@@ -55,6 +55,11 @@ describe('binary decoder', () => {
     }]);
   });
 
+  it('rescales exactly: raw × 0.1 − 40 as (raw − 400) / 10, not with binary floating-point noise', () => {
+    const tenths = makeDecoder('binary', { fields: [{ name: 'temp', type: 'u16', scale: 0.1, add: -40 }, { name: 'rh', type: 'u16', scale: 0.01 }] });
+    expect(tenths.decode(Buffer.from('03760073', 'hex'))).toEqual([{ temp: 48.6, rh: 1.15 }]);
+  });
+
   it('decodes N frames of frameBytes as N documents, in order', () => {
     const two = Buffer.concat([LHT65, Buffer.from('C0000A00015E000000FFFF', 'hex')]);
     expect(lht65.decode(two)).toEqual([
