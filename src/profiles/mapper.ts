@@ -1,5 +1,5 @@
 import { WeirError } from '../core/errors.js';
-import { dayExists, rescale } from '../decoders/util.js';
+import { dayExists, parseNumeric, rescale } from '../decoders/util.js';
 import { getPath, parsePath, type FieldPath } from './field-path.js';
 import type { Reading } from './profile.js';
 import type { ProfileSpec } from './schema.js';
@@ -29,19 +29,23 @@ function asText(v: unknown): string | undefined {
   return undefined;
 }
 
-/** Numbers as sensors send them: numbers, numeric strings, booleans (1/0). */
+/**
+ * Numbers as sensors send them: numbers, decimal numeric strings, booleans (1/0).
+ * Strings go through the decoders' parseNumeric, not Number(): Number() also reads
+ * "0x1F", "0b11" and "0o7" (a hex dump would become a plausible metric or event time)
+ * and "Infinity". A non-finite number (a binary f32/CBOR NaN, a sensor's fault marker)
+ * is kept as it is, for the range check to refuse (see the metrics loop).
+ */
 function asNumber(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'number') return v;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : undefined;
-  }
+  if (typeof v === 'string') return parseNumeric(v.trim());
   return undefined;
 }
 
 /** ISO-8601 date-time (RFC 3339 §5.6 profile), with or without offset. */
-const ISO = /^(\d{4})-(\d{2})-(\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+// RFC 3339 §5.6 (NOTE): "T" and "Z" may also be written in lower case.
+const ISO = /^(\d{4})-(\d{2})-(\d{2})([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
 
 /**
  * ECMA-262 §21.4.1.22: a time value lies within ±8.64e15 ms of the epoch. Beyond it
@@ -55,14 +59,15 @@ function parseTime(v: unknown, format: 'ms' | 's' | 'iso8601' | 'auto'): number 
     const m = typeof v === 'string' ? ISO.exec(v) : null;
     // RFC 3339 §5.7: Date.parse would roll a day that does not exist (30 Feb) into the next month.
     if (typeof v !== 'string' || !m || !dayExists(Number(m[1]), Number(m[2]), Number(m[3]))) return undefined;
+    const text = v.toUpperCase(); // Date.parse reads only the upper-case T and Z
     // A date-time without an offset would be read in the gateway's own time zone
     // (ECMA-262 §21.4.3.2): the same payload would mean different instants on two
     // gateways. RFC 3339 requires the offset; absent, it is taken as UTC.
-    const t = Date.parse(/[T ]\d/.test(v) && !/(Z|[+-]\d{2}:?\d{2})$/.test(v) ? `${v.replace(' ', 'T')}Z` : v);
+    const t = Date.parse(/[T ]\d/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/.test(text) ? `${text.replace(' ', 'T')}Z` : text);
     return Number.isFinite(t) ? t : undefined;
   }
   const n = asNumber(v);
-  if (n === undefined || typeof v === 'boolean') return undefined;
+  if (n === undefined || typeof v === 'boolean') return undefined; // NaN fails the range check below
   const ms = format === 'ms' ? n : format === 's' ? n * 1000 : Math.abs(n) >= 1e11 ? n : n * 1000;
   return Math.abs(ms) <= MAX_EVENT_TIME ? Math.round(ms) : undefined;
 }
@@ -115,11 +120,15 @@ export function compileMapper(spec: ProfileSpec): (doc: unknown, params: Record<
       }
       const n = asNumber(raw);
       if (n === undefined) throw new WeirError('WEIR_WRONG_SHAPE', `metric field "${m.fieldText}" is not a number: ${JSON.stringify(raw)?.slice(0, 64)}`);
+      // A NaN or infinite value is a number the sensor could not measure: out of range, so
+      // outOfRange: drop-metric drops just this metric, as for any other bad value.
       const value = rescale(n, m.scale, m.offset);
       if (!Number.isFinite(value) || (m.min !== undefined && value < m.min) || (m.max !== undefined && value > m.max)) {
         // A required metric is the reading's reason to exist: out of range, the document goes.
         if (dropOutOfRange && !m.required) continue;
-        throw new WeirError('WEIR_OUT_OF_RANGE', `metric ${m.metric}=${value} outside [${m.min ?? '-inf'}, ${m.max ?? 'inf'}]`);
+        throw new WeirError('WEIR_OUT_OF_RANGE', Number.isFinite(value)
+          ? `metric ${m.metric}=${value} outside [${m.min ?? '-inf'}, ${m.max ?? 'inf'}]`
+          : `metric ${m.metric} is not a finite number (${value})`);
       }
       values[m.metric] = value;
       count++;

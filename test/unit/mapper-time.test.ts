@@ -87,3 +87,39 @@ describe('JSON with a byte order mark', () => {
     expect(decoder.decode(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]))).toEqual(decoder.decode(body));
   });
 });
+
+describe('lower-case T and Z (RFC 3339 §5.6 NOTE)', () => {
+  it('reads them as their upper-case forms', () => {
+    expect(tsOf('2024-05-01t10:00:00z')).toBe(Date.UTC(2024, 4, 1, 10));
+    expect(tsOf('2024-05-01t12:00:00.5+02:00')).toBe(Date.UTC(2024, 4, 1, 10, 0, 0, 500));
+    expect(tsOf('2024-05-01t10:00')).toBe(Date.UTC(2024, 4, 1, 10));
+  });
+});
+
+describe('numbers in text', () => {
+  const mapperOf = (extra: object) => compileMapper(profileSchema.parse({ ...spec, time: { field: 'at', format: 'ms' }, ...extra }));
+  const reason = (f: () => unknown): string => {
+    try {
+      return JSON.stringify(f());
+    } catch (err) {
+      return `${(err as { code?: string }).code}: ${(err as Error).message}`;
+    }
+  };
+
+  it('takes decimal text but not hex, binary, octal or Infinity, which Number() would read', () => {
+    const map = mapperOf({});
+    expect(map({ id: 'd', at: ' 1714557600000 ', v: '21.5' }, {}, 0)).toMatchObject({ ts: 1714557600000, metrics: { v: 21.5 } });
+    for (const v of ['0x1F', '0b11', '0o7', 'Infinity', '1_000']) {
+      expect(reason(() => map({ id: 'd', at: 1714557600000, v }, {}, 0)), v).toMatch(/^WEIR_WRONG_SHAPE: metric field "v" is not a number/);
+      expect(reason(() => map({ id: 'd', at: v, v: 1 }, {}, 0)), v).toMatch(/^WEIR_WRONG_SHAPE: .*not a valid ms time/);
+    }
+  });
+
+  it('counts a NaN or infinite metric (a binary sensor\'s fault marker) as out of range, so drop-metric drops only that metric', () => {
+    const strict = mapperOf({ metrics: { v: {}, w: {} } });
+    expect(reason(() => strict({ id: 'd', at: 1, v: Number.NaN, w: 2 }, {}, 0))).toBe('WEIR_OUT_OF_RANGE: metric v is not a finite number (NaN)');
+    const lenient = mapperOf({ metrics: { v: {}, w: {} }, outOfRange: 'drop-metric' });
+    expect(lenient({ id: 'd', at: 1, v: Number.NaN, w: 2 }, {}, 0).metrics).toEqual({ w: 2 });
+    expect(lenient({ id: 'd', at: 1, v: Number.POSITIVE_INFINITY, w: 2 }, {}, 0).metrics).toEqual({ w: 2 });
+  });
+});
