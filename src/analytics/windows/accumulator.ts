@@ -187,7 +187,10 @@ export class AccumulatorSlab {
     const sketch = this.sketches?.[slot];
     if (sketch) {
       // n equal values: report the value itself (exact), not its bucket's representative.
-      for (const [name, q] of this.options.quantiles) out[name] = min === max ? min : sketch.getValueAtQuantile(q);
+      // Otherwise clamp to [min, max]: a bucket's representative may lie past the extreme
+      // value it holds (1, 1.004, 1.008 gave p99 1.01 > max), and the true quantile never
+      // does, so clamping only brings the estimate closer and keeps p99 ≤ max for consumers.
+      for (const [name, q] of this.options.quantiles) out[name] = min === max ? min : Math.min(max, Math.max(min, sketch.getValueAtQuantile(q)));
     }
     return out;
   }

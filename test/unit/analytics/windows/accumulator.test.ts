@@ -81,6 +81,16 @@ describe('AccumulatorSlab', () => {
     }), { numRuns: 300 });
   });
 
+  it('never reports a quantile outside [min, max], where the sketch\'s bucket may lie', () => {
+    const r = fill([1, 1.004, 1.008], [1, 2, 3]).result();
+    expect([r.p50, r.p95, r.p99].every((q) => q! >= r.min && q! <= r.max)).toBe(true);
+    expect(r.p99).toBe(1.008); // the bucket's representative was 1.01
+    fc.assert(fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 2, maxLength: 50 }), (vs) => {
+      const q = fill(vs, vs.map((_, i) => i)).result();
+      for (const v of [q.p50, q.p95, q.p99]) expect(v! >= q.min && v! <= q.max).toBe(true);
+    }), { numRuns: 200 });
+  });
+
   it('keeps the bound for the high quantiles when values span more decades than the bins hold', () => {
     const vs = Array.from({ length: 2000 }, (_, i) => 10 ** (-6 + (12 * ((i * 7919) % 2000)) / 2000));
     const a = fill(vs, vs.map(() => 0));
