@@ -4,8 +4,9 @@ import { closest, distance } from 'fastest-levenshtein';
  * Environment overrides: every leaf of the config can be set as WEIR_<PATH>, the key
  * path in SCREAMING_SNAKE_CASE — kafka.brokers → WEIR_KAFKA_BROKERS, dataDir →
  * WEIR_DATA_DIR, journal.commitIntervalMs → WEIR_JOURNAL_COMMIT_INTERVAL_MS. Lists
- * are comma-separated. The variable names are derived from the defaults, so a new
- * config key gets its variable without anyone remembering to add it here.
+ * are comma-separated, or a JSON array (lists of objects). The variable names are
+ * derived from the defaults, so a new config key gets its variable without anyone
+ * remembering to add it here.
  */
 
 export interface EnvOverride {
@@ -24,7 +25,19 @@ export function envVariable(path: string[]): string {
 }
 
 function coerce(raw: string, example: unknown): unknown {
-  if (Array.isArray(example)) return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (Array.isArray(example)) {
+    // A JSON array for lists of objects (WEIR_BRIDGE_SUBSCRIPTIONS='[{"topic":"a/#"}]'),
+    // which no comma-separated text can express; on a JSON error the text goes on to the
+    // schema, which names the variable.
+    if (raw.trimStart().startsWith('[')) {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return raw;
+      }
+    }
+    return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  }
   if (typeof example === 'number') return raw.trim() === '' ? raw : Number(raw);
   if (typeof example === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;

@@ -88,6 +88,20 @@ describe('environment overrides', () => {
       ['WEIR_DATA_DIR', 'WEIR_JOURNAL_COMMIT_INTERVAL_MS', 'WEIR_KAFKA_BROKERS', 'WEIR_MQTT_PORT', 'WEIR_PROFILES_BUNDLED']);
   });
 
+  it('takes a JSON array for a list, the only form a list of objects has (bridge subscriptions, serial ports)', () => {
+    const { config } = loadConfig(undefined, {
+      WEIR_BRIDGE_SUBSCRIPTIONS: '[{"filter":"site/+/temp","qos":2},{"filter":"meters/#","topicPrefix":"m/"}]',
+      WEIR_SERIAL_PORTS: '[{"name":"meter","path":"/dev/ttyUSB0"}]',
+      WEIR_KAFKA_BROKERS: ' ["a:1", "b:2"]',
+    });
+    expect(config.bridge.subscriptions).toEqual([{ filter: 'site/+/temp', qos: 2 }, { filter: 'meters/#', qos: 1, topicPrefix: 'm/' }]);
+    expect(config.serial.ports.map((p) => [p.name, p.path])).toEqual([['meter', '/dev/ttyUSB0']]);
+    expect(config.kafka.brokers).toEqual(['a:1', 'b:2']);
+    // Not JSON after all: the schema names the variable.
+    const problems = problemsOf(undefined, { WEIR_BRIDGE_SUBSCRIPTIONS: '[{"filter": site/#}]' });
+    expect(problems.map((p) => p.file)).toEqual(['$WEIR_BRIDGE_SUBSCRIPTIONS']);
+  });
+
   it('names WEIR_ variables that set nothing — a misspelt override would otherwise leave its default in force', () => {
     const { config, stray } = loadConfig(undefined, {
       WEIR_KAFKA_BROKER: 'central:9092', // one letter short of WEIR_KAFKA_BROKERS
