@@ -45,6 +45,11 @@ export async function decodeCommand(args: string[]): Promise<number> {
   if (!params) {
     throw new WeirError('WEIR_NO_PROFILE', `"${topic}" matches none of ${profile.name}'s patterns (${profile.patterns.map((p) => p.pattern.source).join(', ')})`);
   }
+  // Without --topic/--path the pattern's own text is the topic: its named segments would
+  // come out as the literal "{device}", a device id no real payload has.
+  if (values.topic === undefined && values.path === undefined && Object.keys(params).length > 0) {
+    throw new WeirError('WEIR_USAGE', `${profile.name} reads ${Object.keys(params).map((n) => `{${n}}`).join(', ')} from the topic or path (${topic}): give --topic or --path`);
+  }
   const result = profile.decode({ payload: await readPayload(positionals[0]!), params, received: Date.now() });
   for (const r of result.readings) console.log(JSON.stringify(r));
   for (const r of result.rejects) console.error(`dead letter: ${r.code}: ${r.reason}`);

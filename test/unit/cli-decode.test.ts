@@ -41,3 +41,15 @@ describe('weir decode @FILE', () => {
     expect(err[0]).toContain('ENOENT');
   });
 });
+
+describe('weir decode without --topic', () => {
+  it('asks for a topic when the profile reads named segments from it, instead of using "{device}" as the device id', async () => {
+    const { code, out, err } = await weir('decode', '-p', 'temperature-sensor', '{"t":20.5,"time":1714557600}');
+    expect(code).toBe(2);
+    expect(out).toEqual([]);
+    expect(err).toEqual(['weir decode: WEIR_USAGE: temperature-sensor reads {device} from the topic or path (sensors/{device}/temperature): give --topic or --path']);
+    const given = await weir('decode', '-p', 'temperature-sensor', '--topic', 'sensors/t-1/temperature', '{"t":20.5,"time":1714557600}');
+    expect(given.code).toBe(0);
+    expect(JSON.parse(given.out[0]!)).toMatchObject({ device: 't-1' });
+  });
+});
