@@ -14,6 +14,7 @@ import { ForwarderThread } from '../forwarder/forwarder-thread.js';
 import type { KafkaProducerPort } from '../forwarder/producer.js';
 import { HttpServer } from '../http/server.js';
 import { Ingest } from '../ingest/ingest.js';
+import { markUnsynced } from '../journal/clock-corrections.js';
 import { appendAsync } from '../journal/journal.js';
 import { SqliteJournal } from '../journal/sqlite-journal.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
@@ -186,7 +187,9 @@ export class Gateway {
       event, version: VERSION, uptime_s: s.uptimeSeconds, uplink: s.uplink.state,
       backlog: s.backlog, oldest_unsent_s: s.oldestUnsentAgeSeconds, journal_bytes: s.disk.journalBytes, last_seq: s.lastSeq,
     });
-    appendAsync(this.journal, { stream: 'status', key: this.ctx.config.gateway.id, received: this.ctx.clock.now(), body })
+    // Stamped like a reading: before the clock syncs, marked, and corrected when forwarded.
+    const { received, unsynced } = this.clockSync.stamp();
+    appendAsync(this.journal, { stream: 'status', key: this.ctx.config.gateway.id, received, body: unsynced ? markUnsynced(body) : body })
       .catch((err) => this.ctx.log.warn({ err }, 'could not journal a status record'));
   }
 

@@ -10,6 +10,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { KafkaProducerPort } from '../../src/forwarder/producer.js';
 import { Gateway } from '../../src/gateway/gateway.js';
+import { JournalReader } from '../../src/journal/journal-reader.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
 import { cleanupTempDirs, tempDir, turns } from './support.js';
 
@@ -102,5 +103,32 @@ describe('a gateway clock that jumps', () => {
     expect(gw.analytics!.stats().openWindows).toBe(0);
     // Derived records become readable once their commit is durable (a real fsync).
     await vi.waitFor(() => expect(aggregates(gw).map((a) => [a.device, a.window_start, a.count, a.late])).toEqual([['quiet', T, 1, undefined]]));
+  });
+});
+
+describe('a status record stamped before the clock syncs', () => {
+  it('is marked, and forwarded with its received time corrected, like a reading', async () => {
+    const clock = new ManualClock(5_000); // an implausible wall clock: unsynced from the start
+    const gw = await start(clock);
+    expect(gw.clockSync.state).toBe('unsynced');
+    await run(clock, 1000);
+    const trueTime = T + clock.monotonic();
+    gw.emitStatus('probe');
+    await run(clock, 1000);
+    clock.jumpWall(T + clock.monotonic()); // NTP: the true time
+    await run(clock, 2000);
+    expect(gw.clockSync.state).toBe('synced');
+    // What the forwarder reads (journal-reader.ts applies the corrections).
+    const reader = new JournalReader(gw.journal.file);
+    try {
+      await vi.waitFor(() => {
+        const status = reader.read(0, gw.journal.stats().lastSeq, 1000, 1 << 22).filter((r) => r.stream === 'status' && r.body.includes('"probe"'));
+        expect(status).toHaveLength(1);
+        expect(status[0]!.received).toBe(trueTime);
+        expect(JSON.parse(status[0]!.body)).toMatchObject({ event: 'probe', clock: 'corrected' });
+      });
+    } finally {
+      reader.close();
+    }
   });
 });
