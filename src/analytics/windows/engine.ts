@@ -28,6 +28,10 @@
  * Future skew: a reading with ts > processingNow + maxFutureSkewMs is ignored — not
  * aggregated, no watermark move, no idle refresh — and flagged in the result.
  *
+ * Bounded: with maxDevices devices tracked, a reading of a new device is not aggregated
+ * (flagged overCap); advanceIdle forgets a device with no open window silent longer than
+ * forgetAfterMs, which then starts afresh (../retention.ts, forget.ts).
+ *
  * Determinism: output depends only on the sequence of calls and their arguments. Within
  * one call, aggregates come ordered by (window_end, window_start, device, spec id, series).
  * snapshot() between calls, then restore() and the same further calls, yields exactly the
@@ -40,6 +44,8 @@
  */
 import type { Unpacked } from '../packed-snapshot.js';
 import { MAX_ABS_VALUE } from './accumulator.js';
+import { Retention } from '../retention.js';
+import { forgetSilentDevices } from './forget.js';
 import { decodeWindows, encodeWindows, type EncodedWindows } from './snapshot.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
 import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
@@ -80,20 +86,23 @@ export class WindowEngine {
   private futureSkewTotal = 0;
   private invalidTotal = 0;
   private droppedOnRestore = 0;
+  private readonly retention: Retention;
+  private forgottenTotal = 0;
 
-  /** @throws RangeError on an invalid spec, duplicate spec id, or negative/NaN maxFutureSkewMs. */
+  /** @throws RangeError on an invalid spec, duplicate spec id, or negative/NaN maxFutureSkewMs, maxDevices or forgetAfterMs. */
   constructor(specs: readonly WindowSpec[], options: EngineOptions = {}) {
     this.specs = compileSpecs(specs);
     this.keys = this.specs.map((s) => new SeriesKeys(s.groupBy));
     this.tables = this.specs.map((s) => new SeriesTable(s));
     this.maxFutureSkewMs = options.maxFutureSkewMs ?? Infinity;
     if (!(this.maxFutureSkewMs >= 0)) throw new RangeError('maxFutureSkewMs must be >= 0');
+    this.retention = new Retention(options);
   }
 
   /**
    * Feeds one reading; `processingNow` is the gateway time it is processed at (its
    * `received`, for exact replay). Returns the windows it closed, its late parts, and
-   * whether it was refused for future skew or an invalid event time (then nothing else happened).
+   * whether it was refused for future skew, an invalid event time or the device cap (then nothing else happened).
    * @throws RangeError when processingNow is not a finite number (a caller bug, not bad data).
    */
   add(reading: WindowReading, processingNow: number): AddResult {
@@ -113,8 +122,15 @@ export class WindowEngine {
     const idx = this.specsFor(reading.profile);
     if (idx.length === 0) return result;
     let dev = this.devices.get(reading.device);
-    if (!dev) this.devices.set(reading.device, (dev = newDevice(-Infinity, processingNow, this.specs.length)));
+    if (!dev) {
+      if (this.retention.full(this.devices.size)) {
+        result.overCap = true;
+        return result;
+      }
+      this.devices.set(reading.device, (dev = newDevice(-Infinity, processingNow, this.specs.length)));
+    }
     dev.lastSeen = processingNow;
+    this.retention.seen(processingNow);
     let late: LateReading[] | undefined;
     for (const i of idx) late = this.accept(dev, i, reading, late);
     if (late) result.late = late;
@@ -129,13 +145,21 @@ export class WindowEngine {
 
   /**
    * Closes every open window of each device silent (no accepted reading) for more than
-   * `idleMs` before `now`. For exact replay, drive `now` from journaled time, not the wall clock.
+   * `idleMs` before `now`, then forgets the devices silent past forgetAfterMs (forget.ts;
+   * `forgotten` counts them: a call that forgot some changed state without returning
+   * anything). For exact replay, drive `now` from journaled time, not the wall clock.
    */
   advanceIdle(now: number, idleMs: number): Aggregate[] {
     if (!Number.isFinite(now) || !(idleMs >= 0)) throw new RangeError('advanceIdle: now must be finite and idleMs >= 0');
     const out: Emission[] = [];
     for (const [device, dev] of this.devices) if (dev.open > 0 && now - dev.lastSeen > idleMs) this.closeAll(device, dev, out);
+    this.forgottenTotal += forgetSilentDevices(this.devices, this.retention, now);
     return finish(out);
+  }
+
+  /** Devices this engine object forgot (not carried across restore); grows only in advanceIdle. */
+  get forgotten(): number {
+    return this.forgottenTotal;
   }
 
   /**
@@ -145,6 +169,7 @@ export class WindowEngine {
   shiftProcessingTime(deltaMs: number): void {
     if (!Number.isFinite(deltaMs)) throw new RangeError('shiftProcessingTime: deltaMs must be finite');
     for (const dev of this.devices.values()) dev.lastSeen += deltaMs;
+    this.retention.shift(deltaMs);
   }
 
   /** Closes every open window of every device, as advanceIdle would. For tests and deliberate drains. */
@@ -182,7 +207,11 @@ export class WindowEngine {
     const d = packed?.block instanceof Float64Array
       ? decodeWindows(e.specs, e.keys, e.tables, packed.header, packed.block)
       : decodeSnapshotV1(e.specs, e.keys, e.tables, snapshot);
-    for (const [device, dev] of d.devices) e.devices.set(device, dev);
+    // All of them, even beyond maxDevices (the cap was lowered): the cap only turns new devices away.
+    for (const [device, dev] of d.devices) {
+      e.devices.set(device, dev);
+      e.retention.seen(dev.lastSeen);
+    }
     [e.lateTotal, e.futureSkewTotal, e.invalidTotal] = d.totals;
     e.openWindows = d.openWindows;
     e.droppedOnRestore = d.dropped;

@@ -1,4 +1,5 @@
 /** The window engine's inputs and outputs. */
+import type { RetentionOptions } from '../retention.js';
 
 /** What the engine reads from a reading: `Reading` from profiles/profile.ts fits as is. */
 export interface WindowReading {
@@ -81,9 +82,15 @@ export interface AddResult {
   futureSkew: boolean;
   /** Its event time was not a finite number within ±8.64e15 ms (MAX_EVENT_TIME): ignored, counted as invalid. */
   invalidTime: boolean;
+  /**
+   * Present (true) only when its device is new and the engine already tracks maxDevices
+   * devices: not aggregated (count it, warn). Absent otherwise, so the common result keeps its shape.
+   */
+  overCap?: true;
 }
 
-export interface EngineOptions {
+/** maxDevices, forgetAfterMs, forgetGrainMs: see ../retention.ts. */
+export interface EngineOptions extends RetentionOptions {
   /**
    * A reading with ts > processingNow + maxFutureSkewMs is not aggregated and does not
    * move its device's watermark. Default Infinity (no check): the config layer owns the
