@@ -1,11 +1,13 @@
+import type { RetentionOptions } from '../retention.js';
 import { compileList, formerRule } from './compile.js';
+import { EntryTable } from './entries.js';
 import {
-  eachKey, freeze, makeAlert, pickTags, profileRules, saveAlert, tagKey, type DeviceEntry, type Key, type ProfileRules,
+  eachKey, freeze, makeAlert, pickTags, profileRules, saveAlert, type DeviceEntry, type Key, type ProfileRules,
 } from './keys.js';
 import type { RuleSpecInput } from './schema.js';
 import { parseSnapshot, type RuleSnapshot, type SavedKey } from './snapshot.js';
 import { createState } from './states.js';
-import { dec, RuleSnapshotError, type Alert, type Change, type RuleReading } from './types.js';
+import { dec, enc, RuleSnapshotError, type Alert, type Change, type RuleReading } from './types.js';
 
 /** Rules per profile name; the key "*" applies to every profile (after the profile's own). */
 export type RulesByProfile = Readonly<Record<string, readonly RuleSpecInput[]>>;
@@ -22,8 +24,13 @@ const NONE: readonly Alert[] = Object.freeze([]);
  * (it reflects every call made so far). The alerts are a function of the sequence of
  * evaluate()/tick() calls alone: the same calls on an engine restored from a
  * snapshot yield exactly the alerts the original would have. tick() changes state
- * only when it returns alerts (all stamped `now`), so a replay from a checkpoint need
- * repeat only the ticks that fired, at their place in the journal.
+ * only when it returns alerts (all stamped `now`) or forgets entries (`forgotten`
+ * grows), so a replay from a checkpoint need repeat only those ticks, at their place
+ * in the journal.
+ *
+ * Bounded (../retention.ts, forget.ts): with maxDevices (profile, device) entries held,
+ * a reading of a new one is not evaluated (`refused` grows); tick() forgets an entry
+ * with no firing key whose last reading is older than forgetAfterMs.
  *
  * A key is (profile, device, rule, values of the rule's `by` tags). Each key fires at
  * most once until it resolves; a call returns at most one alert per key, in rule
@@ -37,7 +44,8 @@ const NONE: readonly Alert[] = Object.freeze([]);
  * (since start, or in the restored snapshot) can go stale.
  *
  * Memory, bounded per key whatever the traffic (Node 20, 64-bit, measured with 20,000
- * devices, all bookkeeping included): ~220 B per (profile, device) with any key, then
+ * devices, all bookkeeping included): ~220 B per (profile, device) with any key (~30 B
+ * more since entries hold their last reading and firing count for forgetting), then
  * per key: stale ~80 B, range ~120 B, rate ~135 B, threshold ~150 B, flatline ~185 B,
  * zscore ~300 B + 8 B per window slot (16 for time windows; slots start at 16 and
  * double up to the window size: ~780 B with the default 60 readings). A rule with
@@ -47,10 +55,8 @@ const NONE: readonly Alert[] = Object.freeze([]);
 export class RuleEngine {
   private readonly byProfile = new Map<string, ProfileRules>();
   private readonly wildcard: ProfileRules;
-  /** Every (profile, device), in first-seen order (snapshots and firing() keep it). */
-  private readonly devices: DeviceEntry[] = [];
-  /** The same entries by profile, then device: the per-reading lookup builds no key string. */
-  private readonly lookup = new Map<string, Map<string, DeviceEntry>>();
+  /** The (profile, device) entries with their keys, the cap and forgetting (entries.ts). */
+  private readonly table: EntryTable;
   /**
    * Firing alerts of keys dropped by a change of the rules, to be `resolved` by takeRetired():
    * from the snapshot (dropped before it was taken, not yet taken by a tick — a replayed
@@ -59,11 +65,13 @@ export class RuleEngine {
    */
   private retiredSaved: Alert[] = [];
   private retiredNew: Alert[] = [];
-  private firingTotal = 0;
-  private keyTotal = 0;
 
-  /** Parses the rules (defaults applied). Throws WeirError WEIR_CONFIG_INVALID naming profile, rule and path. */
-  constructor(rules: RulesByProfile) {
+  /**
+   * Parses the rules (defaults applied). Throws WeirError WEIR_CONFIG_INVALID naming
+   * profile, rule and path; RangeError on bad retention options.
+   */
+  constructor(rules: RulesByProfile, options: RetentionOptions = {}) {
+    this.table = new EntryTable(options);
     const wildcard = compileList('*', rules['*'] ?? [], []);
     this.wildcard = profileRules(wildcard);
     for (const [profile, list] of Object.entries(rules)) {
@@ -75,6 +83,7 @@ export class RuleEngine {
   evaluate(r: RuleReading): readonly Alert[] {
     const pr = this.byProfile.get(r.profile) ?? this.wildcard;
     if (pr.rules.length === 0 || !Number.isFinite(r.ts) || !Number.isFinite(r.received)) return NONE;
+    this.table.reading(r.received);
     const tags = r.tags ?? {};
     let dev: DeviceEntry | undefined;
     let out: Alert[] | undefined;
@@ -83,11 +92,15 @@ export class RuleEngine {
       const stale = rule.afterMs !== undefined;
       const value = r.metrics[rule.metric];
       if ((!stale || rule.metric !== '*') && !Number.isFinite(value)) continue;
-      dev ??= this.device(r.profile, r.device, pr);
-      let k = this.key(dev, i, tags);
+      if (!dev) {
+        // Over the cap: no entry, so nothing else to do (no rule before this one applied).
+        if (!(dev = this.table.entry(r.profile, r.device, pr, true))) return NONE;
+        this.table.seen(dev, r.received);
+      }
+      let k = this.table.key(dev, i, tags);
       let alert: Alert | undefined;
       if (!k) {
-        k = this.addKey(dev, i, { rule, dev, tags: pickTags(rule.by, tags), state: stale ? undefined : createState(rule.spec), last: r.received, alert: null });
+        k = this.table.addKey(dev, i, { rule, dev, tags: pickTags(rule.by, tags), state: stale ? undefined : createState(rule.spec), last: r.received, alert: null });
         if (stale) continue;
       }
       if (stale) {
@@ -103,7 +116,10 @@ export class RuleEngine {
     return out ?? NONE;
   }
 
-  /** Fires every stale key silent for its rule's afterMs at processing time `now`; alerts stamped `now`. */
+  /**
+   * Fires every stale key silent for its rule's afterMs at processing time `now` (alerts
+   * stamped `now`), then forgets the entries silent past forgetAfterMs with nothing firing.
+   */
   tick(now: number): readonly Alert[] {
     if (!Number.isFinite(now)) return NONE;
     let out: Alert[] | undefined;
@@ -112,7 +128,9 @@ export class RuleEngine {
       if (k.alert !== null || now - k.last < afterMs) return;
       (out ??= []).push(this.change(k, { state: 'firing', value: now - k.last, ts: now, details: { lastReceived: k.last, afterMs } }));
     };
-    for (const dev of this.devices) for (const i of dev.rules.stale) eachKey(dev.slots[i], check);
+    for (const dev of this.table.list) for (const i of dev.rules.stale) eachKey(dev.slots[i], check);
+    // After firing: an entry that just went stale is firing, and kept.
+    this.table.forget(now);
     return out ?? NONE;
   }
 
@@ -122,19 +140,34 @@ export class RuleEngine {
    */
   shiftProcessingTime(deltaMs: number): void {
     if (!Number.isFinite(deltaMs)) return;
-    for (const dev of this.devices) for (const i of dev.rules.stale) eachKey(dev.slots[i], (k) => { k.last += deltaMs; });
+    this.table.shift(deltaMs);
   }
 
   /** The alerts firing now, in key order (devices by first key, then rule order): for `weir status`. */
   firing(): Alert[] {
     const out: Alert[] = [];
-    for (const dev of this.devices) for (const slot of dev.slots) eachKey(slot, (k) => { if (k.alert) out.push(k.alert); });
+    for (const dev of this.table.list) for (const slot of dev.slots) eachKey(slot, (k) => { if (k.alert) out.push(k.alert); });
     return out;
   }
 
   /** How many keys are firing (for /metrics), and how many keys are held. O(1). */
   get stats(): { firing: number; keys: number } {
-    return { firing: this.firingTotal, keys: this.keyTotal };
+    return { firing: this.table.firing, keys: this.table.keys };
+  }
+
+  /** (profile, device) entries held: at most maxDevices, unless a restore brought more. */
+  get entries(): number {
+    return this.table.list.length;
+  }
+
+  /** Readings of new devices not evaluated because maxDevices entries were held (this engine object; not carried across restore). */
+  get refused(): number {
+    return this.table.refused;
+  }
+
+  /** Entries forgotten by tick() (this engine object; not carried across restore). */
+  get forgotten(): number {
+    return this.table.forgotten;
   }
 
   /** The whole state as JSON-safe data (see snapshot.ts). Does not change the engine. */
@@ -142,7 +175,7 @@ export class RuleEngine {
     const rules: RuleSnapshot['rules'] = [];
     const index = new Map<string, number>();
     const devices: RuleSnapshot['devices'] = [];
-    for (const dev of this.devices) {
+    for (const dev of this.table.list) {
       const keys: SavedKey[] = [];
       for (const slot of dev.slots) {
         eachKey(slot, (k) => {
@@ -152,7 +185,7 @@ export class RuleEngine {
           keys.push([ri, { ...k.tags }, k.state ? k.state.save() : [k.last], saveAlert(k.alert)]);
         });
       }
-      devices.push([dev.profile, dev.device, keys]);
+      devices.push([dev.profile, dev.device, keys, enc(dev.last)]);
     }
     const retired = [...this.retiredSaved, ...this.retiredNew];
     return retired.length > 0 ? { v: 1, rules, devices, retired } : { v: 1, rules, devices };
@@ -162,11 +195,12 @@ export class RuleEngine {
    * An engine with `rules` that continues from `snapshot` (as returned by snapshot(),
    * possibly through JSON). Keys of a rule that no longer exists, or whose spec
    * changed, are dropped; those that were firing are handed out, resolved, by
-   * takeRetired(). Throws RuleSnapshotError on a malformed snapshot, WeirError on bad rules.
+   * takeRetired(). Entries beyond options.maxDevices are kept (the cap turns only new ones
+   * away). Throws RuleSnapshotError on a malformed snapshot, WeirError on bad rules.
    */
-  static restore(rules: RulesByProfile, snapshot: unknown): RuleEngine {
+  static restore(rules: RulesByProfile, snapshot: unknown, options: RetentionOptions = {}): RuleEngine {
     const s = parseSnapshot(snapshot);
-    const engine = new RuleEngine(rules);
+    const engine = new RuleEngine(rules, options);
     engine.retiredSaved = (s.retired ?? []).map((a) => freeze({ ...a, kind: a.kind as Alert['kind'], tags: Object.freeze({ ...a.tags }) }));
     // Per snapshot rule: its index in the current rules if its spec is unchanged, and the rule as it was.
     const table = s.rules.map(([profile, name, fp]) => {
@@ -174,14 +208,14 @@ export class RuleEngine {
       const i = pr.index.get(name);
       return { pr, current: i !== undefined && pr.rules[i]!.fingerprint === fp ? i : undefined, old: formerRule(name, fp) };
     });
-    for (const [profile, device, keys] of s.devices) {
+    for (const [profile, device, keys, last] of s.devices) {
       let dev: DeviceEntry | undefined;
       for (const [ri, tags, state, saved] of keys) {
         const { pr, current, old } = table[ri]!;
         const rule = current === undefined ? old : pr.rules[current]!;
         const stale = rule.afterMs !== undefined;
         if (stale && state.length !== 1) throw new RuleSnapshotError(`stale rule "${rule.name}" with a state of ${state.length} fields`);
-        const placeholder: DeviceEntry = dev ?? { profile, device, rules: pr, slots: [] };
+        const placeholder: DeviceEntry = dev ?? { profile, device, rules: pr, slots: [], last: NaN, firing: 0 };
         const k: Key = { rule, dev: placeholder, tags: Object.freeze({ ...tags }), state: undefined, last: 0, alert: null };
         if (saved) k.alert = makeAlert(k, 'firing', saved[0], saved[1], saved[2]);
         if (current === undefined) {
@@ -190,10 +224,11 @@ export class RuleEngine {
         }
         if (stale) k.last = dec(state, 0);
         else k.state = createState(rule.spec, state);
-        k.dev = dev ??= engine.device(profile, device, pr);
-        engine.addKey(dev, current, k);
-        if (k.alert) engine.firingTotal++;
+        k.dev = dev ??= engine.table.entry(profile, device, pr, false)!;
+        engine.table.addKey(dev, current, k);
+        if (k.alert) engine.table.alertChanged(k, 1);
       }
+      if (dev) engine.table.restored(dev, last);
     }
     return engine;
   }
@@ -211,39 +246,10 @@ export class RuleEngine {
     return taken.map((a) => freeze({ ...a, state: 'resolved', ts: now, details: { retired: 1 } }));
   }
 
-  private device(profile: string, device: string, rules: ProfileRules): DeviceEntry {
-    let inProfile = this.lookup.get(profile);
-    if (!inProfile) this.lookup.set(profile, (inProfile = new Map()));
-    let dev = inProfile.get(device);
-    if (!dev) {
-      dev = { profile, device, rules, slots: new Array<undefined>(rules.rules.length).fill(undefined) };
-      inProfile.set(device, dev);
-      this.devices.push(dev);
-    }
-    return dev;
-  }
-
-  private key(dev: DeviceEntry, i: number, tags: Readonly<Record<string, string>>): Key | undefined {
-    const slot = dev.slots[i];
-    return slot instanceof Map ? slot.get(tagKey(dev.rules.rules[i]!.by, tags)) : slot;
-  }
-
-  private addKey(dev: DeviceEntry, i: number, k: Key): Key {
-    const by = k.rule.by;
-    if (by.length === 0) dev.slots[i] = k;
-    else {
-      let m = dev.slots[i] as Map<string, Key> | undefined;
-      if (!m) dev.slots[i] = m = new Map();
-      m.set(tagKey(by, k.tags), k);
-    }
-    this.keyTotal++;
-    return k;
-  }
-
   private change(k: Key, c: Change): Alert {
     const alert = makeAlert(k, c.state, c.value, c.ts, c.details);
     k.alert = c.state === 'firing' ? alert : null;
-    this.firingTotal += c.state === 'firing' ? 1 : -1;
+    this.table.alertChanged(k, c.state === 'firing' ? 1 : -1);
     return alert;
   }
 }

@@ -21,6 +21,10 @@ export interface DeviceEntry {
   device: string;
   rules: ProfileRules;
   slots: Array<Key | Map<string, Key> | undefined>;
+  /** The largest `received` of a reading evaluated against the entry (NaN: unknown, from an older snapshot; see RuleEngine.restore). */
+  last: number;
+  /** How many of its keys are firing: an entry with any is never forgotten (forget.ts). */
+  firing: number;
 }
 
 /** One (profile, device, rule, by-tag values) key. */

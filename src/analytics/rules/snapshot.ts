@@ -9,11 +9,12 @@ import { RuleSnapshotError, type Alert, type SavedValue } from './types.js';
  * - `rules`: [profile, rule name, fingerprint] of every rule some key refers to; the
  *   fingerprint is the canonical JSON of the parsed spec, so restoring under a changed
  *   rule starts that rule afresh instead of misreading its state.
- * - `devices`: [profile, device, keys] in the engine's order (first key created
- *   first); keys in rule order, keys of one rule in creation order:
+ * - `devices`: [profile, device, keys, last] in the engine's order (first key
+ *   created first); keys in rule order, keys of one rule in creation order:
  *   [rule index, by-tags, state, alert]. state: the state machine's save(), or
  *   [last received] for a stale rule. alert: null when ok, else the firing alert's
- *   [value, ts, details].
+ *   [value, ts, details]. last: the entry's largest `received`, for forgetting
+ *   (forget.ts); null or absent (a gateway before forgetting wrote it) when unknown.
  * - `retired` (only when some are pending): firing alerts of keys a change of the
  *   rules dropped, whose `resolved` no tick has emitted yet (RuleEngine.takeRetired),
  *   as the alerts themselves, since their rule is gone.
@@ -21,7 +22,7 @@ import { RuleSnapshotError, type Alert, type SavedValue } from './types.js';
 export interface RuleSnapshot {
   v: 1;
   rules: Array<[profile: string, rule: string, fingerprint: string]>;
-  devices: Array<[profile: string, device: string, keys: SavedKey[]]>;
+  devices: Array<[profile: string, device: string, keys: SavedKey[], last?: number | null]>;
   retired?: Alert[];
 }
 
@@ -34,7 +35,8 @@ const tags = z.record(z.string(), z.string());
 const snapshotSchema = z.strictObject({
   v: z.literal(1),
   rules: z.array(z.tuple([z.string(), z.string(), z.string()])),
-  devices: z.array(z.tuple([z.string(), z.string(), z.array(z.tuple([z.number().int().min(0), tags, z.array(z.unknown()), savedAlert.nullable()]))])),
+  // The 4th element is optional: snapshots written before forgetting have three (still v 1, still restored).
+  devices: z.array(z.tuple([z.string(), z.string(), z.array(z.tuple([z.number().int().min(0), tags, z.array(z.unknown()), savedAlert.nullable()])), z.number().nullable().optional()])),
   retired: z.array(z.strictObject({
     device: z.string(), profile: z.string(), rule: z.string(), kind: z.string(), state: z.literal('firing'), metric: z.string(),
     tags, value: z.number(), ts: z.number(), details: z.record(z.string(), z.number()).optional(),

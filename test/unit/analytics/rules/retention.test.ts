@@ -1,0 +1,237 @@
+// The rule engine's cap and forgetting (src/analytics/retention.ts, rules/forget.ts): a new
+// (profile, device) beyond maxDevices is not evaluated, a known one always is; an entry
+// with no firing key silent past forgetAfterMs is forgotten by tick() and starts afresh;
+// one with a firing alert (a dead device's stale alert) is kept; and all of it is exact
+// across a restart that replays only the ticks the journal logged.
+import { describe, expect, it } from 'vitest';
+import { RuleEngine, type Alert, type RuleReading, type RulesByProfile } from '../../../../src/analytics/rules/index.js';
+import type { RetentionOptions } from '../../../../src/analytics/retention.js';
+import { mulberry32 } from '../../../../src/simulate/prng.js';
+
+const T = 1_700_000_040_000; // a whole minute
+const read = (device: string, received: number, x: number, profile = 'p'): RuleReading => ({ device, profile, ts: received, received, metrics: { x } });
+const states = (as: readonly Alert[]) => as.map((a) => `${a.device} ${a.rule} ${a.state}`);
+
+describe('rule engine: device cap', () => {
+  const rules: RulesByProfile = { p: [{ name: 'hot', kind: 'threshold', metric: 'x', above: 5 }], q: [{ name: 'low', kind: 'threshold', metric: 'x', below: 0 }] };
+
+  it('refuses a new (profile, device) when full, never a known one', () => {
+    const e = new RuleEngine(rules, { maxDevices: 2 });
+    e.evaluate(read('a', T, 1));
+    e.evaluate(read('a', T, -1, 'q')); // same device, another profile: another entry
+    expect(e.evaluate(read('b', T + 1, 9))).toEqual([]);
+    expect(e.refused).toBe(1);
+    expect(e.entries).toBe(2);
+    expect(states(e.evaluate(read('a', T + 2, 9)))).toEqual(['a hot firing']);
+    expect(e.refused).toBe(1);
+  });
+
+  it('holds at most maxDevices entries whatever the number of ids (100,000 ids, cap 1,000)', () => {
+    const e = new RuleEngine({ p: [{ kind: 'threshold', metric: 'x', above: 5 }, { kind: 'stale', afterMs: 60_000 }] }, { maxDevices: 1000, forgetAfterMs: 3_600_000 });
+    for (let i = 0; i < 100_000; i++) e.evaluate(read(`id-${i}`, T + i, i % 10));
+    expect(e.entries).toBe(1000);
+    expect(e.stats.keys).toBe(2000);
+    expect(e.refused).toBe(99_000);
+  });
+});
+
+describe('rule engine: forgetting', () => {
+  const opts: RetentionOptions = { forgetAfterMs: 1000, forgetGrainMs: 1 };
+
+  it('forgets an entry silent more than forgetAfterMs with nothing firing, not a millisecond before', () => {
+    const e = new RuleEngine({ p: [{ kind: 'threshold', metric: 'x', above: 5 }] }, opts);
+    e.evaluate(read('a', T, 1));
+    e.tick(T + 1000);
+    expect([e.entries, e.stats.keys, e.forgotten]).toEqual([1, 1, 0]);
+    expect(e.tick(T + 1001)).toEqual([]);
+    expect([e.entries, e.stats.keys, e.forgotten]).toEqual([0, 0, 1]);
+    expect(e.snapshot().devices).toEqual([]);
+  });
+
+  it('with the default grain, at the first whole minute after forgetAfterMs', () => {
+    const e = new RuleEngine({ p: [{ kind: 'threshold', metric: 'x', above: 5 }] }, { forgetAfterMs: 1000 });
+    e.evaluate(read('a', T, 1));
+    e.tick(T + 59_999);
+    expect(e.entries).toBe(1);
+    e.tick(T + 60_000);
+    expect(e.entries).toBe(0);
+  });
+
+  it('keeps a dead device with a firing stale alert, so the alert resolves when it returns; forgets it later', () => {
+    const e = new RuleEngine({ p: [{ name: 'silent', kind: 'stale', afterMs: 500 }] }, opts);
+    e.evaluate(read('a', T, 1));
+    expect(states(e.tick(T + 500))).toEqual(['a silent firing']);
+    e.tick(T + 100_000);
+    expect([e.entries, e.stats.firing]).toEqual([1, 1]);
+    expect(states(e.evaluate(read('a', T + 200_000, 1)))).toEqual(['a silent resolved']);
+    e.tick(T + 200_499); // nothing firing now, but not silent long enough
+    expect(e.entries).toBe(1);
+    expect(states(e.tick(T + 200_500))).toEqual(['a silent firing']); // stale fires first: kept
+    expect(e.entries).toBe(1);
+  });
+
+  it('keeps an entry with a firing threshold alert; forgets it once resolved and silent', () => {
+    const e = new RuleEngine({ p: [{ kind: 'threshold', metric: 'x', above: 5 }] }, opts);
+    e.evaluate(read('a', T, 9));
+    e.tick(T + 5000);
+    expect(e.entries).toBe(1);
+    e.evaluate(read('a', T + 6000, 1));
+    e.tick(T + 7000);
+    expect(e.entries).toBe(1);
+    e.tick(T + 7001);
+    expect(e.entries).toBe(0);
+  });
+
+  it('a forgotten device starts afresh: a held threshold starts its hold again', () => {
+    const rules: RulesByProfile = { p: [{ kind: 'threshold', metric: 'x', above: 5, minDurationMs: 2000 }] };
+    const forgets = new RuleEngine(rules, opts);
+    const remembers = new RuleEngine(rules);
+    for (const e of [forgets, remembers]) {
+      expect(e.evaluate(read('a', T, 9))).toEqual([]); // above, held for less than 2 s
+      e.tick(T + 1001);
+    }
+    expect(forgets.entries).toBe(0);
+    expect(states(remembers.evaluate(read('a', T + 3000, 9)))).toEqual(['a x-threshold firing']);
+    expect(forgets.evaluate(read('a', T + 3000, 9))).toEqual([]);
+    expect(states(forgets.evaluate(read('a', T + 5000, 9)))).toEqual(['a x-threshold firing']);
+  });
+
+  it('a clock correction moves the forgetting time', () => {
+    const e = new RuleEngine({ p: [{ kind: 'threshold', metric: 'x', above: 5 }] }, opts);
+    e.evaluate(read('a', 5000, 1));
+    e.shiftProcessingTime(T - 5000);
+    e.tick(T + 1000);
+    expect(e.entries).toBe(1);
+    e.tick(T + 1001);
+    expect(e.entries).toBe(0);
+  });
+
+  it('an older snapshot (no last reading per entry) restores; its entries count from the next reading', () => {
+    const rules: RulesByProfile = { p: [{ kind: 'threshold', metric: 'x', above: 5 }] };
+    const e = new RuleEngine(rules, opts);
+    e.evaluate(read('a', T, 1));
+    e.evaluate(read('b', T, 1));
+    const old = JSON.parse(JSON.stringify(e.snapshot())) as { devices: unknown[][] };
+    expect(old.devices[0]).toHaveLength(4);
+    for (const d of old.devices) d.length = 3; // as a gateway before forgetting wrote it
+    const run = (): string[] => {
+      const r = RuleEngine.restore(rules, old, opts);
+      const seen: string[] = [];
+      r.tick(T + 50_000); // no reading yet: nothing is known to be silent
+      seen.push(`${r.entries}`);
+      r.evaluate(read('b', T + 60_000, 1)); // a's last becomes this reading's received
+      r.tick(T + 61_000);
+      seen.push(`${r.entries}`);
+      r.tick(T + 61_001);
+      seen.push(`${r.entries}`, JSON.stringify(r.snapshot()));
+      return seen;
+    };
+    const once = run();
+    expect(once.slice(0, 3)).toEqual(['2', '2', '0']);
+    expect(run()).toEqual(once);
+  });
+});
+
+// ---- exact across restarts, as the journal replays: only ticks that alerted or forgot ----
+
+type Op = { read: RuleReading } | { tick: number };
+const RULES: RulesByProfile = {
+  p: [
+    { name: 'hot', kind: 'threshold', metric: 'x', above: 7, minDurationMs: 300 },
+    { name: 'z', kind: 'zscore', metric: 'x', k: 1.5, window: { readings: 8 }, minSamples: 3 },
+    { name: 'band', kind: 'range', metric: 'x', min: 1, max: 9, by: ['t'] },
+  ],
+  q: [{ name: 'silent', kind: 'stale', afterMs: 1500 }],
+};
+const OPTS: RetentionOptions = { maxDevices: 5, forgetAfterMs: 2000, forgetGrainMs: 500 };
+
+function workload(seed: number, n: number): Op[] {
+  const r = mulberry32(seed);
+  const ops: Op[] = [];
+  let now = T;
+  const active = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    now += 100;
+    if (i % 2 === 0) { ops.push({ tick: now }); continue; }
+    if (r() < 0.08) active.clear();
+    if (active.size < 2 || r() < 0.1) active.add(Math.floor(r() * 9));
+    const ids = [...active];
+    const d = ids[Math.floor(r() * ids.length)]!;
+    if (r() < 0.3) continue;
+    const x = Math.floor(r() * 11);
+    ops.push({ read: { device: `d${d}`, profile: d < 7 ? 'p' : 'q', ts: now - Math.floor(r() * 500), received: now, tags: { t: r() < 0.5 ? 'u' : 'v' }, metrics: { x } } });
+  }
+  return ops;
+}
+
+function step(e: RuleEngine, op: Op): { line: string; logged: boolean } {
+  if ('tick' in op) {
+    const before = e.forgotten;
+    const out = e.tick(op.tick);
+    return { line: JSON.stringify(out), logged: out.length > 0 || e.forgotten !== before };
+  }
+  const before = e.refused;
+  return { line: JSON.stringify(e.evaluate(op.read)) + (e.refused !== before ? ' refused' : ''), logged: true };
+}
+
+function straight(ops: Op[]) {
+  const e = new RuleEngine(RULES, OPTS);
+  const lines: string[] = [];
+  const logged: boolean[] = [];
+  const forgetAt: number[] = [];
+  ops.forEach((op, i) => {
+    const before = e.forgotten;
+    const s = step(e, op);
+    if (e.forgotten !== before) forgetAt.push(i);
+    lines.push(s.line);
+    logged.push(s.logged);
+  });
+  return { lines, logged, forgetAt, refused: e.refused, final: JSON.stringify([e.snapshot(), e.stats, e.firing()]) };
+}
+
+function restarted(ops: Op[], ref: ReturnType<typeof straight>, cp: number, crash: number, oldJournal = false) {
+  const live = new RuleEngine(RULES, OPTS);
+  for (let i = 0; i < cp; i++) step(live, ops[i]!);
+  const e = RuleEngine.restore(RULES, JSON.parse(JSON.stringify(live.snapshot())), OPTS);
+  for (let i = cp; i < crash; i++) {
+    const op = ops[i]!;
+    if ('tick' in op && (!ref.logged[i] || (oldJournal && ref.lines[i] === '[]'))) continue;
+    step(e, op);
+  }
+  const lines = ops.slice(crash).map((op) => step(e, op).line);
+  return { lines, final: JSON.stringify([e.snapshot(), e.stats, e.firing()]) };
+}
+
+describe('rule engine: forgetting and the cap are exact across restarts', () => {
+  const ops = workload(9, 2400);
+  const ref = straight(ops);
+
+  it('the workload forgets, refuses, fires and resolves', () => {
+    expect(ref.forgetAt.length).toBeGreaterThan(5);
+    expect(ref.refused).toBeGreaterThan(5);
+    for (const s of ['"state":"firing"', '"state":"resolved"', '"rule":"silent"', '"rule":"z"']) expect(ref.lines.some((l) => l.includes(s)), s).toBe(true);
+  });
+
+  it('checkpoint and crash just before, at and after each forgetting tick: same alerts and state as the uninterrupted run', () => {
+    let cases = 0;
+    for (const f of ref.forgetAt.slice(0, 12)) {
+      for (const [cp, crash] of [[f - 1, f], [f, f + 1], [f + 1, f + 2], [f - 7, f + 1], [f - 3, f + 9]] as const) {
+        if (cp < 0 || crash > ops.length) continue;
+        const got = restarted(ops, ref, cp, crash);
+        expect(got.lines).toEqual(ref.lines.slice(crash));
+        expect(got.final).toBe(ref.final);
+        cases++;
+      }
+    }
+    expect(cases).toBeGreaterThan(30);
+  });
+
+  it('(the test has teeth) a replay that skipped the ticks that only forgot would differ', () => {
+    const silent = ref.forgetAt.filter((i) => ref.lines[i] === '[]');
+    expect(silent.length).toBeGreaterThan(0);
+    expect(silent.some((f) => {
+      const got = restarted(ops, ref, f - 1, f + 1, true);
+      return got.final !== ref.final || JSON.stringify(got.lines) !== JSON.stringify(ref.lines.slice(f + 1));
+    })).toBe(true);
+  });
+});
