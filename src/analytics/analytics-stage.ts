@@ -1,4 +1,5 @@
 import type { Context } from '../core/context.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import { makeFormatter } from '../forwarder/record-format.js';
 import { UNSYNCED_MARK_END } from '../journal/clock-corrections.js';
 import type { JournalEntry, StoredRecord } from '../journal/journal.js';
@@ -43,6 +44,11 @@ interface Body {
  *
  * Processing time is the reading's journaled `received` (and a tick's journaled time),
  * never the clock, so a replay sees exactly what the live run saw.
+ *
+ * Bounded (analytics.maxDevices, analytics.forgetAfterMs; retention.ts): a reading of a
+ * device new to an engine that is full is journaled and forwarded but not analysed by
+ * it (counted, warned about once a minute); a tick forgets long-silent devices, and
+ * tickChanged() tells the journal to log that tick so a replay forgets them too.
  */
 export class AnalyticsStage implements RecordProcessor {
   private windows!: WindowEngine;
@@ -50,9 +56,13 @@ export class AnalyticsStage implements RecordProcessor {
   private publish: LocalPublish | null = null;
   private readonly format: ReturnType<typeof makeFormatter>;
   private readonly log: Context['log'];
+  private readonly warnings: LogThrottle;
+  /** The last tick() forgot devices (in either engine): see tickChanged(). */
+  private tickForgot = false;
 
   constructor(private readonly ctx: Context, private decl: AnalyticsDeclarations) {
     this.log = ctx.log.child({ component: 'analytics' });
+    this.warnings = new LogThrottle(this.log, ctx.clock);
     this.format = makeFormatter(ctx.config);
     ctx.metrics.onCollect(() => {
       if (!this.windows) return;
@@ -67,10 +77,12 @@ export class AnalyticsStage implements RecordProcessor {
   }
 
   restore(snapshot: string | Uint8Array | null): void {
-    const opts = { maxFutureSkewMs: this.ctx.config.analytics.maxFutureSkewMs };
+    const { maxFutureSkewMs, maxDevices, forgetAfterMs } = this.ctx.config.analytics;
+    const bounds = { maxDevices, forgetAfterMs };
+    const opts = { maxFutureSkewMs, ...bounds };
     if (snapshot === null) {
       this.windows = new WindowEngine(this.decl.windows, opts);
-      this.rules = new RuleEngine(this.decl.rules);
+      this.rules = new RuleEngine(this.decl.rules, bounds);
       return;
     }
     let windows: unknown;
@@ -88,7 +100,7 @@ export class AnalyticsStage implements RecordProcessor {
       rules = h.rules;
     }
     this.windows = WindowEngine.restore(this.decl.windows, windows, opts);
-    this.rules = RuleEngine.restore(this.decl.rules, rules);
+    this.rules = RuleEngine.restore(this.decl.rules, rules, bounds);
     // Alerts of rules removed or changed since the snapshot resolve at the first live tick (RuleEngine.takeRetired).
     const dropped = this.windows.stats().droppedOnRestore;
     if (dropped > 0) this.log.warn({ dropped }, 'open windows of removed or changed window specs were dropped');
@@ -144,11 +156,18 @@ export class AnalyticsStage implements RecordProcessor {
     this.tickAt(now, false);
   }
 
+  /** Whether the last tick forgot devices: it changed state, so the journal must log it even when it derived nothing. */
+  tickChanged(): boolean {
+    return this.tickForgot;
+  }
+
   private tickAt(now: number, live: boolean): JournalEntry[] {
     const out: JournalEntry[] = [];
+    const forgotBefore = this.windows.forgotten + this.rules.forgotten;
     for (const a of this.rules.takeRetired(now, live)) out.push(alertEntry(a, now));
     for (const a of this.windows.advanceIdle(now, this.ctx.config.analytics.idleTimeoutMs)) out.push(aggregateEntry(a, now));
     for (const a of this.rules.tick(now)) out.push(alertEntry(a, now));
+    this.tickForgot = this.windows.forgotten + this.rules.forgotten !== forgotBefore;
     return out;
   }
 
@@ -175,11 +194,11 @@ export class AnalyticsStage implements RecordProcessor {
     return this.rules?.firing() ?? [];
   }
 
-  stats(): { openWindows: number; windowDevices: number; lateReadings: number; futureReadings: number; alertsFiring: number; ruleKeys: number } {
+  stats(): { openWindows: number; windowDevices: number; lateReadings: number; futureReadings: number; alertsFiring: number; ruleKeys: number; ruleDevices: number } {
     const w = this.windows.stats();
     return {
       openWindows: w.openWindows, windowDevices: w.keys, lateReadings: w.lateTotal, futureReadings: w.futureSkewTotal,
-      alertsFiring: this.rules.stats.firing, ruleKeys: this.rules.stats.keys,
+      alertsFiring: this.rules.stats.firing, ruleKeys: this.rules.stats.keys, ruleDevices: this.rules.entries,
     };
   }
 
@@ -196,10 +215,20 @@ export class AnalyticsStage implements RecordProcessor {
       if (r.late.length > 0) this.ctx.metrics.lateReadings.inc(r.late.length);
       if (r.futureSkew) this.ctx.metrics.futureReadings.inc();
     }
-    // A reading refused by the windows for its time is still checked by the rules, except
-    // one from the future: its event time would corrupt time-based rule state.
-    if (!r.futureSkew) for (const a of this.rules.evaluate(reading)) out.push(alertEntry(a, received));
-    return r.futureSkew;
+    // A reading refused by the windows for its time (or the device cap) is still checked by
+    // the rules, except one from the future: its event time would corrupt time-based rule state.
+    if (r.futureSkew) return true;
+    const refusedBefore = this.rules.refused;
+    for (const a of this.rules.evaluate(reading)) out.push(alertEntry(a, received));
+    if (live && (r.overCap === true || this.rules.refused !== refusedBefore)) this.refused(device);
+    return false;
+  }
+
+  /** A reading of a device new to a full engine (analytics.maxDevices): counted, and warned about at most once a minute. */
+  private refused(device: string): void {
+    this.ctx.metrics.devicesRefused.inc();
+    this.warnings.warn('devices-refused', { device, maxDevices: this.ctx.config.analytics.maxDevices },
+      'analytics.maxDevices devices tracked: readings of new devices are journaled and forwarded, not analysed (a client inventing device ids?)');
   }
 
   private publishAlert(r: JournalEntry & { seq: number }, rule: string): void {

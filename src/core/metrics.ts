@@ -83,6 +83,11 @@ export class Metrics {
   readonly futureReadings = new Counter({
     name: 'weir_analytics_future_readings_total', help: 'Readings stamped beyond analytics.maxFutureSkewMs ahead of the gateway clock: flagged, not aggregated.', registers: [this.registry],
   });
+  readonly devicesRefused = new Counter({
+    name: 'weir_analytics_devices_refused_total',
+    help: 'Readings of a device new to the window or rule engine while it already tracked analytics.maxDevices devices: journaled and forwarded, not analysed.',
+    registers: [this.registry],
+  });
   readonly aggregates = new Counter({
     name: 'weir_analytics_aggregates_total', help: 'Aggregates (and late corrections) committed to the journal.', registers: [this.registry],
   });

@@ -74,10 +74,10 @@ export class ProcessorHost {
     return this.processedSince > 0;
   }
 
-  /** A processing-time tick after every record ≤ lastSeq; logged (for replay) only when it derived records. */
+  /** A processing-time tick after every record ≤ lastSeq; logged (for replay) only when it derived records or changed state. */
   tick(now: number, lastSeq: number): JournalEntry[] {
     const out = this.processor.tick(now);
-    if (out.length > 0) this.store.logTick(lastSeq, now);
+    if (out.length > 0 || this.processor.tickChanged?.() === true) this.store.logTick(lastSeq, now);
     return out;
   }
 

@@ -15,8 +15,9 @@ import type { JournalEntry, StoredRecord } from './journal.js';
  *
  * Guarantees the processor must give: output is a function of the calls alone (no
  * clock, no randomness), so a replay rebuilds exactly the state of the live run; a
- * tick(now) that returns nothing has changed nothing (the journal logs only ticks
- * that derived records, and replays just those). Errors: none for bad data; a throw
+ * tick(now) that returns nothing has changed nothing, unless tickChanged() says so
+ * (the journal logs only ticks that derived records or changed state, and replays
+ * just those). Errors: none for bad data; a throw
  * is a bug and fails the commit.
  */
 export interface RecordProcessor {
@@ -37,6 +38,12 @@ export interface RecordProcessor {
    * resolves of alerts whose rule changed across a restart) keeps it for a live tick.
    */
   replayTick?(now: number): void;
+  /**
+   * Whether the last tick() changed state although it derived no records (analytics:
+   * it forgot long-silent devices). The journal then logs that tick too, so a replay
+   * repeats it. Optional: without it, a tick that derives nothing must change nothing.
+   */
+  tickChanged?(): boolean;
   /** The gateway clock was corrected by `offsetMs`: processing times seen so far move with it. */
   shiftClock(offsetMs: number): void;
   /** Replays a committed record (derived records are discarded: they are in the journal). */
