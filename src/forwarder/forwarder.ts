@@ -119,15 +119,22 @@ export class Forwarder implements ForwarderHandle {
         try {
           await this.producer.connect();
           if (kafka.createTopics) await this.producer.ensureTopics(STREAMS.map((s) => kafka.topics[s]), kafka.partitions, kafka.replicationFactor);
-          this.connected = true;
-          this.setState('up');
         } catch (err) {
           this.ctx.metrics.kafkaErrors.labels('connect').inc();
           this.setState('down', err);
           await this.dropClient();
-          await this.waits.hold(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
+          // stop() came during the attempt: its interrupt is spent, so no backoff may begin.
+          if (!this.stopping) await this.waits.hold(backoffDelay(this.attempt++, kafka.retryInitialMs, kafka.retryMaxMs));
           continue;
         }
+        // stop() may have closed the client already and returned while this attempt ran:
+        // close the one it brought, or it holds its sockets (and the process) open.
+        if (this.stopping) {
+          await this.dropClient();
+          break;
+        }
+        this.connected = true;
+        this.setState('up');
       }
       let batch = this.unacked;
       if (!batch) {
