@@ -29,6 +29,8 @@ export class AckKeeper {
   private acked = 0;
   private persistedAck = 0;
   private cancelAckTimer: (() => void) | null = null;
+  /** close() ran: the file goes away, so a failed persist is not retried. */
+  private closed = false;
 
   constructor(private readonly ctx: AckContext) {}
 
@@ -64,6 +66,7 @@ export class AckKeeper {
   /** At close: persists what is acknowledged now, and stops the timer. */
   close(): void {
     this.cancelAckTimer?.();
+    this.closed = true;
     this.persistAcks();
   }
 
@@ -108,8 +111,9 @@ export class AckKeeper {
       this.dropAcked(false);
     } catch (err) {
       // Not fatal: the rows are re-sent after a restart (same weir-seq), never lost.
-      this.ctx.log.warn({ err }, 'could not persist acknowledgements; will retry');
-      this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
+      // At close no retry: its timer would outlive the file (and keep the process alive).
+      this.ctx.log.warn({ err }, this.closed ? 'could not persist acknowledgements at close; the next start resends them' : 'could not persist acknowledgements; will retry');
+      if (!this.closed) this.cancelAckTimer = this.ctx.clock.setTimer(ACK_PERSIST_MS, () => this.persistAcks());
     }
   }
 }
