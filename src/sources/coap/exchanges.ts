@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { OutgoingMessage } from 'coap';
-import type { ParsedPacket } from 'coap-packet';
+import type { Packet, ParsedPacket } from 'coap-packet';
 import { EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS, emptyAck, encode } from './message.js';
 
 /**
@@ -63,16 +63,21 @@ export class Exchanges {
   /**
    * Follows the library's response of `exchange` until the final response leaves:
    * piggybacked in the ACK (kept, to be replayed for duplicates) or separate (§5.2.2).
+   * A separate CON response goes to `sendSeparate` (separate.ts), which retransmits it
+   * until it is acknowledged; the library would stop once its tiny cache evicted it.
    */
-  watch(exchange: Exchange, res: OutgoingMessage): void {
+  watch(exchange: Exchange, res: OutgoingMessage, sendSeparate: (packet: Packet) => void): void {
     exchange.response = res;
     const send = res._send;
     res._send = (message, packet) => {
-      // The final response: piggybacked in the ACK (kept for duplicates) or separate.
-      if (packet.ack) exchange.replay = encode({ ...packet, options: [...(packet.options ?? [])] });
-      else exchange.separate = true;
       exchange.response = undefined;
-      send(message, packet);
+      if (packet.ack) {
+        exchange.replay = encode({ ...packet, options: [...(packet.options ?? [])] });
+        return send(message, packet);
+      }
+      exchange.separate = true;
+      if (packet.confirmable) return sendSeparate(packet);
+      send(message, packet); // the NON response to a NON request (§5.2.3): nothing to retransmit
     };
   }
 

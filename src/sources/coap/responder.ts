@@ -7,6 +7,7 @@ import type { Admitted } from './admission.js';
 import type { Exchange, Exchanges } from './exchanges.js';
 import { blockValue, diagnostic } from './message.js';
 import { outcomeReply } from './replies.js';
+import type { SeparateResponses } from './separate.js';
 
 /**
  * The CoAP server's commit stage: an admitted request's payload goes to the journal
@@ -37,6 +38,8 @@ export interface ResponderContext {
   log: Context['log'];
   inflight: InFlight;
   exchanges: Exchanges;
+  /** Sends a separate response (§5.2.2) and retransmits it until acknowledged (separate.ts). */
+  separate: Pick<SeparateResponses, 'send'>;
   maxPayloadBytes: number;
   /** Counts a response code for status(). */
   counted(code: string): void;
@@ -61,7 +64,7 @@ export class Responder {
       res.code = '5.00';
       return void res.end(diagnostic('request bypassed the gateway'));
     }
-    this.ctx.exchanges.watch(a.exchange, res);
+    this.ctx.exchanges.watch(a.exchange, res, (packet) => this.ctx.separate.send(packet, req.rsinfo));
     this.ctx.inflight.begin();
     const delivery = { protocol: 'coap' as const, topic: a.path, payload: a.payload, client: req.rsinfo.address, maxBytes: this.ctx.maxPayloadBytes };
     this.ctx.ingest.submit(delivery, (err, outcome) => {

@@ -14,6 +14,7 @@ import { Exchanges, duplicateAnswer, type AddressLike, type Exchange } from './e
 import { optionValues, reset } from './message.js';
 import { answer, type Reply } from './replies.js';
 import { Responder } from './responder.js';
+import { SeparateResponses } from './separate.js';
 
 /**
  * How long a response may wait for its commit inside the ACK (piggybacked, RFC 7252
@@ -47,15 +48,18 @@ const LIBRARY_CACHE_BYTES = 4096;
  * refusals decided before it (4.02/4.05/4.08/4.15, a Block1 upload cut off at the limit)
  * store nothing.
  *
- * What this adds to the `coap` package, which parses, answers and retransmits separate
- * responses but (1.5.0) gets two things wrong for a gateway, so every datagram passes
- * through `onDatagram` first:
+ * What this adds to the `coap` package, which parses and answers requests but (1.5.0)
+ * gets three things wrong for a gateway, so every datagram passes through `onDatagram`
+ * first:
  * - Duplicates (§4.5): the package replays only a response already piggybacked, so a
  *   retransmission arriving while the commit is pending, or after a separate response,
  *   would be journaled again; here none is ever processed twice (exchanges.ts).
  * - Block1 (RFC 7959): the package reassembles by token, which breaks when a client
  *   uses a new token per block (libcoap does); here blocks are matched by endpoint,
  *   method, path and Request-Tag (RFC 9175 §3.3) and limited as they arrive (admission.ts).
+ * - Separate responses (§5.2.2): the package stops retransmitting one (§4.2) when its
+ *   response cache, kept tiny for memory, evicts it; here each is retransmitted until
+ *   the device acknowledges it (separate.ts).
  *
  * The stages, in the order a request datagram meets them: onDatagram (here) →
  * Exchanges.receive (duplicates) → Admission.check (refusals, Block1) → the library →
@@ -71,6 +75,7 @@ export class CoapServerSource implements Source {
   private readonly exchanges = new Exchanges();
   private readonly admission: Admission;
   private readonly inflight = new InFlight();
+  private readonly separate: SeparateResponses;
   private readonly responder: Responder;
   private readonly counts = { datagrams: 0, requests: 0, duplicates: 0, responses: {} as Record<string, number> };
   private readonly log: Context['log'];
@@ -78,8 +83,9 @@ export class CoapServerSource implements Source {
   constructor(private readonly ctx: Context, ingest: Ingest, private readonly options: CoapConfig) {
     this.log = ctx.log.child({ component: 'coap' });
     this.admission = new Admission({ metrics: ctx.metrics, warnings: new LogThrottle(this.log, ctx.clock), maxPayloadBytes: options.maxPayloadBytes, accepting: () => this.accepting });
+    this.separate = new SeparateResponses(ctx.clock, (message, rinfo) => this.send(message, rinfo));
     this.responder = new Responder({
-      ingest, log: this.log, inflight: this.inflight, exchanges: this.exchanges, maxPayloadBytes: options.maxPayloadBytes,
+      ingest, log: this.log, inflight: this.inflight, exchanges: this.exchanges, separate: this.separate, maxPayloadBytes: options.maxPayloadBytes,
       counted: (code) => this.counted(code),
     });
   }
@@ -145,6 +151,7 @@ export class CoapServerSource implements Source {
       duplicates: this.counts.duplicates,
       responses: { ...this.counts.responses },
       inflight: this.inflight.count,
+      awaitingAck: this.separate.awaitingAck,
       blockTransfers: this.admission.transfersInProgress,
     };
   }
@@ -157,6 +164,7 @@ export class CoapServerSource implements Source {
     await this.inflight.drained();
     await new Promise((resolve) => setImmediate(resolve)); // let the last responses leave
     this.server.close();
+    this.separate.clear();
     await new Promise<void>((resolve) => this.socket!.close(() => resolve()));
     this.server = undefined;
     this.socket = undefined;
@@ -171,8 +179,8 @@ export class CoapServerSource implements Source {
    */
   private onDatagram(packet: ParsedPacket, rinfo: AddressInfo, next: (packet: CoapPacket, rinfo: AddressInfo) => void): void {
     this.counts.datagrams++;
-    // ACK/RST of the separate (CON) responses the library sent: its retransmission state.
-    if (packet.ack || packet.reset) return next(packet as unknown as CoapPacket, rinfo);
+    // ACK/RST of a separate (CON) response: ends its retransmission (separate.ts).
+    if (packet.ack || packet.reset) return this.separate.settle(rinfo, packet.messageId);
     if (packet.code === '0.00') {
       // An empty CON is a CoAP ping, answered with RST (§4.3); an empty NON means nothing.
       if (packet.confirmable) this.send(reset(packet.messageId), rinfo);

@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate, parse } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
+import { ACK_RANDOM_FACTOR, ACK_TIMEOUT_MS, MAX_RETRANSMIT } from '../../../src/sources/coap/message.js';
 import { RETRY_AFTER_SECONDS } from '../../../src/sources/coap/replies.js';
 import { PIGGYBACK_MS } from '../../../src/sources/coap/server.js';
 import { tempDir, useCleanups } from '../support.js';
@@ -250,6 +252,55 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
     expect(await device.next(300)).toBeNull(); // the separate response was acknowledged: not retransmitted
     expect(h.records()).toHaveLength(1);
     expect(h.source.status()).toMatchObject({ requests: 1, duplicates: 3 });
+  });
+
+  it('retransmits a separate response until the device acknowledges it (§4.2), whatever other devices are answered meanwhile', async () => {
+    const clock = new ManualClock();
+    let held!: HeldJournal;
+    const h = await harness({ config: { journal: { commitFillBytes: 0 } }, wrap: (j) => (held = new HeldJournal(j)), sourceClock: clock });
+    const device = await peer();
+    await device.send(request(0x3456, body(reading(7))), h.port);
+    expect(parse((await device.next(PIGGYBACK_MS + 1000))!.msg)).toMatchObject({ ack: true, code: '0.00', messageId: 0x3456 });
+    held.release();
+    const separate = parse((await device.next())!.msg);
+    expect(separate).toMatchObject({ confirmable: true, code: '2.04', token: Buffer.from('c0ffee01', 'hex') });
+    // The separate response is "lost". Meanwhile another device's 50 bad payloads are
+    // answered 4.00 with a diagnostic: the coap package's response cache (4 KB) evicted the
+    // separate response and, with it, its retransmission — the device, told by the empty
+    // ACK to wait, never got its 2.04 though the reading was committed.
+    const other = await peer();
+    for (let i = 0; i < 50; i++) {
+      await other.send(request(i, `usage=${i}`), h.port);
+      expect(parse((await other.next())!.msg)).toMatchObject({ ack: true, code: '4.00', messageId: i });
+    }
+    clock.advance(ACK_TIMEOUT_MS * ACK_RANDOM_FACTOR);
+    const again = await device.next(1000);
+    expect(again && parse(again.msg)).toMatchObject({ confirmable: true, code: '2.04', messageId: separate.messageId });
+    expect(h.source.status()).toMatchObject({ awaitingAck: 1 });
+    await device.send(generate({ ack: true, code: '0.00', messageId: separate.messageId }), h.port);
+    await waitFor(() => h.source.status().awaitingAck === 0, 2000, 'the ACK to end the retransmission', 10);
+    clock.advance(4 * ACK_TIMEOUT_MS * ACK_RANDOM_FACTOR);
+    expect(await device.next(200)).toBeNull(); // acknowledged: not retransmitted again
+    expect(h.records('readings')).toHaveLength(1);
+  });
+
+  it('gives up a separate response after MAX_RETRANSMIT retransmissions (§4.2)', async () => {
+    const clock = new ManualClock();
+    let held!: HeldJournal;
+    const h = await harness({ wrap: (j) => (held = new HeldJournal(j)), sourceClock: clock });
+    const device = await peer();
+    await device.send(request(0x4567, body(reading(8))), h.port);
+    expect(parse((await device.next(PIGGYBACK_MS + 1000))!.msg)).toMatchObject({ ack: true, code: '0.00' });
+    held.release();
+    const first = parse((await device.next())!.msg);
+    let timeout = ACK_TIMEOUT_MS * ACK_RANDOM_FACTOR;
+    for (let i = 0; i < MAX_RETRANSMIT; i++, timeout *= 2) {
+      clock.advance(timeout);
+      expect(parse((await device.next(1000))!.msg)).toMatchObject({ confirmable: true, code: '2.04', messageId: first.messageId });
+    }
+    clock.advance(timeout);
+    expect(await device.next(200)).toBeNull();
+    expect(h.source.status()).toMatchObject({ awaitingAck: 0 });
   });
 
   it('answers a CoAP ping (empty CON) with RST (§4.3)', async () => {

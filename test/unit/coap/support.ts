@@ -103,10 +103,12 @@ export interface ServerHarness extends IngestHarness {
   url(path: string): string;
 }
 
-export async function serverHarness(opts: { coap?: CoapConfigInput; config?: ConfigInput; wrap?: (j: Journal) => Journal } = {}): Promise<ServerHarness> {
+/** `sourceClock`: the server's own clock (retransmission, exchanges), apart from the journal's. */
+export async function serverHarness(opts: { coap?: CoapConfigInput; config?: ConfigInput; wrap?: (j: Journal) => Journal; sourceClock?: Clock } = {}): Promise<ServerHarness> {
   const h = ingestHarness(opts);
   const port = await freePort();
-  const source = new CoapServerSource(h.ctx, h.ingest, coapConfigSchema.parse({ host: '127.0.0.1', port, ...opts.coap }));
+  const ctx = opts.sourceClock ? { ...h.ctx, clock: opts.sourceClock } : h.ctx;
+  const source = new CoapServerSource(ctx, h.ingest, coapConfigSchema.parse({ host: '127.0.0.1', port, ...opts.coap }));
   await source.start();
   return {
     ...h, source, port,
