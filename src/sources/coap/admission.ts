@@ -23,13 +23,20 @@ import { tooLarge, unavailable, type Reply } from './replies.js';
  *
  * Guarantees: nothing refused here is stored (a Block1 upload cut off at the limit is
  * only counted in the WEIR_PAYLOAD_TOO_LARGE dead-letter metric and logged); at most
- * MAX_TRANSFERS uploads are kept, the least recently active dropped first, and none
- * longer than EXCHANGE_LIFETIME after its last block. Errors: none thrown; every
+ * MAX_TRANSFERS uploads are kept, and MAX_TRANSFERS_PER_ENDPOINT from one endpoint, the
+ * least recently active dropped first, and none longer than EXCHANGE_LIFETIME after its
+ * last block. Errors: none thrown; every
  * problem is a Reply.
  */
 
 /** Block-wise uploads in progress at once; the least recently active is dropped beyond it. */
 const MAX_TRANSFERS = 64;
+/**
+ * Uploads in progress from one endpoint (RFC 7252 §1.2: address and port). A new one
+ * beyond it drops that endpoint's least recently active, so a device that starts
+ * uploads and abandons them (a new Request-Tag each time) cannot push out other devices'.
+ */
+const MAX_TRANSFERS_PER_ENDPOINT = 4;
 /** Content-Formats a request may declare (none at all is fine too); anything else is 4.15. */
 const ACCEPTED_FORMATS = new Set(Object.keys(CONTENT_FORMATS).map(Number));
 /** Critical options (§5.4.1) this server processes; any other critical option is 4.02. */
@@ -54,6 +61,8 @@ export interface AdmissionContext {
 
 /** A Block1 upload being reassembled (RFC 7959 §2.5). */
 interface Transfer {
+  /** The client's endpoint, `address:port`. */
+  endpoint: string;
   chunks: Buffer[];
   received: number;
   touched: number;
@@ -107,7 +116,8 @@ export class Admission {
     // §2.2: every block but the last carries exactly the block size.
     if (block.more && len !== block.size) return { code: '4.00', text: `Block1 ${block.num} with M=1 carries ${len} bytes, not ${block.size}` };
     const tag = optionValue(packet, REQUEST_TAG)?.toString('hex') ?? '';
-    const key = `${rinfo.address}:${rinfo.port} ${packet.code} ${path} ${tag}`;
+    const endpoint = `${rinfo.address}:${rinfo.port}`;
+    const key = `${endpoint} ${packet.code} ${path} ${tag}`;
     const offset = block.num * block.size;
     for (const [k, t] of this.transfers) {
       if (now - t.touched < EXCHANGE_LIFETIME_MS && this.transfers.size < MAX_TRANSFERS) break;
@@ -121,7 +131,8 @@ export class Admission {
     }
     let t = this.transfers.get(key);
     if (block.num === 0) {
-      t = { chunks: [], received: 0, touched: now };
+      if (!t) this.makeRoomFor(endpoint);
+      t = { endpoint, chunks: [], received: 0, touched: now };
     } else if (!t || offset > t.received) {
       // RFC 7959 §2.9.2: 4.08 Request Entity Incomplete.
       return { code: '4.08', text: `Block1 ${block.num} arrived without the blocks before it` };
@@ -140,5 +151,17 @@ export class Admission {
       return { code: '2.31', options: [{ name: 'Block1', value: blockValue(block) }] };
     }
     return { payload: Buffer.concat(t.chunks, t.received), block1: block };
+  }
+
+  /** Before a new upload from `endpoint`: drops its least recently active one if it has MAX_TRANSFERS_PER_ENDPOINT. */
+  private makeRoomFor(endpoint: string): void {
+    let oldest: string | undefined;
+    let count = 0;
+    for (const [k, t] of this.transfers) {
+      if (t.endpoint !== endpoint) continue;
+      oldest ??= k; // Map order: least recently active first
+      count++;
+    }
+    if (count >= MAX_TRANSFERS_PER_ENDPOINT) this.transfers.delete(oldest!);
   }
 }

@@ -179,6 +179,41 @@ describe('CoAP server: block-wise uploads (RFC 7959 Block1)', () => {
   });
 });
 
+describe('CoAP server: one device cannot crowd out the block-wise uploads of others', () => {
+  /** One Block1 block (RFC 7959 §2.2: NUM, M, SZX 2 = 64 bytes), with an optional Request-Tag (RFC 9175 §3.2). */
+  const block = (messageId: number, num: number, more: boolean, payload: Buffer, tag?: number) => generate({
+    confirmable: true, code: 'POST', messageId, token: Buffer.from([messageId & 0xff]),
+    options: [
+      { name: 'Uri-Path', value: Buffer.from('iot-data-input') },
+      { name: 'Block1', value: Buffer.from([num * 16 + (more ? 8 : 0) + 2]) },
+      ...(tag === undefined ? [] : [{ name: '292' as const, value: Buffer.from([tag]) }]),
+    ] as Parameters<typeof generate>[0]['options'],
+    payload,
+  });
+
+  it('a device starting many uploads (new Request-Tags) evicts only its own, not another device\'s in progress', async () => {
+    const h = await harness();
+    const good = new RawPeer();
+    const bad = new RawPeer();
+    for (const p of [good, bad]) {
+      await p.bind();
+      defer(() => p.close());
+    }
+    const text = Buffer.from(body([reading(1), reading(2)]).padEnd(100, ' '));
+    await good.send(block(1, 0, true, text.subarray(0, 64)), h.port);
+    expect(parse((await good.next())!.msg)).toMatchObject({ code: '2.31' });
+    // A misbehaving device opens 100 uploads and never finishes them.
+    for (let i = 0; i < 100; i++) {
+      await bad.send(block(100 + i, 0, true, Buffer.alloc(64, 0x20), i), h.port);
+      expect(parse((await bad.next())!.msg)).toMatchObject({ code: '2.31' });
+    }
+    await good.send(block(2, 1, false, text.subarray(64)), h.port);
+    expect(parse((await good.next())!.msg)).toMatchObject({ code: '2.04' });
+    expect(h.records('readings').map((r) => r.key)).toEqual(['host-1', 'host-2']);
+    expect(h.source.status()).toMatchObject({ blockTransfers: 4 }); // the bad device's 4 latest (MAX_TRANSFERS_PER_ENDPOINT)
+  });
+});
+
 describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
   const request = (messageId: number, payload: string) => generate({
     confirmable: true, code: 'POST', messageId, token: Buffer.from('c0ffee01', 'hex'),
