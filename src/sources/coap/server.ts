@@ -186,7 +186,13 @@ export class CoapServerSource implements Source {
       if (packet.confirmable) this.send(reset(packet.messageId), rinfo);
       return;
     }
-    if (!packet.code.startsWith('0.')) return; // a response sent to a server: ignored
+    if (!packet.code.startsWith('0.')) {
+      // A response (we send no requests from this socket) or a reserved class (1, 6, 7): a
+      // CON the server has no context for MUST be rejected with RST (§4.2), so the device
+      // does not retransmit it for MAX_TRANSMIT_SPAN; a NON is silently ignored (§4.3).
+      if (packet.confirmable) this.send(reset(packet.messageId), rinfo);
+      return;
+    }
     const now = this.ctx.clock.monotonic();
     const { exchange, duplicate } = this.exchanges.receive(packet, rinfo, now);
     if (duplicate) return this.duplicate(exchange, rinfo);

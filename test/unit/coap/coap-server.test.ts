@@ -344,6 +344,18 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
     await device.send(generate({ confirmable: true, code: '0.00', messageId: 77 }), h.port);
     expect(parse((await device.next())!.msg)).toMatchObject({ reset: true, messageId: 77 });
   });
+
+  it('rejects with RST a CON it has no context for: a response, or a reserved code class 1, 6 or 7 (§4.2); ignores such a NON (§4.3)', async () => {
+    const h = await harness();
+    const device = await peer();
+    for (const [i, code] of ['2.05', '1.01', '6.00', '7.31'].entries()) {
+      await device.send(generate({ confirmable: true, code, messageId: 300 + i, token: Buffer.from('c0ffee01', 'hex'), payload: Buffer.from('x') }), h.port);
+      expect(parse((await device.next())!.msg)).toMatchObject({ reset: true, code: '0.00', messageId: 300 + i });
+      await device.send(generate({ confirmable: false, code, messageId: 400 + i, token: Buffer.from('c0ffee01', 'hex'), payload: Buffer.from('x') }), h.port);
+      expect(await device.next(200)).toBeNull();
+    }
+    expect(h.records()).toHaveLength(0);
+  });
 });
 
 describe('CoAP server: lifecycle', () => {
