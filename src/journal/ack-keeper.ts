@@ -44,7 +44,9 @@ export class AckKeeper {
   }
 
   ack(throughSeq: number): void {
-    if (throughSeq <= this.acked) return;
+    // After close(): Kafka's answer to a send that outlived the stop. Not recorded (the
+    // file is closing or gone); the next start resends those records, same weir-seq.
+    if (this.closed || throughSeq <= this.acked) return;
     for (const seg of this.ctx.chain.segments) {
       if (seg.count === 0 || seg.lastSeq <= this.acked || seg.firstSeq > throughSeq) continue;
       for (const [id, count] of seg.countRange(this.acked, throughSeq)) this.ctx.backlog[streamName(id)] -= count;

@@ -52,3 +52,20 @@ describe('SqliteJournal.close() when the last persist of acknowledgements fails'
     expect(again.read(0, 10, Infinity).map((r) => r.seq)).toEqual([1, 2, 3]);
   });
 });
+
+describe('SqliteJournal.ack() after close()', () => {
+  it('ignores Kafka\'s answer to a send that outlived the stop, instead of throwing on the closed file', async () => {
+    const clock = new CountingClock();
+    const dir = tempDir();
+    const j = new SqliteJournal(makeContext({ dataDir: dir, journal: { commitIntervalMs: 0 } }, clock));
+    j.open();
+    for (let i = 1; i <= 3; i++) await appendAsync(j, { stream: 'readings', key: 'dev-1', received: clock.now(), body: `{"i":${i}}` });
+    await j.close();
+    expect(() => j.ack(3)).not.toThrow(); // before the fix: "The database connection is not open"
+    expect(clock.armed).toBe(0);
+    const again = new SqliteJournal(makeContext({ dataDir: dir }, new ManualClock()));
+    again.open();
+    defer(() => again.close());
+    expect(again.read(0, 10, Infinity).map((r) => r.seq)).toEqual([1, 2, 3]); // sent again after the restart
+  });
+});
