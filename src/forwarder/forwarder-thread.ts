@@ -80,6 +80,10 @@ export class ForwarderThread implements ForwarderHandle {
     worker.on('exit', () => {
       if (this.worker === worker) this.worker = null;
       if (this.stopping) return;
+      // Down until a new thread says otherwise: in /api/status, and in the metrics snapshot
+      // that stands in for the thread's own until it answers (else weir_uplink_up stays 1).
+      if (this.mirror.state !== 'down') this.mirror = { ...this.mirror, state: 'down', since: this.ctx.clock.now(), lastError: 'forwarder thread exited' };
+      this.lastMetrics = withUplinkDown(this.lastMetrics);
       this.ctx.metrics.kafkaErrors.labels('thread').inc();
       const delay = backoffDelay(this.failures++, this.ctx.config.kafka.retryInitialMs, this.ctx.config.kafka.retryMaxMs);
       this.cancelRespawn = this.ctx.clock.setTimer(delay, () => this.spawn());
@@ -145,4 +149,9 @@ export class ForwarderThread implements ForwarderHandle {
     }
     this.mirror = { ...this.mirror, state: 'stopped', since: this.ctx.clock.now() };
   }
+}
+
+/** A metrics snapshot of the thread (prom-client's JSON) with weir_uplink_up at 0. */
+function withUplinkDown(metrics: object[]): object[] {
+  return metrics.map((m) => ((m as { name?: string }).name === 'weir_uplink_up' ? { ...m, values: [{ value: 0, labels: {} }] } : m));
 }
