@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { RuleEngine, type Alert, type RuleReading, type RulesByProfile } from '../../../../src/analytics/rules/index.js';
 import type { RetentionOptions } from '../../../../src/analytics/retention.js';
-import { mulberry32 } from '../../../../src/simulate/prng.js';
+import { churnWorkload, expectExactAroundForgets, expectSkippedForgetsDiffer } from '../restart-points.js';
 
 const T = 1_700_000_040_000; // a whole minute
 const read = (device: string, received: number, x: number, profile = 'p'): RuleReading => ({ device, profile, ts: received, received, metrics: { x } });
@@ -146,22 +146,10 @@ const RULES: RulesByProfile = {
 const OPTS: RetentionOptions = { maxDevices: 5, forgetAfterMs: 2000, forgetGrainMs: 500 };
 
 function workload(seed: number, n: number): Op[] {
-  const r = mulberry32(seed);
-  const ops: Op[] = [];
-  let now = T;
-  const active = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    now += 100;
-    if (i % 2 === 0) { ops.push({ tick: now }); continue; }
-    if (r() < 0.08) active.clear();
-    if (active.size < 2 || r() < 0.1) active.add(Math.floor(r() * 9));
-    const ids = [...active];
-    const d = ids[Math.floor(r() * ids.length)]!;
-    if (r() < 0.3) continue;
+  return churnWorkload<Op>(seed, n, 9, T, (now) => ({ tick: now }), (d, now, r) => {
     const x = Math.floor(r() * 11);
-    ops.push({ read: { device: `d${d}`, profile: d < 7 ? 'p' : 'q', ts: now - Math.floor(r() * 500), received: now, tags: { t: r() < 0.5 ? 'u' : 'v' }, metrics: { x } } });
-  }
-  return ops;
+    return { read: { device: `d${d}`, profile: d < 7 ? 'p' : 'q', ts: now - Math.floor(r() * 500), received: now, tags: { t: r() < 0.5 ? 'u' : 'v' }, metrics: { x } } };
+  });
 }
 
 function step(e: RuleEngine, op: Op): { line: string; logged: boolean } {
@@ -213,25 +201,10 @@ describe('rule engine: forgetting and the cap are exact across restarts', () => 
   });
 
   it('checkpoint and crash just before, at and after each forgetting tick: same alerts and state as the uninterrupted run', () => {
-    let cases = 0;
-    for (const f of ref.forgetAt.slice(0, 12)) {
-      for (const [cp, crash] of [[f - 1, f], [f, f + 1], [f + 1, f + 2], [f - 7, f + 1], [f - 3, f + 9]] as const) {
-        if (cp < 0 || crash > ops.length) continue;
-        const got = restarted(ops, ref, cp, crash);
-        expect(got.lines).toEqual(ref.lines.slice(crash));
-        expect(got.final).toBe(ref.final);
-        cases++;
-      }
-    }
-    expect(cases).toBeGreaterThan(30);
+    expectExactAroundForgets(ref, ops.length, (cp, crash, old) => restarted(ops, ref, cp, crash, old));
   });
 
   it('(the test has teeth) a replay that skipped the ticks that only forgot would differ', () => {
-    const silent = ref.forgetAt.filter((i) => ref.lines[i] === '[]');
-    expect(silent.length).toBeGreaterThan(0);
-    expect(silent.some((f) => {
-      const got = restarted(ops, ref, f - 1, f + 1, true);
-      return got.final !== ref.final || JSON.stringify(got.lines) !== JSON.stringify(ref.lines.slice(f + 1));
-    })).toBe(true);
+    expectSkippedForgetsDiffer(ref, (cp, crash, old) => restarted(ops, ref, cp, crash, old));
   });
 });

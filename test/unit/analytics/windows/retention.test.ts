@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { packSnapshot, unpackSnapshot } from '../../../../src/analytics/packed-snapshot.js';
 import { WindowEngine, type EngineOptions, type WindowReading, type WindowSpec } from '../../../../src/analytics/windows/index.js';
-import { mulberry32 } from '../../../../src/simulate/prng.js';
+import { churnWorkload, expectExactAroundForgets, expectSkippedForgetsDiffer } from '../restart-points.js';
 
 const SPEC: WindowSpec = { name: 'v-1m', type: 'tumbling', sizeMs: 60_000, aggregates: ['avg'], allowedLatenessMs: 0 };
 /** A whole minute: the default grain's boundaries are multiples of it. */
@@ -112,21 +112,7 @@ const SPECS: WindowSpec[] = [SPEC, { name: 'h', type: 'hopping', sizeMs: 2000, s
 
 /** 8 ids for a cap of 5, bursts and long silences (past forgetAfterMs), a tick every 100 ms, disordered event times. */
 function workload(seed: number, n: number): Op[] {
-  const r = mulberry32(seed);
-  const ops: Op[] = [];
-  let now = T;
-  const active = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    now += 100;
-    if (i % 2 === 0) { ops.push({ tick: now }); continue; }
-    if (r() < 0.08) active.clear();
-    if (active.size < 2 || r() < 0.1) active.add(Math.floor(r() * 8));
-    const ids = [...active];
-    const d = ids[Math.floor(r() * ids.length)]!;
-    if (r() < 0.3) continue; // silence
-    ops.push({ read: read(`d${d}`, now - Math.floor(r() * 3000), Math.round(r() * 100)), at: now });
-  }
-  return ops;
+  return churnWorkload<Op>(seed, n, 8, T, (now) => ({ tick: now }), (d, now, r) => ({ read: read(`d${d}`, now - Math.floor(r() * 3000), Math.round(r() * 100)), at: now }));
 }
 
 function pack(eng: WindowEngine): Buffer {
@@ -194,26 +180,10 @@ describe('window engine: forgetting and the cap are exact across restarts', () =
   });
 
   it('checkpoint and crash just before, at and after each forgetting tick: same output and state as the uninterrupted run', () => {
-    let cases = 0;
-    for (const f of ref.forgetAt.slice(0, 12)) {
-      for (const [cp, crash] of [[f - 1, f], [f, f + 1], [f + 1, f + 2], [f - 7, f + 1], [f - 3, f + 9]] as const) {
-        if (cp < 0 || crash > ops.length) continue;
-        const got = restarted(ops, ref, cp, crash);
-        expect(got.lines).toEqual(ref.lines.slice(crash));
-        expect(got.final).toBe(ref.final);
-        cases++;
-      }
-    }
-    expect(cases).toBeGreaterThan(30);
+    expectExactAroundForgets(ref, ops.length, (cp, crash, old) => restarted(ops, ref, cp, crash, old));
   });
 
   it('(the test has teeth) a replay that skipped the ticks that only forgot would differ', () => {
-    const silent = ref.forgetAt.filter((i) => ref.lines[i] === '[]');
-    expect(silent.length).toBeGreaterThan(0);
-    const differs = silent.some((f) => {
-      const got = restarted(ops, ref, f - 1, f + 1, true);
-      return got.final !== ref.final || JSON.stringify(got.lines) !== JSON.stringify(ref.lines.slice(f + 1));
-    });
-    expect(differs).toBe(true);
+    expectSkippedForgetsDiffer(ref, (cp, crash, old) => restarted(ops, ref, cp, crash, old));
   });
 });
