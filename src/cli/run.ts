@@ -24,9 +24,10 @@ export async function runCommand(args: string[]): Promise<number> {
   });
 
   const gateway = await Gateway.start({ config, profiles, log });
-  // Under systemd (Type=notify): READY once every listener is up, then the watchdog.
+  // Under systemd (Type=notify): READY once every listener is up, then the watchdog,
+  // pinged while /readyz holds (a failed journal needs the restart it brings).
   const systemd = SystemdNotifier.create(process.env, log, systemClock);
-  systemd?.ready(process.env);
+  systemd?.ready(process.env, () => gateway.ready().ready);
   let running = config;
   let reloading = Promise.resolve();
   const onHup = () => {

@@ -14,7 +14,8 @@ interface DgramSocket {
  * assignments in one datagram to the AF_UNIX socket named by $NOTIFY_SOCKET. The unit
  * (systemd/weir.service, Type=notify, NotifyAccess=main) waits for READY=1 before it
  * counts the gateway as started, restarts it when WATCHDOG=1 stops coming within
- * WatchdogSec, and is told STOPPING=1 when a graceful stop begins.
+ * WatchdogSec (it is withheld while the gateway is unhealthy), and is told STOPPING=1
+ * when a graceful stop begins.
  *
  * Call order: create() → ready() once the listeners are up → stopping() → close().
  * Without $NOTIFY_SOCKET (not under systemd) create() returns null and the gateway
@@ -56,16 +57,26 @@ export class SystemdNotifier {
 
   /**
    * READY=1 — and, when systemd asks for a watchdog ($WATCHDOG_USEC, for this process
-   * per $WATCHDOG_PID), WATCHDOG=1 at half the interval, as sd_watchdog_enabled(3) advises.
+   * per $WATCHDOG_PID), WATCHDOG=1 at half the interval, as sd_watchdog_enabled(3) advises,
+   * but only while `healthy()`: a gateway whose event loop turns but which can no longer
+   * do its work (a journal that failed a flush acknowledges nothing until a restart)
+   * must let systemd see the silence and restart it (systemd.service(5), WatchdogSec=).
    */
-  ready(env: NodeJS.ProcessEnv, status = 'serving'): void {
-    this.notify(`READY=1\nSTATUS=${status}\nMAINPID=${process.pid}`);
+  ready(env: NodeJS.ProcessEnv, healthy: () => boolean = () => true): void {
+    this.notify(`READY=1\nSTATUS=serving\nMAINPID=${process.pid}`);
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
     if (!(usec > 0) || !forUs) return;
     const every = Math.max(1, Math.floor(usec / 2000));
+    let withheld = false;
     const beat = (): void => {
-      this.notify('WATCHDOG=1');
+      if (healthy()) {
+        withheld = false;
+        this.notify('WATCHDOG=1');
+      } else if (!withheld) {
+        withheld = true;
+        this.log.error('the gateway is unhealthy (see /readyz): watchdog pings withheld, so systemd restarts it');
+      }
       this.cancelWatchdog = this.clock.setTimer(every, beat);
     };
     this.cancelWatchdog = this.clock.setTimer(every, beat);

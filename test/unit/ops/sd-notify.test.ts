@@ -1,0 +1,60 @@
+// systemd's notification protocol (src/ops/sd-notify.ts) against a real AF_UNIX
+// datagram socket bound here, on a manual clock: what each call sends, and when the
+// watchdog pings. The whole process under systemd is test/e2e/sd-notify.test.ts.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { SystemdNotifier } from '../../../src/ops/sd-notify.js';
+import { cleanupTempDirs, tempDir } from '../support.js';
+
+interface Dgram {
+  bind(path: string): void;
+  close(): void;
+}
+const unixDgram = createRequire(import.meta.url)('unix-dgram') as { createSocket(type: 'unix_dgram', fn?: (msg: Buffer) => void): Dgram };
+
+const closing: Array<() => void> = [];
+afterEach(() => {
+  for (const fn of closing.splice(0)) fn();
+  cleanupTempDirs();
+});
+
+/** A notifier talking to a socket bound here; `next()` resolves with the next datagram it receives. */
+function harness(clock: ManualClock) {
+  const path = join(tempDir(), 'notify.sock');
+  const got: string[] = [];
+  let wake: (() => void) | null = null;
+  const socket = unixDgram.createSocket('unix_dgram', (msg) => {
+    got.push(msg.toString());
+    wake?.();
+  });
+  socket.bind(path);
+  const notifier = SystemdNotifier.create({ NOTIFY_SOCKET: path }, silentLogger, clock)!;
+  closing.push(() => notifier.close(), () => socket.close());
+  /** Everything received up to and including a marker sent now (datagrams on one socket arrive in order). */
+  const drain = async (): Promise<string[]> => {
+    notifier.notify('STATUS=marker');
+    while (!got.includes('STATUS=marker')) await new Promise<void>((resolve) => (wake = resolve));
+    return got.splice(0).filter((m) => m !== 'STATUS=marker');
+  };
+  return { notifier, drain };
+}
+
+describe('systemd watchdog (sd_watchdog_enabled(3), systemd.service(5) WatchdogSec=)', () => {
+  it('pings at half of WATCHDOG_USEC while healthy, and stops pinging while not, so systemd restarts the gateway', async () => {
+    const clock = new ManualClock();
+    const { notifier, drain } = harness(clock);
+    let healthy = true;
+    notifier.ready({ WATCHDOG_USEC: '30000000' }, () => healthy);
+    expect(await drain()).toEqual([`READY=1\nSTATUS=serving\nMAINPID=${process.pid}`]);
+    clock.advance(15_000);
+    clock.advance(15_000);
+    expect(await drain()).toEqual(['WATCHDOG=1', 'WATCHDOG=1']);
+    // E.g. the journal failed a flush: nothing is acknowledged until a restart (journal/wal-sync.ts).
+    healthy = false;
+    clock.advance(60_000);
+    expect(await drain()).toEqual([]);
+  });
+});
