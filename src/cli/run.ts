@@ -32,10 +32,10 @@ export async function runCommand(args: string[]): Promise<number> {
   let reloading = Promise.resolve();
   const onHup = () => {
     log.info({ config: file ?? '(built-in defaults)' }, 'SIGHUP: reloading device profiles and rules');
-    systemd?.notify('RELOADING=1');
+    systemd?.reloading();
     reloading = reloading.then(async () => {
       running = await reloadGateway(gateway, file, running, log);
-      systemd?.notify('READY=1');
+      systemd?.reloaded();
     });
   };
   process.on('SIGHUP', onHup);

@@ -17,13 +17,15 @@ interface DgramSocket {
  * WatchdogSec (it is withheld while the gateway is unhealthy), and is told STOPPING=1
  * when a graceful stop begins.
  *
- * Call order: create() → ready() once the listeners are up → stopping() → close().
+ * Call order: create() → ready() once the listeners are up → (reloading() → reloaded())*
+ * → stopping() → close().
  * Without $NOTIFY_SOCKET (not under systemd) create() returns null and the gateway
  * runs as before. Errors never reach the caller: a failed send is logged, because a
  * notification problem must not stop a gateway that is otherwise serving.
  */
 export class SystemdNotifier {
   private cancelWatchdog: (() => void) | null = null;
+  private stopped = false;
 
   private constructor(private readonly socket: DgramSocket, private readonly path: string, private readonly log: Logger, private readonly clock: Clock) {}
 
@@ -82,7 +84,24 @@ export class SystemdNotifier {
     this.cancelWatchdog = this.clock.setTimer(every, beat);
   }
 
+  /**
+   * A reload (SIGHUP) begins. sd_notify(3): RELOADING=1 goes with MONOTONIC_USEC, the
+   * CLOCK_MONOTONIC time in µs (libuv's hrtime on Linux; performance.now() counts from
+   * the process's start) — systemd ≥ 253 matches it against the reload it asked for, and
+   * with Type=notify-reload fails the reload, and stops the service, without it.
+   */
+  reloading(): void {
+    this.notify(`RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
+  }
+
+  /** The reload is done (applied or refused): READY=1, unless a stop began meanwhile. */
+  reloaded(): void {
+    if (this.stopped) return;
+    this.notify('READY=1\nSTATUS=serving');
+  }
+
   stopping(): void {
+    this.stopped = true;
     this.cancelWatchdog?.();
     this.cancelWatchdog = null;
     this.notify('STOPPING=1\nSTATUS=stopping');

@@ -58,3 +58,30 @@ describe('systemd watchdog (sd_watchdog_enabled(3), systemd.service(5) WatchdogS
     expect(await drain()).toEqual([]);
   });
 });
+
+describe('reload notifications (sd_notify(3) RELOADING=1, MONOTONIC_USEC=; systemd.service(5) Type=notify-reload)', () => {
+  it('RELOADING=1 carries the CLOCK_MONOTONIC time in µs, and READY=1 ends the reload', async () => {
+    const { notifier, drain } = harness(new ManualClock());
+    const before = process.hrtime.bigint() / 1000n; // libuv's hrtime is CLOCK_MONOTONIC on Linux
+    notifier.reloading();
+    const after = process.hrtime.bigint() / 1000n;
+    notifier.reloaded();
+    const [reloading, ready, ...rest] = await drain();
+    const fields = new Map(reloading!.split('\n').map((l) => l.split('=', 2) as [string, string]));
+    expect(fields.get('RELOADING')).toBe('1');
+    expect(fields.get('MONOTONIC_USEC')).toMatch(/^\d+$/);
+    const usec = BigInt(fields.get('MONOTONIC_USEC')!);
+    expect(usec >= before && usec <= after, `${usec} within [${before}, ${after}]`).toBe(true);
+    expect(ready).toBe('READY=1\nSTATUS=serving');
+    expect(rest).toEqual([]);
+  });
+
+  it('a reload that ends after the stop began does not announce READY=1 after STOPPING=1', async () => {
+    const { notifier, drain } = harness(new ManualClock());
+    notifier.reloading();
+    notifier.stopping(); // SIGTERM while the reload still runs
+    notifier.reloaded();
+    const got = await drain();
+    expect(got.map((m) => m.split('\n')[0])).toEqual(['RELOADING=1', 'STOPPING=1']);
+  });
+});
