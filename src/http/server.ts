@@ -2,6 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Context } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 
+/** How long stop() lets requests in progress finish before closing their connections. */
+const STOP_GRACE_MS = 1000;
+
 /** What the HTTP server asks of the gateway. */
 export interface HttpDeps {
   /** Journal open and every source listening: /readyz. */
@@ -51,6 +54,8 @@ export class HttpServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Stopping: the connection closes after this response (RFC 9112 §9.6), not idles on.
+    if (!this.server) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path.startsWith('/ingest/') && this.deps.ingest) return this.deps.ingest(req, res, path.slice('/ingest/'.length));
     // RFC 9110 §15.5.6: a 405 MUST carry Allow.
@@ -75,12 +80,22 @@ export class HttpServer {
     }
   }
 
+  /**
+   * Stops listening and closes idle keep-alive connections at once; requests in progress
+   * get STOP_GRACE_MS to finish, then every connection is closed. This is the gateway's
+   * last stop phase (the journal is closed: nothing more can be acknowledged), and a
+   * client holding a request open — a device whose link dropped mid-POST, a slowloris —
+   * would otherwise hold the stop for Node's requestTimeout, past TimeoutStopSec.
+   */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
     if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const cancel = this.ctx.clock.setTimer(STOP_GRACE_MS, () => server.closeAllConnections());
+    await closed;
+    cancel();
   }
 }
 
