@@ -25,9 +25,11 @@ export async function runCommand(args: string[]): Promise<number> {
 
   const gateway = await Gateway.start({ config, profiles, log });
   // Under systemd (Type=notify): READY once every listener is up, then the watchdog,
-  // pinged while /readyz holds (a failed journal needs the restart it brings).
+  // pinged while the journal has not failed a flush: that failure lasts until a restart,
+  // which the withheld pings bring. Not all of /readyz: a missing serialport addon or a
+  // listener a restart cannot fix would turn into a restart loop that stops every source.
   const systemd = SystemdNotifier.create(process.env, log, systemClock);
-  systemd?.ready(process.env, () => gateway.ready().ready);
+  systemd?.ready(process.env, () => gateway.journal.stats().failed === undefined);
   let running = config;
   let reloading = Promise.resolve();
   const onHup = () => {

@@ -61,8 +61,9 @@ export class SystemdNotifier {
    * READY=1 — and, when systemd asks for a watchdog ($WATCHDOG_USEC, for this process
    * per $WATCHDOG_PID), WATCHDOG=1 at half the interval, as sd_watchdog_enabled(3) advises,
    * but only while `healthy()`: a gateway whose event loop turns but which can no longer
-   * do its work (a journal that failed a flush acknowledges nothing until a restart)
+   * do its work until a restart (a journal that failed a flush acknowledges nothing more)
    * must let systemd see the silence and restart it (systemd.service(5), WatchdogSec=).
+   * `healthy` must be false only for what a restart cures, or it becomes a restart loop.
    */
   ready(env: NodeJS.ProcessEnv, healthy: () => boolean = () => true): void {
     this.notify(`READY=1\nSTATUS=serving\nMAINPID=${process.pid}`);
