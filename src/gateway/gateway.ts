@@ -199,8 +199,11 @@ export class Gateway {
     const statuses = this.sources.map((s) => [s.name, s.status()] as const);
     const listening = Object.fromEntries(statuses.filter(([, st]) => 'listening' in st).map(([name, st]) => [name, st.listening === true]));
     const failed = this.running ? this.journal.stats().failed : undefined;
-    const ready = this.running && !failed && Object.values(listening).every(Boolean);
+    // Not once stop() began: sources stop one by one, and those without a listener (bridge,
+    // observe, serial) go first, so the listeners alone would still say ready.
+    const ready = this.running && this.stopping === null && !failed && Object.values(listening).every(Boolean);
     const checks: Record<string, unknown> = { journal: failed ? `failed: ${failed}` : this.running ? 'open' : 'closed', listeners: listening, uplink: this.forwarder.status().state };
+    if (this.stopping) checks.stopping = true;
     const bridge = statuses.find(([name]) => name === 'bridge');
     if (bridge) checks.bridge = bridge[1].connected === true ? 'connected' : 'disconnected';
     return { ready, checks };
