@@ -4,43 +4,22 @@
 // every device look silent (forward) nor makes a silent one wait for years (a step to
 // an implausible time, then the NTP sync back). In-process gateway on a ManualClock,
 // Kafka stubbed out: every record stays in the journal, where the test reads it.
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { configSchema } from '../../src/config/schema.js';
+import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import type { KafkaProducerPort } from '../../src/forwarder/producer.js';
-import { Gateway } from '../../src/gateway/gateway.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
 import { JournalReader } from '../../src/journal/journal-reader.js';
-import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
-import { cleanupTempDirs, tempDir, turns } from './support.js';
+import { startGateway } from './gateway-harness.js';
+import { turns, useCleanups } from './support.js';
 
 const T = Date.parse('2026-06-01T00:00:00Z'); // plausible: the gateway starts synced
 const IDLE = 60_000;
 
-/** A Kafka that never answers: nothing leaves the journal. */
-const noKafka: KafkaProducerPort = {
-  connect: () => new Promise(() => undefined),
-  ensureTopics: () => Promise.resolve(),
-  send: () => Promise.resolve(),
-  disconnect: () => Promise.resolve(),
-};
+const defer = useCleanups();
 
-const gateways: Gateway[] = [];
-afterEach(async () => {
-  for (const gw of gateways.splice(0)) await gw.stop();
-  cleanupTempDirs();
+const start = (clock: ManualClock): Promise<Gateway> => startGateway(clock, defer, {
+  gateway: { clock: { probe: 'none', jumpThresholdMs: 2000 } },
+  journal: { commitFillBytes: 0 }, analytics: { idleTimeoutMs: IDLE, tickIntervalMs: 1000 },
 });
-
-async function start(clock: ManualClock): Promise<Gateway> {
-  const config = configSchema.parse({
-    gateway: { id: 'gw', statusIntervalSeconds: 0, stopTimeoutMs: 1, clock: { probe: 'none', jumpThresholdMs: 2000 } },
-    dataDir: tempDir(), mqtt: { enabled: false }, coap: { enabled: false }, http: { host: '127.0.0.1', port: 0 },
-    kafka: { workerThread: false }, journal: { commitFillBytes: 0 }, analytics: { idleTimeoutMs: IDLE, tickIntervalMs: 1000 },
-  });
-  const gw = await Gateway.start({ config, profiles: loadProfilesOrThrow([BUNDLED_PROFILES_DIR]), log: silentLogger, clock, producer: noKafka });
-  gateways.push(gw);
-  return gw;
-}
 
 /** One cpu-monitor reading over HTTP ingest, committed (the clock moves 10 ms for the group commit). */
 async function send(gw: Gateway, clock: ManualClock, hostname: string, ts: number): Promise<void> {

@@ -3,11 +3,11 @@
 // watchdog pings. The whole process under systemd is test/e2e/sd-notify.test.ts.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { SystemdNotifier } from '../../../src/ops/sd-notify.js';
-import { cleanupTempDirs, tempDir } from '../support.js';
+import { tempDir, useCleanups } from '../support.js';
 
 interface Dgram {
   bind(path: string): void;
@@ -15,11 +15,7 @@ interface Dgram {
 }
 const unixDgram = createRequire(import.meta.url)('unix-dgram') as { createSocket(type: 'unix_dgram', fn?: (msg: Buffer) => void): Dgram };
 
-const closing: Array<() => void> = [];
-afterEach(() => {
-  for (const fn of closing.splice(0)) fn();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /** A notifier talking to a socket bound here; `next()` resolves with the next datagram it receives. */
 function harness(clock: ManualClock) {
@@ -32,7 +28,8 @@ function harness(clock: ManualClock) {
   });
   socket.bind(path);
   const notifier = SystemdNotifier.create({ NOTIFY_SOCKET: path }, silentLogger, clock)!;
-  closing.push(() => notifier.close(), () => socket.close());
+  defer(() => socket.close());
+  defer(() => notifier.close());
   /** Everything received up to and including a marker sent now (datagrams on one socket arrive in order). */
   const drain = async (): Promise<string[]> => {
     notifier.notify('STATUS=marker');
