@@ -10,7 +10,8 @@
  * callback), so submissions and acknowledgements follow arrival order.
  *
  * Guarantees: every `ack` is called exactly once — with 0 after a commit on the same
- * connection, otherwise with an AckWithheld (nothing is sent, the broker redelivers);
+ * connection (or at once for a resent QoS 2 message already committed: ctx.qos2Received),
+ * otherwise with an AckWithheld (nothing is sent, the broker redelivers);
  * inflight.begin() and end() are paired; counts.received/acked/withheld are kept.
  *
  * Errors: none thrown. A commit that fails (callback error, or submit() throwing) is
@@ -69,7 +70,7 @@ export class BridgeAcks {
   }
 
   /** A QoS 1 or 2 PUBLISH: journal it, and acknowledge only once committed. */
-  onAckable(topic: string, payload: Buffer, ack: AckCallback): void {
+  onAckable(packet: Pick<IPublishPacket, 'topic' | 'payload' | 'qos' | 'messageId'>, ack: AckCallback): void {
     const c = this.ctx;
     c.counts.received++;
     const link = c.link;
@@ -77,6 +78,14 @@ export class BridgeAcks {
     // after a failed commit on this connection, and for packets MQTT.js still had parsed
     // when the connection closed (an acknowledgement would wait for the next connection).
     if (!c.accepting || !c.connected || link === c.failedLink) return this.withhold(ack);
+    const qos2Id = packet.qos === 2 ? packet.messageId : undefined;
+    // A QoS 2 message already committed and PUBREC'd, sent again before its PUBREL (its
+    // PUBREC went down with a connection): PUBREC again, without journaling it twice
+    // ([MQTT-4.3.3-9]). MQTT.js cannot tell: its reconnect() forgets the identifiers.
+    if (qos2Id !== undefined && c.qos2Received.has(qos2Id)) {
+      c.counts.acked++;
+      return ack(0);
+    }
     c.inflight.begin();
     let called = false;
     const done = (err: Error | null) => {
@@ -90,15 +99,21 @@ export class BridgeAcks {
         if (c.journalFailing) c.log.info('journal commits again; bridged messages are acknowledged');
         c.journalFailing = false;
         c.counts.acked++;
+        if (qos2Id !== undefined) c.qos2Received.add(qos2Id);
         ack(0);
       }
       c.inflight.end();
     };
     try {
-      this.ingest.submit(this.delivery(topic, payload), done);
+      this.ingest.submit(this.delivery(packet.topic, packet.payload), done);
     } catch (err) {
       done(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /** A PUBREL from the site broker: the QoS 2 exchange is over, its identifier may name a new message. */
+  onPubrel(messageId: number | undefined): void {
+    if (messageId !== undefined) this.ctx.qos2Received.delete(messageId);
   }
 
   private withhold(ack: AckCallback): void {

@@ -57,6 +57,13 @@ export interface BridgeCtx {
   readonly counts: BridgeCounts;
   /** QoS 1/2 messages submitted and not yet acknowledged or withheld. */
   readonly inflight: InFlight;
+  /**
+   * Packet identifiers of QoS 2 messages committed and PUBREC'd whose PUBREL has not come
+   * (BridgeAcks). Session state (MQTT 3.1.1 / 5 §4.1): kept across reconnects, so a resend
+   * after a PUBREC lost with its connection is not journaled again ([MQTT-4.3.3-9]);
+   * BridgeLink clears it when the broker has no session for the bridge.
+   */
+  readonly qos2Received: Set<number>;
 }
 
 export function createBridgeCtx(ctx: Context, options: BridgeConfig): BridgeCtx {
@@ -78,5 +85,6 @@ export function createBridgeCtx(ctx: Context, options: BridgeConfig): BridgeCtx 
     lastError: null,
     counts: { received: 0, acked: 0, withheld: 0, reconnects: 0 },
     inflight: new InFlight(),
+    qos2Received: new Set(),
   };
 }

@@ -91,6 +91,8 @@ export class BridgeLink {
     this.downSince = null;
     c.closeReason = null;
     // No session: the broker lost or expired it (or this id is new), so it has no subscriptions and queued nothing.
+    // Our session state goes too ([MQTT-3.2.2-5]): its packet identifiers now name new messages.
+    if (!resumed) c.qos2Received.clear();
     if (!resumed && this.subscribed) c.log.warn({ clientId: c.clientId }, 'site broker had no session for the bridge: messages published while the gateway was away may be lost; subscribing again');
     if (!resumed || !this.subscribed) this.subscribe(client);
     else this.settleStart();

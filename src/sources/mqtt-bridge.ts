@@ -76,13 +76,17 @@ export class MqttBridgeSource implements Source {
     if (c.stopping) return; // stop() came while it loaded
     const client = mqtt.connect(c.options.url, clientOptions(c.options, c.clientId));
     c.client = client;
-    client.options.customHandleAcks = (topic: string, payload: Buffer, _packet: IPublishPacket, ack: AckCallback) =>
-      this.acks.onAckable(topic, payload, ack);
+    // MQTT 5 topic aliases are not enabled (no Topic Alias Maximum), so packet.topic is the topic MQTT.js passes.
+    client.options.customHandleAcks = (_topic: string, _payload: Buffer, packet: IPublishPacket, ack: AckCallback) =>
+      this.acks.onAckable(packet, ack);
     client.handleMessage = (packet, callback) => {
       if (packet.qos === 0) this.acks.onQos0(packet);
       // QoS 1 and 2 were journaled in customHandleAcks; here only the PUBACK / PUBCOMP remains.
       callback();
     };
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'pubrel') this.acks.onPubrel(packet.messageId);
+    });
     client.on('connect', (connack) => this.link.onConnect(client, connack));
     client.on('close', () => this.link.onClose(client));
     client.on('error', (err) => this.link.onError(err));
