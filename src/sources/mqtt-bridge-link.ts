@@ -2,7 +2,8 @@
  * The bridge's connection stage: what happens at each CONNACK, SUBACK, DISCONNECT,
  * error and close of the connection to the site broker. It subscribes when the broker
  * has no session for the bridge, reconnects with exponential backoff and full jitter
- * (MQTT.js's own reconnect and resubscribe are off: see clientOptions()), logs once
+ * (reset once a connection held for reconnectMaxMs; MQTT.js's own reconnect and
+ * resubscribe are off: see clientOptions()), logs once
  * when the link goes down and once when it is back, and settles start()'s wait for
  * the first attempt.
  *
@@ -32,6 +33,8 @@ export class BridgeLink {
   /** A SUBACK granted the subscriptions during this run (a new filter in the config needs a new SUBSCRIBE). */
   private subscribed = false;
   private attempt = 0;
+  /** Since when (monotonic) the current connection is up, or null while down. */
+  private upSince: number | null = null;
   /** Cancels the armed reconnect (the context's clock), or null when none is armed. */
   private cancelTimer: (() => void) | null = null;
   /** Since when the link is down (the one "down" log line), or null while up. */
@@ -77,7 +80,7 @@ export class BridgeLink {
     c.connected = true;
     const resumed = connack.sessionPresent;
     this.sessionPresent = resumed;
-    if (!c.journalFailing) this.attempt = 0;
+    this.upSince = c.clock.monotonic();
     const now = c.clock.now();
     const wasDown = this.downSince !== null;
     if (wasDown) {
@@ -132,6 +135,12 @@ export class BridgeLink {
   onClose(client: MqttClient): void {
     const c = this.ctx;
     const droppedByUs = c.link === c.failedLink;
+    // The backoff starts afresh only after a connection that held for reconnectMaxMs, not at
+    // each CONNACK: a broker that drops the bridge right after accepting it (a twin gateway
+    // with the same client id taking the session over, a broker shedding load) would
+    // otherwise be reconnected to every reconnectMinMs for ever. Not while the journal fails.
+    if (this.upSince !== null && c.clock.monotonic() - this.upSince >= c.options.reconnectMaxMs && !c.journalFailing) this.attempt = 0;
+    this.upSince = null;
     c.link++;
     c.connected = false;
     // Messages of this connection can no longer be acknowledged: stop() need not wait for them.
