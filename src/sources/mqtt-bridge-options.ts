@@ -3,6 +3,14 @@ import type { BridgeConfig, BridgeSubscription } from '../config/bridge-schema.j
 import { packetCap } from './mqtt-packet-guard.js';
 
 /**
+ * The largest packet MQTT can carry: 1 byte of fixed header, 4 of Remaining Length and
+ * at most 268,435,455 after them (MQTT 5 §2.1.4, 3.1.1 §2.2.3). A larger Maximum Packet
+ * Size means nothing, and from 4 GiB on it does not fit its four-byte integer (MQTT 5
+ * §2.2.2.2): mqtt-packet then refuses the CONNECT and the bridge could never connect.
+ */
+export const MQTT_MAX_PACKET = 268_435_460;
+
+/**
  * MQTT.js options for the bridge's persistent session: clean start / clean session
  * off with a stable client id (MQTT 5: plus a Session Expiry Interval), so the site
  * broker keeps the subscriptions and queues messages while the gateway is away.
@@ -22,7 +30,7 @@ export function clientOptions(o: BridgeConfig, clientId: string): IClientOptions
     username: o.username || undefined,
     password: o.password || undefined,
     properties: o.protocolVersion === 5
-      ? { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: packetCap(o.maxPayloadBytes) }
+      ? { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: Math.min(packetCap(o.maxPayloadBytes), MQTT_MAX_PACKET) }
       : undefined,
   };
 }

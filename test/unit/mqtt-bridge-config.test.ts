@@ -1,5 +1,6 @@
 // The bridge's config section, its MQTT.js options and its topic matching (no broker needed).
 import { Writable } from 'node:stream';
+import { generate } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { bridgeClientId, bridgeConfigSchema, topicFilterProblem, type BridgeConfigInput } from '../../src/config/bridge-schema.js';
@@ -108,6 +109,15 @@ describe('bridge MQTT.js options', () => {
     });
     expect(o.username).toBeUndefined();
     expect(o.password).toBeUndefined();
+  });
+
+  it('MQTT 5: a payload limit the schema takes gives a CONNECT that can be sent (Maximum Packet Size within MQTT\'s largest packet)', () => {
+    // 4x the payload plus 64 KiB passes the four-byte integer for a limit of 1 GiB or more
+    // (MQTT 5 §2.2.2.2): mqtt-packet refused the CONNECT and the bridge never connected.
+    const o = clientOptions(bridgeConfigSchema.parse(enabled({ maxPayloadBytes: 2 ** 31 - 1 })), 'weir-gw-1');
+    // The largest MQTT packet: 1 byte of header, 4 of Remaining Length, 268,435,455 after (MQTT 5 §2.1.4, 3.1.1 §2.2.3).
+    expect(o.properties?.maximumPacketSize).toBe(268_435_460);
+    expect(() => generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, clientId: 'weir-gw-1', keepalive: 30, properties: o.properties })).not.toThrow();
   });
 
   it('MQTT 3.1.1: clean session off, no MQTT 5 properties; credentials when set', () => {
