@@ -4,7 +4,8 @@
  * than forgetAfterMs is dropped with all its keys — z-score windows, threshold holds,
  * stale timers. A forgotten device that sends again starts afresh (a z-score rule
  * warms up again). An entry with a firing alert — typically the `stale` alert of a dead
- * device — is kept, so the alert can still resolve when the device returns.
+ * device — is kept, so the alert can still resolve when the device returns; so is one
+ * with a stale key that has not fired yet (watchedForSilence).
  *
  * Exact across restarts: RuleEngine.tick() calls this after firing stale keys, and the
  * entries it drops depend only on the state and `now` (see retention.ts). A tick that
@@ -31,14 +32,14 @@ export function forgetSilentEntries(
   let keys = 0;
   const count = (): void => { keys++; };
   for (const dev of devices) {
-    if (dev.firing === 0 && retention.expired(dev.last, now)) {
+    if (dev.firing === 0 && !watchedForSilence(dev) && retention.expired(dev.last, now)) {
       lookup.get(dev.profile)?.delete(dev.device);
       for (const slot of dev.slots) eachKey(slot, count);
       continue;
     }
     // Only entries that may be forgotten bound the next scan: a dead device's firing stale
     // alert would otherwise make every scan due. An entry stops firing only in evaluate(), which calls seen() again.
-    if (dev.firing === 0) retention.seen(dev.last);
+    if (dev.firing === 0 && !watchedForSilence(dev)) retention.seen(dev.last);
     devices[kept++] = dev;
   }
   const entries = devices.length - kept;
@@ -47,3 +48,13 @@ export function forgetSilentEntries(
 }
 
 const NOTHING = Object.freeze({ entries: 0, keys: 0 });
+
+/**
+ * Whether the entry has a `stale` key: its silence is what that rule waits for, so it is
+ * kept — else a rule with afterMs beyond forgetAfterMs (a sensor reporting weekly) would
+ * never fire. Once it fires the entry is firing, and kept until the device returns.
+ */
+function watchedForSilence(dev: DeviceEntry): boolean {
+  for (const i of dev.rules.stale) if (dev.slots[i] !== undefined) return true;
+  return false;
+}

@@ -70,6 +70,14 @@ describe('rule engine: forgetting', () => {
     expect(e.entries).toBe(1);
   });
 
+  it('keeps a device whose stale rule waits longer than forgetAfterMs, so the rule still fires', () => {
+    const e = new RuleEngine({ p: [{ name: 'weekly', kind: 'stale', afterMs: 5000 }, { kind: 'threshold', metric: 'x', above: 5 }] }, opts);
+    e.evaluate(read('a', T, 1));
+    e.tick(T + 1001); // past forgetAfterMs, nothing firing: but the stale rule is still waiting
+    expect(e.entries).toBe(1);
+    expect(states(e.tick(T + 5000))).toEqual(['a weekly firing']);
+  });
+
   it('keeps an entry with a firing threshold alert; forgets it once resolved and silent', () => {
     const e = new RuleEngine({ p: [{ kind: 'threshold', metric: 'x', above: 5 }] }, opts);
     e.evaluate(read('a', T, 9));
