@@ -59,8 +59,8 @@ CREATE TABLE IF NOT EXISTS readings (
 ) :by_ts;
 
 -- Edge aggregates as the gateways computed them. A late reading at the edge sends a
--- correction of the same window (late = 1) under a new seq: both rows are kept, and
--- aggregates_latest picks the newest per window.
+-- correction of the same window holding that reading alone (late = 1) under a new seq:
+-- every row is kept, and aggregates_latest merges them into the window's totals.
 CREATE TABLE IF NOT EXISTS aggregates (
   window_start timestamptz NOT NULL,
   window_end   timestamptz NOT NULL,

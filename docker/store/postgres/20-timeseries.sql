@@ -59,11 +59,22 @@ END $$;
 SET TIME ZONE 'UTC';
 SELECT weir_maintain();
 
--- The newest edge aggregate per window (a late reading at the edge sends a correction).
+-- Each edge window with its late corrections merged in. A reading that arrives after
+-- its window closed goes out as a correction holding that reading alone (late = 1,
+-- src/analytics/windows/types.ts), so a window's totals are its on-time aggregate and
+-- its corrections combined: counts and sums add, min/max combine, avg = sum / count.
+-- first/last are the on-time aggregate's (a correction does not say where its reading
+-- falls among them by event time); for a window with corrections only, the oldest's
+-- first and the newest's last. seq and stored_at are the newest row's. Same columns,
+-- in the same order and types, as the table: CREATE OR REPLACE keeps working.
 CREATE OR REPLACE VIEW aggregates_latest AS
-SELECT DISTINCT ON (gateway, device, metric, window_name, tags, window_start) *
+SELECT window_start, max(window_end) AS window_end, gateway, max(seq) AS seq, device, max(profile) AS profile,
+       metric, window_name, tags, sum(count)::bigint AS count, min(min) AS min, max(max) AS max,
+       CASE WHEN count(*) = 1 THEN min(avg) ELSE sum(sum) / sum(count) END AS avg, sum(sum) AS sum,
+       (array_agg(first ORDER BY late, seq))[1] AS first, (array_agg(last ORDER BY late, seq DESC))[1] AS last,
+       sum(late)::integer AS late, max(stored_at) AS stored_at
   FROM aggregates
- ORDER BY gateway, device, metric, window_name, tags, window_start, seq DESC;
+ GROUP BY gateway, device, metric, window_name, tags, window_start;
 
 -- Alerts currently firing: the last state per (gateway, device, rule, tags) is 'firing'.
 CREATE OR REPLACE VIEW alerts_firing AS

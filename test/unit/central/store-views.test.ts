@@ -1,0 +1,64 @@
+// The store's dashboard views (docker/store/postgres/20-timeseries.sql) over what the
+// edge really sends: the records come from the gateway's own window and rule engines,
+// and reach a real PostgreSQL through the upsert the weir-store job's JDBC sinks write
+// (docker/sql/00-tables.sql: INSERT ... ON CONFLICT (primary key) DO UPDATE).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WindowEngine, type Aggregate, type WindowSpec } from '../../../src/analytics/windows/index.js';
+import { Postgres } from '../../support/postgres.js';
+
+const T0 = 1_642_763_100_000; // a multiple of 5 minutes
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The statement Flink's JDBC sink (PostgreSQL dialect) runs for each row of a keyed sink. */
+async function upsert(pg: Postgres, table: string, key: string[], row: Record<string, unknown>): Promise<void> {
+  const cols = Object.keys(row);
+  const updates = cols.filter((c) => !key.includes(c)).map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  await pg.query(
+    `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates}`,
+    cols.map((c) => row[c]),
+  );
+}
+
+/** store_aggregates' row for a weir.aggregates record (10-store.sql). */
+function aggregateRow(gateway: string, seq: number, a: Aggregate): Record<string, unknown> {
+  return {
+    window_start: iso(a.window_start), window_end: iso(a.window_end), gateway, seq, device: a.device, profile: a.profile,
+    metric: a.metric, window_name: a.window, tags: JSON.stringify(a.tags), count: a.count, min: a.min, max: a.max,
+    avg: a.avg, sum: a.sum, first: a.first, last: a.last, late: a.late ?? 0,
+  };
+}
+
+describe('store views over edge records', () => {
+  let pg: Postgres;
+  let seq = 0;
+  beforeAll(async () => {
+    pg = await Postgres.start();
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  it('aggregates_latest merges a late correction into its window: the totals of every reading, on time or late', async () => {
+    const spec: WindowSpec = {
+      name: 'usage-5m', type: 'tumbling', sizeMs: 300_000, aggregates: ['avg', 'max'], allowedLatenessMs: 10_000,
+      groupByTags: ['cpu'], profile: 'cpu-monitor', metrics: ['usage'],
+    };
+    const engine = new WindowEngine([spec]);
+    const sent: Aggregate[] = [];
+    const add = (ts: number, usage: number, received = ts): void => {
+      const r = engine.add({ device: 'host-a', profile: 'cpu-monitor', ts, tags: { cpu: 'cpu0' }, metrics: { usage } }, received);
+      sent.push(...r.emitted, ...r.late.map((l) => l.correction));
+    };
+    add(T0 + 1000, 50);
+    add(T0 + 5000, 60);
+    add(T0 + 310_000, 40); // closes [T0, T0 + 5 min)
+    add(T0 + 2000, 97.5, T0 + 311_000); // late for it: the gateway sends a correction
+    expect(sent.map((a) => a.late ?? 0)).toEqual([0, 1]);
+    for (const a of sent) await upsert(pg, 'aggregates', ['gateway', 'seq', 'window_start'], aggregateRow('gw-1', ++seq, a));
+
+    const rows = await pg.query(`SELECT count, min, max, avg, sum, first, last, late FROM aggregates_latest
+      WHERE gateway = 'gw-1' AND device = 'host-a' AND window_start = $1`, [iso(T0)]);
+    // Seed 001's window over all three readings: count 3, avg 69.17, max 97.5.
+    expect(rows).toEqual([{ count: '3', min: 50, max: 97.5, avg: 207.5 / 3, sum: 207.5, first: 50, last: 60, late: 1 }]);
+  });
+});
