@@ -77,10 +77,14 @@ SELECT window_start, max(window_end) AS window_end, gateway, max(seq) AS seq, de
  GROUP BY gateway, device, metric, window_name, tags, window_start;
 
 -- Alerts currently firing: the last state per (gateway, device, rule, tags) is 'firing'.
+-- Last by seq, the gateway's journal order (PRODUCT.md: unique and increasing per
+-- gateway), which is the order its rule engine changed the state in. Not by ts: that is
+-- the event time of the reading that changed it, and an out-of-order reading resolves
+-- an alert with a ts older than the firing's (src/analytics/rules/states.ts).
 CREATE OR REPLACE VIEW alerts_firing AS
 SELECT * FROM (
   SELECT DISTINCT ON (gateway, device, rule, tags) *
-    FROM alerts ORDER BY gateway, device, rule, tags, ts DESC, seq DESC
+    FROM alerts ORDER BY gateway, device, rule, tags, seq DESC
 ) last WHERE state = 'firing';
 
 -- The newest status per gateway: backlog and oldest unsent age, for the health board.

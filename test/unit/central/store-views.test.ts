@@ -3,6 +3,8 @@
 // and reach a real PostgreSQL through the upsert the weir-store job's JDBC sinks write
 // (docker/sql/00-tables.sql: INSERT ... ON CONFLICT (primary key) DO UPDATE).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RuleEngine } from '../../../src/analytics/rules/engine.js';
+import type { Alert } from '../../../src/analytics/rules/types.js';
 import { WindowEngine, type Aggregate, type WindowSpec } from '../../../src/analytics/windows/index.js';
 import { Postgres } from '../../support/postgres.js';
 
@@ -25,6 +27,14 @@ function aggregateRow(gateway: string, seq: number, a: Aggregate): Record<string
     window_start: iso(a.window_start), window_end: iso(a.window_end), gateway, seq, device: a.device, profile: a.profile,
     metric: a.metric, window_name: a.window, tags: JSON.stringify(a.tags), count: a.count, min: a.min, max: a.max,
     avg: a.avg, sum: a.sum, first: a.first, last: a.last, late: a.late ?? 0,
+  };
+}
+
+/** store_alerts' row for a weir.alerts record (10-store.sql). */
+function alertRow(gateway: string, seq: number, a: Alert): Record<string, unknown> {
+  return {
+    ts: iso(a.ts), gateway, seq, device: a.device, profile: a.profile, rule: a.rule, kind: a.kind, state: a.state,
+    metric: a.metric, value: a.value, tags: JSON.stringify(a.tags),
   };
 }
 
@@ -60,5 +70,19 @@ describe('store views over edge records', () => {
       WHERE gateway = 'gw-1' AND device = 'host-a' AND window_start = $1`, [iso(T0)]);
     // Seed 001's window over all three readings: count 3, avg 69.17, max 97.5.
     expect(rows).toEqual([{ count: '3', min: 50, max: 97.5, avg: 207.5 / 3, sum: 207.5, first: 50, last: 60, late: 1 }]);
+  });
+
+  it('alerts_firing takes the state the gateway sent last (seq), not the one with the latest event time', async () => {
+    const rules = new RuleEngine({ 'cpu-monitor': [{ name: 'usage-high', kind: 'threshold', metric: 'usage', above: 90 }] });
+    const sent: Alert[] = [];
+    const add = (ts: number, usage: number, received: number): void => {
+      sent.push(...rules.evaluate({ device: 'host-o', profile: 'cpu-monitor', ts, received, tags: { cpu: 'cpu0' }, metrics: { usage } }));
+    };
+    add(T0 + 10_000, 95, T0 + 10_000); // fires
+    add(T0 + 5000, 40, T0 + 11_000); // out of order (5 s older), arrives next: resolves
+    expect(sent.map((a) => [a.state, a.ts])).toEqual([['firing', T0 + 10_000], ['resolved', T0 + 5000]]);
+    for (const a of sent) await upsert(pg, 'alerts', ['gateway', 'seq', 'ts'], alertRow('gw-1', ++seq, a));
+
+    expect(await pg.query("SELECT rule FROM alerts_firing WHERE device = 'host-o'")).toEqual([]);
   });
 });
