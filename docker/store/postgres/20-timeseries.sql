@@ -88,10 +88,14 @@ SELECT * FROM (
 ) last WHERE state = 'firing';
 
 -- The newest status per gateway: backlog and oldest unsent age, for the health board.
+-- Newest by seq (unique and increasing per gateway, across restarts: PRODUCT.md), not by
+-- ts: ts is the gateway's wall clock, which can step back (NTP fixing a clock that ran
+-- ahead, a Pi without RTC restoring an older time at boot), and the records written
+-- after the step would rank below the stale ones before it.
 CREATE OR REPLACE VIEW gateway_latest AS
 SELECT DISTINCT ON (gateway) *
   FROM gateway_status WHERE event IN ('started', 'heartbeat', 'stopped')
- ORDER BY gateway, ts DESC, seq DESC;
+ ORDER BY gateway, seq DESC;
 
 -- Outage gaps: stretches with no status record from a gateway for longer than three
 -- heartbeat intervals (gateway.statusIntervalSeconds, 60 s by default) — the gateway was

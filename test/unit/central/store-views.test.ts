@@ -85,4 +85,17 @@ describe('store views over edge records', () => {
 
     expect(await pg.query("SELECT rule FROM alerts_firing WHERE device = 'host-o'")).toEqual([]);
   });
+
+  it('gateway_latest is the status the gateway wrote last (seq), even after its clock stepped back', async () => {
+    // store_gateway_status rows (40-gateway-health.sql): ts is the gateway's `received`.
+    // The uplink was down with a backlog; then the clock stepped back 10 minutes (a
+    // 'jump': NTP fixed a clock that ran ahead), and the next heartbeats say all is well.
+    const beat = (ts: number, uplink: string, backlog: number): Record<string, unknown> =>
+      ({ ts: iso(ts), gateway: 'gw-jump', seq: ++seq, event: 'heartbeat', uplink, backlog, oldest_unsent_s: backlog > 0 ? 60 : 0 });
+    for (const row of [beat(T0, 'down', 500), beat(T0 + 60_000, 'down', 900), beat(T0 - 480_000, 'up', 0), beat(T0 - 420_000, 'up', 0)]) {
+      await upsert(pg, 'gateway_status', ['gateway', 'seq', 'ts'], row);
+    }
+    const rows = await pg.query("SELECT ts, uplink, backlog FROM gateway_latest WHERE gateway = 'gw-jump'");
+    expect(rows).toEqual([{ ts: new Date(T0 - 420_000), uplink: 'up', backlog: '0' }]);
+  });
 });
