@@ -57,8 +57,11 @@ export function payloadFactory(profile: CompiledProfile, protocol: SimProtocol, 
   const sampleTags = spec.samples.flatMap((s) => s.expect ?? []).map((e) => e.tags);
   const tags = sampleTags[index % Math.max(1, sampleTags.length)] ?? {};
   const walks: Walk[] = Object.entries(spec.metrics).map(([name, m]) => {
-    const lo = m.min ?? 0;
-    const hi = m.max ?? 100;
+    // An undeclared bound is 0 or 100 (as before), unless that would put it on the wrong
+    // side of the declared one: a lone `min: 870` walks 870..970, not pinned to a
+    // ceiling of 100 where every good reading would be dead-lettered out of range.
+    const lo = m.min ?? (m.max !== undefined && m.max <= 0 ? m.max - 100 : 0);
+    const hi = m.max ?? Math.max(lo, 0) + 100;
     return { path: parsePath(m.field ?? name), lo, hi, min: m.min, max: m.max, scale: m.scale, offset: m.offset, required: m.required, value: lo + (hi - lo) * rng() };
   });
   // The metric a malformed payload spoils: a required one if any, so the gateway notices.

@@ -1,7 +1,11 @@
 // The simulator's generator under a seed: payloads, jitter, late/out-of-order readings,
 // malformed payloads and reboots, counted exactly (the schedule is pure: no clock).
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { compileProfile } from '../../src/profiles/compile.js';
+import type { CompiledProfile } from '../../src/profiles/profile.js';
 import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/registry.js';
+import { profileSchema } from '../../src/profiles/schema.js';
 import { payloadFactory, type MalformedKind } from '../../src/simulate/generator.js';
 import { mulberry32, rngFor } from '../../src/simulate/prng.js';
 import { deviceSchedule, type ScheduleOptions, type SimReading, type Step } from '../../src/simulate/schedule.js';
@@ -25,6 +29,13 @@ const reboots = (s: Step[]) => s.filter((x): x is Extract<Step, { kind: 'reboot'
 /** Decodes a payload as the gateway would for the cpu-monitor contract path. */
 function decode(payload: string) {
   return cpu.decode({ payload: Buffer.from(payload), params: {}, received: START });
+}
+
+/** A profile from its YAML text, as the registry compiles it. */
+function profileOf(yaml: string): CompiledProfile {
+  const { profile, problems } = compileProfile(profileSchema.parse(parseYaml(yaml)), 'test.yaml');
+  if (!profile) throw new Error(`test bug: ${JSON.stringify(problems)}`);
+  return profile;
 }
 
 describe('seeded PRNG', () => {
@@ -75,6 +86,32 @@ describe('payloads: the profile mapping, inverted', () => {
     const r = temp.decode({ payload: Buffer.from(f.reading(START)), params: { device: f.id }, received: START });
     expect(r.readings).toEqual([expect.objectContaining({ device: 'temperature-0001', ts: START })]);
     expect(Object.keys(r.readings[0]!.metrics).sort()).toEqual(['battery', 'humidity', 'temperature']);
+  });
+  it('a metric with only a min (or only a max) walks inside its range: good readings stay good', () => {
+    // A barometer: pressure has a floor and no declared ceiling; a depth gauge: a ceiling below zero.
+    const baro = profileOf(`
+name: baro
+match: [{ protocol: http, path: 'baro/{device}' }]
+decoder: { type: json }
+device: { segment: device }
+metrics:
+  pressure: { field: p, unit: hPa, min: 870, required: true }
+  depth: { field: d, unit: metre, max: -5 }
+samples:
+  - { topic: baro/b1, payload: '{"p": 1013, "d": -20}', expect: [{ device: b1, ts: 1700000000000, metrics: { pressure: 1013, depth: -20 } }] }
+`);
+    const f = payloadFactory(baro, 'http', 0, rngFor(1, 'values', 0));
+    const depths = new Set<number>();
+    for (let i = 0; i < 500; i++) {
+      const { readings, rejects } = baro.decode({ payload: Buffer.from(f.reading(START + i)), params: { device: f.id }, received: START });
+      expect(rejects).toEqual([]);
+      expect(readings[0]!.metrics.pressure).toBeGreaterThanOrEqual(870);
+      depths.add(readings[0]!.metrics.depth!);
+    }
+    expect(Math.max(...depths)).toBeLessThanOrEqual(-5);
+    expect(depths.size).toBeGreaterThan(1); // a walk, not a constant pinned to the bound
+    // And the out-of-range kind is still out of range.
+    expect(baro.decode({ payload: Buffer.from(f.reading(START, 'out-of-range')), params: { device: f.id }, received: START }).rejects[0]?.code).toBe('WEIR_OUT_OF_RANGE');
   });
 });
 
