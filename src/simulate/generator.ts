@@ -53,7 +53,10 @@ export function payloadFactory(profile: CompiledProfile, protocol: SimProtocol, 
   const pattern = profile.patterns.find((p) => p.protocol === protocol)?.pattern;
   if (!pattern) throw new Error(`profile ${spec.name} accepts no ${protocol} payloads`);
   const id = deviceId(profile, index);
-  const topic = pattern.source.replace(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g, (_m, name: string) => (name === 'device' ? id : `${name}-${index % 4}`)).replace(/\/#$/, '');
+  // A `+` level gets a value like any other unnamed one: wildcards are not allowed in the
+  // topic name of a PUBLISH (MQTT 3.1.1 §3.3.2.1, [MQTT-3.3.2-2]); a final `#` matches zero levels.
+  const topic = pattern.source.split('/').map((seg) => (seg === '+' ? `level-${index % 4}` : seg)).join('/')
+    .replace(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g, (_m, name: string) => (name === 'device' ? id : `${name}-${index % 4}`)).replace(/\/#$/, '');
   const sampleTags = spec.samples.flatMap((s) => s.expect ?? []).map((e) => e.tags);
   const tags = sampleTags[index % Math.max(1, sampleTags.length)] ?? {};
   const walks: Walk[] = Object.entries(spec.metrics).map(([name, m]) => {

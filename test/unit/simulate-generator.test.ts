@@ -87,6 +87,28 @@ describe('payloads: the profile mapping, inverted', () => {
     expect(r.readings).toEqual([expect.objectContaining({ device: 'temperature-0001', ts: START })]);
     expect(Object.keys(r.readings[0]!.metrics).sort()).toEqual(['battery', 'humidity', 'temperature']);
   });
+  it('a `+` level in the pattern becomes a real level: no wildcard in the topic it publishes to', () => {
+    // MQTT 3.1.1 §3.3.2.1 [MQTT-3.3.2-2]: a PUBLISH topic name must not contain wildcards;
+    // the gateway's broker closes the connection of a client that sends one.
+    const line = profileOf(`
+name: line
+match:
+  - { protocol: mqtt, topic: 'plant/+/{device}/+/telemetry/#' }
+  - { protocol: http, path: 'plant/+/{device}' }
+decoder: { type: json }
+device: { segment: device }
+metrics: { speed: { field: v, min: 0, max: 10 } }
+samples:
+  - { topic: plant/a/m1/b/telemetry, payload: '{"v": 1}', expect: [{ device: m1, ts: 1700000000000, metrics: { speed: 1 } }] }
+`);
+    for (const protocol of ['mqtt', 'http'] as const) {
+      const f = payloadFactory(line, protocol, 5, rngFor(1, 'values', 5));
+      expect(f.topic).not.toMatch(/[+#]/);
+      const pattern = line.patterns.find((p) => p.protocol === protocol)!.pattern;
+      expect(pattern.match(f.topic)).toEqual({ device: 'line-0006' });
+    }
+  });
+
   it('a metric with only a min (or only a max) walks inside its range: good readings stay good', () => {
     // A barometer: pressure has a floor and no declared ceiling; a depth gauge: a ceiling below zero.
     const baro = profileOf(`
