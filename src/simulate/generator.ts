@@ -1,3 +1,4 @@
+import { rescale } from '../decoders/util.js';
 import { parsePath, setPath, type FieldPath } from '../profiles/field-path.js';
 import type { CompiledProfile } from '../profiles/profile.js';
 import type { Rng } from './prng.js';
@@ -75,6 +76,19 @@ export function payloadFactory(profile: CompiledProfile, protocol: SimProtocol, 
   if (deviceField) malformedKinds.push('missing-device');
   if (ranged) malformedKinds.push('out-of-range');
   const raw = (w: Walk, value: number) => Math.round(((value - w.offset) / w.scale) * 1000) / 1000;
+  /**
+   * The raw value of a good reading: rounded to 3 decimals as a device prints it, then
+   * moved one step inwards when the gateway's rescale would read the rounded value
+   * beyond a bound (value = raw × 0.7: max 10 is raw 14.2857…, and 14.286 reads 10.0002).
+   */
+  const inRange = (w: Walk): number => {
+    const r = raw(w, w.value);
+    const v = rescale(r, w.scale, w.offset);
+    const step = 0.001 * Math.sign(w.scale);
+    if (w.max !== undefined && v > w.max) return Math.round((r - step) * 1000) / 1000;
+    if (w.min !== undefined && v < w.min) return Math.round((r + step) * 1000) / 1000;
+    return r;
+  };
 
   return {
     id,
@@ -92,7 +106,7 @@ export function payloadFactory(profile: CompiledProfile, protocol: SimProtocol, 
       }
       for (const w of walks) {
         w.value = Math.min(w.hi, Math.max(w.lo, w.value + (w.hi - w.lo) * 0.05 * (rng() - 0.5)));
-        setPath(doc, w.path, raw(w, w.value));
+        setPath(doc, w.path, inRange(w));
       }
       if (malformed === 'wrong-shape') setPath(doc, victim.path, 'n/a');
       if (malformed === 'out-of-range' && ranged) {

@@ -87,6 +87,30 @@ describe('payloads: the profile mapping, inverted', () => {
     expect(r.readings).toEqual([expect.objectContaining({ device: 'temperature-0001', ts: START })]);
     expect(Object.keys(r.readings[0]!.metrics).sort()).toEqual(['battery', 'humidity', 'temperature']);
   });
+  it('a scaled metric rounded as a device prints it stays inside its range at the bounds', () => {
+    // value = raw × 0.7: max 10 is raw 14.2857…, which printed as 14.286 would read 10.0002.
+    const tank = profileOf(`
+name: tank
+match: [{ protocol: http, path: 'tank/{device}' }]
+decoder: { type: json }
+device: { segment: device }
+metrics:
+  level: { field: l, unit: metre, scale: 0.7, min: 0, max: 10, required: true }
+  flow: { field: f, scale: 1.1, min: 0, max: 10 }
+samples:
+  - { topic: tank/t1, payload: '{"l": 10, "f": 1}', expect: [{ device: t1, ts: 1700000000000, metrics: { level: 7, flow: 1.1 } }] }
+`);
+    const f = payloadFactory(tank, 'http', 0, rngFor(3, 'values', 0));
+    const levels: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const { readings, rejects } = tank.decode({ payload: Buffer.from(f.reading(START + i)), params: { device: f.id }, received: START });
+      expect(rejects).toEqual([]);
+      levels.push(readings[0]!.metrics.level!);
+    }
+    // The walk did reach the top of the range, where the rounding mattered.
+    expect(Math.max(...levels)).toBeGreaterThan(9.999);
+  });
+
   it('a `+` level in the pattern becomes a real level: no wildcard in the topic it publishes to', () => {
     // MQTT 3.1.1 §3.3.2.1 [MQTT-3.3.2-2]: a PUBLISH topic name must not contain wildcards;
     // the gateway's broker closes the connection of a client that sends one.
