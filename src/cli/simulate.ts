@@ -87,7 +87,9 @@ export async function simulateCommand(args: string[], clock: Clock = systemClock
   };
   const whole = (n: number) => Number.isInteger(n) && n >= 1;
   const fraction = (n: number) => n >= 0 && n <= 1;
-  const devices = num('devices', values.devices, (n) => Number.isInteger(n) && n >= 0, 'a whole number');
+  // A run that can send nothing (no devices, a count or duration of 0) would end at once
+  // and exit 0 — "all answered" — which a CI job would take for a pass.
+  const devices = num('devices', values.devices, whole, 'a whole number ≥ 1');
   const rate = num('rate', values.rate, (n) => n > 0, 'a number > 0');
   const jitter = num('jitter', values.jitter?.replace(/%$/, ''), (n) => n >= 0 && n < 100, 'a percentage in [0, 100)') / 100;
   const qos = num('qos', values.qos, (n) => n === 0 || n === 1 || n === 2, '0, 1 or 2') as 0 | 1 | 2;
@@ -102,8 +104,8 @@ export async function simulateCommand(args: string[], clock: Clock = systemClock
     seed,
     rate,
     jitter,
-    ...(values.count !== undefined ? { count: num('count', values.count, (n) => Number.isInteger(n), 'a whole number') } : {}),
-    ...(values.duration !== undefined ? { durationMs: num('duration', values.duration) * 1000 } : {}),
+    ...(values.count !== undefined ? { count: num('count', values.count, whole, 'a whole number ≥ 1') } : {}),
+    ...(values.duration !== undefined ? { durationMs: num('duration', values.duration, (n) => n > 0, 'a number > 0') * 1000 } : {}),
     lateMs: num('late-ms', values['late-ms'] ?? '15000'),
     lateFraction: num('late-fraction', values['late-fraction'] ?? (lateGiven ? '0.05' : '0'), fraction, 'a fraction in [0, 1]'),
     malformedRate: num('malformed-rate', malformedArg ?? '0', fraction, 'a fraction in [0, 1]'),

@@ -291,7 +291,10 @@ describe('weir simulate: usage', () => {
   it('wants exactly one endpoint, valid numbers, and --batch/--ndjson only with --http', async () => {
     for (const args of [[], ['--mqtt', 'mqtt://x', '--http', 'http://x'], ['--batch', '2', '--mqtt', 'mqtt://x'], ['--ndjson', '--coap', 'x:1'],
       ['--rate', '0', '--http', 'http://x'], ['--malformed-rate', '2', '--http', 'http://x'], ['--jitter', '100', '--http', 'http://x'],
-      ['--qos', '2', '--http', 'http://x'], ['--http', 'ftp://x'], ['--coap', 'coaps://x']]) {
+      ['--qos', '2', '--http', 'http://x'], ['--http', 'ftp://x'], ['--coap', 'coaps://x'],
+      // Runs that could send nothing, and would exit 0 as if all were answered:
+      ['--devices', '0', '--http', 'http://x'], ['--count', '0', '--http', 'http://x'], ['--count=-3', '--http', 'http://x'],
+      ['--duration', '0', '--http', 'http://x']]) {
       const { code, stderr } = await simulate(...args);
       expect({ args, code }).toEqual({ args, code: 2 });
       expect(stderr).toMatch(/usage: weir simulate/);
