@@ -62,6 +62,10 @@ const http = z.strictObject({
   host: host.default('0.0.0.0').describe('Address the HTTP server binds to.'),
   port: port.default(8080).describe('HTTP port: /healthz, /readyz, /metrics, /api/status and ingest.'),
   maxBodyBytes: z.number().int().positive().default(1024 * 1024).describe('Largest accepted request body.'),
+  maxBufferedBytes: z.number().int().positive().default(16 * 1024 * 1024)
+    .describe('Most bytes of request bodies held at once, across all connections, while they are read: a request that would exceed it gets 503 with Retry-After, so many slow or large uploads cannot exhaust memory. At least maxBodyBytes.'),
+}).superRefine((h, ctx) => {
+  if (h.maxBufferedBytes < h.maxBodyBytes) ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: `must be at least maxBodyBytes (${h.maxBodyBytes})` });
 });
 
 const topics = z.strictObject({

@@ -20,6 +20,7 @@ export const ErrorCodes = {
   WEIR_JOURNAL_FAILED: { retryable: true, doc: 'A journal commit failed (disk error); nothing in that batch was acknowledged.' },
   WEIR_JOURNAL_FULL: { retryable: true, doc: 'The journal reached journal.maxBytes or the free-space floor under journal.fullPolicy: refuse; the device keeps its data and retries.' },
   WEIR_JOURNAL_BUSY: { retryable: true, doc: 'Too many records are waiting for a commit; the device should retry shortly.' },
+  WEIR_INGEST_BUSY: { retryable: true, doc: 'HTTP request bodies being read already hold http.maxBufferedBytes; the device should retry shortly.' },
   WEIR_KAFKA_UNREACHABLE: { retryable: true, doc: 'The Kafka cluster could not be reached; records stay in the journal.' },
   WEIR_KAFKA_SEND_FAILED: { retryable: true, doc: 'Kafka rejected or did not acknowledge a batch (connection lost, broker error); the same batch is sent again by the same idempotent producer, so Kafka drops any copy it already has.' },
   WEIR_KAFKA_TIMEOUT: { retryable: true, doc: 'Kafka did not answer within kafka.requestTimeoutMs; the batch is sent again by the same producer once, and after a second timeout in a row by a new client (the connection may be dead).' },

@@ -9,8 +9,8 @@ import { useCleanups } from './support.js';
 
 const defer = useCleanups();
 
-async function start(maxBodyBytes?: number): Promise<{ port: number; records: () => Array<{ stream: string; key: string; body: string }> }> {
-  const h = ingestHarness({ config: { http: { host: '127.0.0.1', port: 0, ...(maxBodyBytes ? { maxBodyBytes } : {}) } } });
+async function start(maxBodyBytes?: number, maxBufferedBytes?: number): Promise<{ port: number; records: () => Array<{ stream: string; key: string; body: string }> }> {
+  const h = ingestHarness({ config: { http: { host: '127.0.0.1', port: 0, ...(maxBodyBytes ? { maxBodyBytes } : {}), ...(maxBufferedBytes ? { maxBufferedBytes } : {}) } } });
   const source = new HttpIngestSource(h.ctx, h.ingest);
   await source.start();
   const server = new HttpServer(h.ctx, {
@@ -95,5 +95,38 @@ describe('HTTP: a body over http.maxBodyBytes (RFC 9110 §15.5.14 413 Content To
     expect(read).toBeLessThanOrEqual(big.length);
     const dls = await waitFor(() => { const d = records().filter((r) => r.stream === 'deadletter'); return d.length ? d : undefined; }, 5000, 'the dead letter');
     expect(dls.map((r) => JSON.parse(r.body) as Record<string, unknown>)).toEqual([expect.objectContaining({ code: 'WEIR_PAYLOAD_TOO_LARGE', payload_bytes: read })]);
+  });
+});
+
+describe('HTTP: bodies being read share http.maxBufferedBytes', () => {
+  const reading = (n: number) => Buffer.from(JSON.stringify({ hostname: `h${n}`, cpu: 'cpu0', usage: 1, occurred_at: 1_700_000_000_000 + n }));
+
+  it('answers 503 with Retry-After while slow uploads hold the budget, and serves again once they end', async () => {
+    const { port, records } = await start(16 * 1024, 20 * 1024);
+    // A slow device: announces 12 KiB (a JSON array of readings padded with spaces), sends 10 KiB, then waits.
+    const body = Buffer.concat([Buffer.from('['), reading(1), Buffer.from(']'), Buffer.alloc(12 * 1024, 0x20)]);
+    let answer!: (status: number) => void;
+    const slowDone = new Promise<number>((resolve) => (answer = resolve));
+    const slow = request({ host: '127.0.0.1', port, path: '/ingest/iot-data-input', method: 'POST', agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => { res.resume(); answer(res.statusCode!); });
+    slow.write(body.subarray(0, 10 * 1024));
+    await new Promise((r) => setTimeout(r, 100));
+
+    // 10 KiB held: another 12 KiB body does not fit in 20 KiB, announced or not.
+    const second = Buffer.concat([reading(2), Buffer.alloc(12 * 1024, 0x20)]);
+    for (const framing of ['length', 'chunked'] as const) {
+      const busy = await post(port, '/ingest/iot-data-input', second, framing);
+      expect(busy.status, framing).toBe(503);
+      expect(busy.headers['retry-after']).toBe('1');
+      expect(JSON.parse(busy.text)).toMatchObject({ code: 'WEIR_INGEST_BUSY' });
+    }
+    // A small one still fits.
+    expect((await post(port, '/ingest/iot-data-input', reading(3), 'length')).status).toBe(200);
+
+    slow.end(body.subarray(10 * 1024));
+    expect(await slowDone).toBe(200);
+    // Released: the 12 KiB body is taken now.
+    expect((await post(port, '/ingest/iot-data-input', second, 'chunked')).status).toBe(200);
+    expect(records().filter((r) => r.stream === 'readings').map((r) => r.key).sort()).toEqual(['h1', 'h2', 'h3']);
   });
 });
