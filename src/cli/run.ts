@@ -32,7 +32,10 @@ export async function runCommand(args: string[]): Promise<number> {
   systemd?.ready(process.env, () => gateway.journal.stats().failed === undefined);
   let running = config;
   let reloading = Promise.resolve();
+  let stopping = false;
   const onHup = () => {
+    // Kept during a stop, ignoring: without a listener a SIGHUP's default action kills the process mid-stop.
+    if (stopping) return log.info('SIGHUP ignored: the gateway is stopping');
     log.info({ config: file ?? '(built-in defaults)' }, 'SIGHUP: reloading device profiles and rules');
     systemd?.reloading();
     reloading = reloading.then(async () => {
@@ -41,16 +44,18 @@ export async function runCommand(args: string[]): Promise<number> {
     });
   };
   process.on('SIGHUP', onHup);
-  await new Promise<void>((resolve) => {
+  const stopped = await new Promise<boolean>((resolve) => {
     const onSignal = (signal: string) => {
       log.info({ signal }, 'stopping');
+      stopping = true;
+      // A second SIGTERM/SIGINT now takes the default action: exit at once.
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      process.off('SIGHUP', onHup);
       systemd?.stopping();
-      gateway.stop().then(resolve, (err) => {
+      // A reload in progress ends first (it would meet a closing journal).
+      reloading.then(() => gateway.stop()).then(() => resolve(true), (err) => {
         log.error({ err }, 'stop failed');
-        resolve();
+        resolve(false);
       });
     };
     process.on('SIGTERM', onSignal);
@@ -58,5 +63,5 @@ export async function runCommand(args: string[]): Promise<number> {
   });
   systemd?.close();
   log.flush();
-  return 0;
+  return stopped ? 0 : 1; // a failed stop may have left records unflushed: say so to systemd
 }
