@@ -6,14 +6,14 @@
 // gateway time as their event time. ManualClock throughout: nothing sleeps.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { ClockSync } from '../../src/core/clock-sync.js';
 import { Ingest } from '../../src/ingest/ingest.js';
 import { JournalReader } from '../../src/journal/journal-reader.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 import { loadProfilesOrThrow } from '../../src/profiles/registry.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from './support.js';
+import { makeContext, tempDir, turns, useCleanups } from './support.js';
 
 const PROFILE = `name: probe
 match: [{ protocol: mqtt, topic: 'probe/{device}' }]
@@ -22,11 +22,22 @@ metrics: { v: { field: v } }
 samples: [{ topic: probe/p1, payload: '{"v": 1}', expect: [{ device: p1, metrics: { v: 1 } }] }]
 `;
 
-const journals: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of journals.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
+
+/**
+ * A journal in dir/data and an Ingest stamping through a ClockSync on `clock`, wired as
+ * the gateway wires them; the clock counts as synced from 2026 on.
+ */
+function wired(dir: string, clock: ManualClock, profileDirs: string[]) {
+  const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
+  const journal = new SqliteJournal(ctx);
+  journal.open();
+  defer(() => journal.close());
+  const sync = new ClockSync({ clock, minPlausibleMs: Date.parse('2026-01-01T00:00:00Z'), jumpThresholdMs: 2000 });
+  const ingest = new Ingest(ctx, journal, loadProfilesOrThrow(profileDirs), () => sync.stamp());
+  ingest.open();
+  return { journal, sync, ingest };
+}
 
 describe('gateway clock correction', () => {
   it('corrects the received times stamped before the sync, and the event time of readings stamped by the gateway', async () => {
@@ -35,14 +46,8 @@ describe('gateway clock correction', () => {
     const BOOT = 5_000; // 1970: the Pi's clock at boot
     const TRUE_BOOT = Date.parse('2026-11-22T06:00:00Z');
     const clock = new ManualClock(BOOT);
-    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
-    const journal = new SqliteJournal(ctx);
-    journal.open();
-    journals.push(journal);
-    const sync = new ClockSync({ clock, minPlausibleMs: Date.parse('2026-01-01T00:00:00Z'), jumpThresholdMs: 2000 });
+    const { journal, sync, ingest } = wired(dir, clock, [dir]);
     expect(sync.state).toBe('unsynced');
-    const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([dir]), () => sync.stamp());
-    ingest.open();
     const acked: Array<Promise<unknown>> = [];
     const submit = (device: string, v: number) => acked.push(new Promise((resolve) =>
       ingest.submit({ protocol: 'mqtt', topic: `probe/${device}`, payload: Buffer.from(JSON.stringify({ v })), client: device, maxBytes: 1024 }, resolve)));
@@ -91,13 +96,7 @@ describe('gateway clock correction', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'probe.yaml'), PROFILE.replace('metrics:', 'tags: { clock: { field: clock } }\nmetrics:'));
     const clock = new ManualClock(5_000);
-    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
-    const journal = new SqliteJournal(ctx);
-    journal.open();
-    journals.push(journal);
-    const sync = new ClockSync({ clock, minPlausibleMs: Date.parse('2026-01-01T00:00:00Z'), jumpThresholdMs: 2000 });
-    const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([dir]), () => sync.stamp());
-    ingest.open();
+    const { journal, sync, ingest } = wired(dir, clock, [dir]);
     const acked = new Promise((resolve) => ingest.submit({ protocol: 'mqtt', topic: 'probe/p1', payload: Buffer.from('{"v":1,"clock":"unsynced"}'), client: 'p1', maxBytes: 1024 }, resolve));
     clock.advance(10);
     await acked;
@@ -115,13 +114,7 @@ describe('gateway clock correction', () => {
   it('leaves device time alone: only the gateway stamps move', async () => {
     const dir = tempDir();
     const clock = new ManualClock(5_000);
-    const ctx = makeContext({ dataDir: join(dir, 'data'), journal: { commitIntervalMs: 1, commitFillBytes: 0 } }, clock);
-    const journal = new SqliteJournal(ctx);
-    journal.open();
-    journals.push(journal);
-    const sync = new ClockSync({ clock, minPlausibleMs: Date.parse('2026-01-01T00:00:00Z'), jumpThresholdMs: 2000 });
-    const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([new URL('../../device-profiles/', import.meta.url).pathname]), () => sync.stamp());
-    ingest.open();
+    const { journal, sync, ingest } = wired(dir, clock, [new URL('../../device-profiles/', import.meta.url).pathname]);
     const ts = Date.parse('2026-11-22T07:00:00Z');
     const acked = new Promise((resolve) => ingest.submit({ protocol: 'mqtt', topic: 'iot-data-input', payload: Buffer.from(JSON.stringify({ hostname: 'h', cpu: 'cpu0', usage: 5, occurred_at: ts })), client: 'h', maxBytes: 1024 }, resolve));
     clock.advance(10);

@@ -6,31 +6,28 @@
 // reconnects at reconnectMinMs for ever: a reconnect storm. Time is the injected clock;
 // Math.random is pinned so full jitter gives the top of each range.
 import type { Packet } from 'mqtt-packet';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { bridgeConfigSchema } from '../../src/config/bridge-schema.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Ingest } from '../../src/ingest/ingest.js';
 import { MqttBridgeSource } from '../../src/sources/mqtt-bridge.js';
 import { hasPacket, scriptedBroker, type ScriptedConn } from '../support/scripted-broker.js';
 import { waitFor } from '../support/wait.js';
-import { makeContext } from './support.js';
+import { makeContext, useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  vi.restoreAllMocks();
-});
+const defer = useCleanups();
 
 describe.each([5, 4] as const)('MQTT bridge reconnect backoff (protocolVersion %i)', (version) => {
   it('keeps backing off while each connection is dropped right after its CONNACK, and resets after a stable one', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    defer(() => vi.restoreAllMocks()); // the last cleanup to run: after the bridge stopped
     const clock = new ManualClock();
     // The delays the bridge arms its reconnects with (its only timers on this clock).
     const delays: number[] = [];
     const setTimer = clock.setTimer.bind(clock);
     clock.setTimer = (ms, fn) => (delays.push(ms), setTimer(ms, fn));
     const site = await scriptedBroker(version);
-    cleanups.push(() => site.close());
+    defer(() => site.close());
     let keep = false; // the next connection stays up
     site.onConn = (c: ScriptedConn) => {
       let answered = false;
@@ -46,7 +43,7 @@ describe.each([5, 4] as const)('MQTT bridge reconnect backoff (protocolVersion %
       enabled: true, url: `mqtt://127.0.0.1:${site.port}`, protocolVersion: version, clientId: 'weir-twin',
       subscriptions: [{ filter: 'iot-data-input' }], reconnectMinMs: 100, reconnectMaxMs: 3200,
     }));
-    cleanups.push(() => bridge.stop());
+    defer(() => bridge.stop());
     await bridge.start();
 
     for (let i = 0; i < 6; i++) {

@@ -3,10 +3,8 @@
 // §4.3.3 — until PUBREL, a PUBLISH with the same packet identifier is the same message,
 // acknowledged with PUBREC and not delivered again [MQTT-4.3.3-9]; and that state is part
 // of the client's session (§4.1), so it survives a reconnect that resumes the session.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Packet } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bridgeConfigSchema } from '../../src/config/bridge-schema.js';
 import { Ingest } from '../../src/ingest/ingest.js';
 import { SqliteJournal } from '../../src/journal/sqlite-journal.js';
@@ -14,47 +12,27 @@ import { BUNDLED_PROFILES_DIR, loadProfilesOrThrow } from '../../src/profiles/re
 import { MqttBridgeSource } from '../../src/sources/mqtt-bridge.js';
 import { hasPacket as has, scriptedBroker } from '../support/scripted-broker.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs, makeContext, tempDir } from './support.js';
+import { makeContext, tempDir, timelessProfileDir, useCleanups } from './support.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  cleanupTempDirs();
-});
-
-/** A device without a clock: its readings carry the time of receipt, so ingest cannot recognise a resend. */
-const CLOCKLESS = `name: clockless
-match:
-  - { protocol: mqtt, topic: 'clockless/{device}' }
-decoder: { type: json }
-device: { segment: device }
-metrics:
-  level: { field: level, required: true }
-samples:
-  - topic: clockless/tank-1
-    payload: '{"level": 40}'
-    expect:
-      - { device: tank-1, tags: {}, metrics: { level: 40 } }
-`;
+const defer = useCleanups();
 
 describe.each([5, 4] as const)('MQTT bridge, QoS 2 across a reconnect (protocolVersion %i)', (version) => {
   it('journals a QoS 2 message once when its PUBREC was lost with the connection and the broker resends it', async () => {
-    const profiles = tempDir();
-    writeFileSync(join(profiles, 'clockless.yaml'), CLOCKLESS);
+    const profiles = timelessProfileDir('clockless'); // no clock: ingest cannot recognise the resend
     const ctx = makeContext({ dataDir: tempDir(), gateway: { id: 'gw-q2' }, journal: { commitIntervalMs: 1 } });
     const journal = new SqliteJournal(ctx);
     journal.open();
-    cleanups.push(() => journal.close());
+    defer(() => journal.close());
     const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([BUNDLED_PROFILES_DIR, profiles]));
     ingest.open();
     const site = await scriptedBroker(version);
-    cleanups.push(() => site.close());
+    defer(() => site.close());
     const bridge = new MqttBridgeSource(ctx, ingest, bridgeConfigSchema.parse({
       enabled: true, url: `mqtt://127.0.0.1:${site.port}`, protocolVersion: version, clientId: 'weir-q2',
       subscriptions: [{ filter: 'clockless/+', qos: 2 }], reconnectMinMs: 20, reconnectMaxMs: 40,
     }));
-    cleanups.push(() => bridge.stop());
-    const publish = { cmd: 'publish', topic: 'clockless/tank-3', payload: Buffer.from('{"level": 41}'), qos: 2, messageId: 7, retain: false } as const;
+    defer(() => bridge.stop());
+    const publish = { cmd: 'publish', topic: 'clockless/tank-3', payload: Buffer.from('{"v": 41}'), qos: 2, messageId: 7, retain: false } as const;
 
     // Connection 1: subscribed, the message delivered, committed and PUBREC'd — but the
     // connection breaks before the broker reads the PUBREC.
@@ -81,10 +59,10 @@ describe.each([5, 4] as const)('MQTT bridge, QoS 2 across a reconnect (protocolV
     await waitFor(() => has(c2, 'pubcomp'), 10_000, 'PUBCOMP', 10);
 
     // After the PUBREL the identifier is free again: the next message with it is a new one.
-    c2.send({ ...publish, payload: Buffer.from('{"level": 42}'), dup: false } as Packet);
+    c2.send({ ...publish, payload: Buffer.from('{"v": 42}'), dup: false } as Packet);
     await waitFor(() => c2.got.filter((p) => p.cmd === 'pubrec').length === 2, 10_000, 'PUBREC of the next message', 10);
 
     const readings = journal.read(0, 1000, 1 << 20).filter((r) => r.stream === 'readings');
-    expect(readings.map((r) => JSON.parse(r.body).metrics)).toEqual([{ level: 41 }, { level: 42 }]);
+    expect(readings.map((r) => JSON.parse(r.body).metrics)).toEqual([{ v: 41 }, { v: 42 }]);
   });
 });

@@ -1,41 +1,17 @@
 // The embedded broker with a real Ingest over a real SqliteJournal, driven by a raw MQTT 3.1.1 client
 // (mqtt-packet over a TCP socket: mosquitto_pub cannot drop a connection between PUBREC and PUBREL).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { generate } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { brokerHarness, rawMqttClient } from '../support/raw-mqtt.js';
 import { waitFor } from '../support/wait.js';
-import { makeContext, tempDir, useCleanups } from './support.js';
+import { makeContext, tempDir, timelessProfileDir, useCleanups } from './support.js';
 
 const defer = useCleanups();
-
-/** A profile without an event-time field: a reading's ts is its gateway receipt time. */
-function timelessProfile(): string {
-  const dir = tempDir('weir-mqtt-profiles-');
-  writeFileSync(join(dir, 'timeless.yaml'), `
-name: timeless
-description: test-only profile with no event time (ts = received)
-match:
-  - { protocol: mqtt, topic: 'tl/{device}' }
-decoder: { type: json }
-device: { segment: device }
-metrics:
-  v: { field: v, required: true }
-samples:
-  - topic: tl/d1
-    payload: '{"v": 5}'
-    expect:
-      - { device: d1, metrics: { v: 5 } }
-`);
-  return dir;
-}
-
 
 describe('MQTT broker: QoS 2 exactly once across a reconnect of a persistent session', () => {
   it('journals a QoS 2 PUBLISH resent (DUP) after reconnecting with CleanSession 0, before PUBREL, only once', async () => {
     const ctx = makeContext({ dataDir: tempDir(), mqtt: { host: '127.0.0.1', port: 0 } });
-    const { journal, source, close } = await brokerHarness(ctx, [timelessProfile()]);
+    const { journal, source, close } = await brokerHarness(ctx, [timelessProfileDir('tl')]);
     defer(close);
 
     const connectPacket = generate({ cmd: 'connect', clientId: 'dev-q2', protocolId: 'MQTT', protocolVersion: 4, clean: false, keepalive: 60 });

@@ -1,5 +1,5 @@
 // Shared helpers for the unit tests (not a test file: vitest only picks *.test.ts).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
@@ -8,6 +8,8 @@ import type { Context } from '../../src/core/context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { afterEach } from 'vitest';
+import type Database from 'better-sqlite3';
+import type { SqliteJournal } from '../../src/journal/sqlite-journal.js';
 
 const dirs: string[] = [];
 
@@ -45,6 +47,46 @@ export function useCleanups(): Defer {
       if (i >= 0) pending.splice(i, 1);
     };
   };
+}
+
+/**
+ * A directory holding one profile, `timeless`, for devices without a clock: MQTT topic
+ * `<root>/{device}`, metric `v`, no event-time field — so a reading's ts is its time of
+ * receipt, and ingest cannot recognise a resend by its content (the tests of duplicate
+ * handling need that).
+ */
+export function timelessProfileDir(root: string): string {
+  const dir = tempDir('weir-profiles-');
+  writeFileSync(join(dir, 'timeless.yaml'), `name: timeless
+description: test-only profile with no event time (ts = received)
+match:
+  - { protocol: mqtt, topic: '${root}/{device}' }
+decoder: { type: json }
+device: { segment: device }
+metrics:
+  v: { field: v, required: true }
+samples:
+  - topic: ${root}/d1
+    payload: '{"v": 5}'
+    expect:
+      - { device: d1, metrics: { v: 5 } }
+`);
+  return dir;
+}
+
+const killable = new WeakMap<SqliteJournal, () => void>();
+
+/** Opens `journal` for this test: closed after it (through `defer`), unless killJournal() drops it first. */
+export function openJournal(journal: SqliteJournal, defer: Defer): SqliteJournal {
+  journal.open();
+  killable.set(journal, defer(() => journal.close()));
+  return journal;
+}
+
+/** What SIGKILL leaves: the file as committed, the connection dropped without close() (nothing checkpointed or persisted on the way out). */
+export function killJournal(journal: SqliteJournal): void {
+  killable.get(journal)?.();
+  (journal as unknown as { db: Database.Database }).db.close();
 }
 
 export interface TestContext extends Context {

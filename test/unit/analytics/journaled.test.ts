@@ -4,7 +4,7 @@
 // continues exactly as an uninterrupted run: same derived records, same sequences.
 // Real SQLite files; a ManualClock drives group commit and checkpoints, so nothing sleeps.
 import type Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AnalyticsStage } from '../../../src/analytics/analytics-stage.js';
 import type { AnalyticsDeclarations } from '../../../src/analytics/declarations.js';
 import { ManualClock } from '../../../src/core/clock.js';
@@ -12,7 +12,7 @@ import type { JournalEntry, StoredRecord } from '../../../src/journal/journal.js
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { streamName } from '../../../src/journal/streams.js';
 import { mulberry32 } from '../../../src/simulate/prng.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from '../support.js';
+import { makeContext, tempDir, turns, killJournal, openJournal, useCleanups } from '../support.js';
 import { exact, reference, seed001Workload, T0, wkey, type Ev } from './windows/support.js';
 
 const WINDOW = 300_000;
@@ -38,11 +38,7 @@ const entryOf = (e: Ev): JournalEntry => ({
   body: JSON.stringify({ tags: e.tags, metrics: e.metrics }),
 });
 
-const opened: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of opened.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 function start(dataDir: string, clock: ManualClock): { j: SqliteJournal; stage: AnalyticsStage } {
   // commitFillBytes 0: a group commits after commitIntervalMs, within the clock steps below.
@@ -50,15 +46,8 @@ function start(dataDir: string, clock: ManualClock): { j: SqliteJournal; stage: 
   const stage = new AnalyticsStage(ctx, decl);
   const j = new SqliteJournal(ctx);
   j.setProcessor(stage, ctx.config.analytics.checkpointIntervalMs);
-  j.open();
-  opened.push(j);
+  openJournal(j, defer);
   return { j, stage };
-}
-
-/** What SIGKILL leaves: the file as committed; whatever waited for a commit is gone. */
-function kill(j: SqliteJournal): void {
-  opened.splice(opened.indexOf(j), 1);
-  (j as unknown as { db: Database.Database }).db.close();
 }
 
 function allRecords(j: SqliteJournal): StoredRecord[] {
@@ -95,7 +84,7 @@ async function feed(dataDir: string, evs: Ev[], crashAt: Set<number>, inFlight =
     if (crashAt.has(g) && i < evs.length) {
       const lost = evs.slice(i, i + inFlight);
       for (const e of lost) j.append(entryOf(e), () => undefined); // appended, never committed
-      kill(j);
+      killJournal(j);
       restarts++;
       ({ j } = start(dataDir, clock));
     }
@@ -186,7 +175,7 @@ describe('analytics committed with the journal', () => {
     clock.advance(10);
     await turns(2);
     expect(stage.firing()).toEqual([]);
-    kill(j); // the shift is replayed from the journal's log, not lost with the process
+    killJournal(j); // the shift is replayed from the journal's log, not lost with the process
     ({ j, stage } = start(dir, clock));
     j.tick(T0 + 50_000);
     clock.advance(10);

@@ -5,7 +5,7 @@
 // refused — because a tick that only forgot is logged for the replay (tickChanged).
 import { Writable } from 'node:stream';
 import type Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AnalyticsStage } from '../../../src/analytics/analytics-stage.js';
 import type { AnalyticsDeclarations } from '../../../src/analytics/declarations.js';
 import { configSchema } from '../../../src/config/schema.js';
@@ -15,7 +15,7 @@ import type { JournalEntry, StoredRecord } from '../../../src/journal/journal.js
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import { streamName } from '../../../src/journal/streams.js';
 import { mulberry32 } from '../../../src/simulate/prng.js';
-import { cleanupTempDirs, makeContext, tempDir, turns } from '../support.js';
+import { makeContext, tempDir, turns, killJournal, openJournal, useCleanups } from '../support.js';
 
 const T0 = 1_642_763_100_000;
 const decl: AnalyticsDeclarations = {
@@ -67,11 +67,7 @@ describe('the device cap in the analytics stage', () => {
 
 // ---- killed and restarted while devices are forgotten and refused ----
 
-const opened: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of opened.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /** `oldJournal`: the stage does not report ticks that only forgot, as before tickChanged(). */
 function start(dataDir: string, clock: ManualClock, oldJournal: boolean): SqliteJournal {
@@ -81,9 +77,7 @@ function start(dataDir: string, clock: ManualClock, oldJournal: boolean): Sqlite
   if (oldJournal) Object.defineProperty(stage, 'tickChanged', { value: undefined });
   const j = new SqliteJournal(ctx);
   j.setProcessor(stage, analytics.checkpointIntervalMs);
-  j.open();
-  opened.push(j);
-  return j;
+  return openJournal(j, defer);
 }
 
 /** 10 device ids (two of them PLCs with a stale rule) taking turns over 40 minutes: 1–5 active at a time, under a cap of 4. */
@@ -124,8 +118,7 @@ async function feed(evs: ReturnType<typeof workload>, crashAt: ReadonlySet<numbe
     clock.advance(10_000);
     await turns(2);
     if (crashAt.has(g)) {
-      opened.splice(opened.indexOf(j), 1);
-      (j as unknown as { db: Database.Database }).db.close();
+      killJournal(j); // SIGKILL: no close()
       j = start(dir, clock, oldJournal);
     }
   }

@@ -5,19 +5,15 @@
 // Real SQLite files; a ManualClock drives the commits and the disk checks; a full disk
 // is made with max_page_count (as in journal-disk.test.ts).
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import type { JournalEntry, StoredRecord } from '../../../src/journal/journal.js';
 import type { RecordProcessor } from '../../../src/journal/processor.js';
 import { SqliteJournal } from '../../../src/journal/sqlite-journal.js';
 import type { StreamName } from '../../../src/journal/streams.js';
-import { cleanupTempDirs, makeContext, tempDir, turns, type TestContext } from '../support.js';
+import { makeContext, tempDir, turns, type TestContext, killJournal, openJournal, useCleanups } from '../support.js';
 
-const opened: SqliteJournal[] = [];
-afterEach(async () => {
-  for (const j of opened.splice(0)) await j.close();
-  cleanupTempDirs();
-});
+const defer = useCleanups();
 
 /** A deterministic processor: the sequences of the readings it has seen, and a configuration a barrier changes. */
 class SeenReadings implements RecordProcessor {
@@ -45,18 +41,11 @@ function journal(dataDir: string, journalCfg: Record<string, unknown>, clock: Ma
   const ctx = makeContext({ dataDir, journal: { segmentRecords: 500, minFreeBytes: 0, ...journalCfg } }, clock);
   const j = new SqliteJournal(ctx);
   if (processor) j.setProcessor(processor, 3_600_000); // no periodic checkpoint within the test
-  j.open();
-  opened.push(j);
+  openJournal(j, defer);
   return { j, ctx };
 }
 
 const dbOf = (j: SqliteJournal) => (j as unknown as { db: Database.Database }).db;
-
-/** What SIGKILL leaves: the file as committed. */
-function kill(j: SqliteJournal): void {
-  opened.splice(opened.indexOf(j), 1);
-  dbOf(j).close();
-}
 
 const PAD = 'x'.repeat(150);
 const entry = (i: number, stream: StreamName): JournalEntry =>
@@ -94,7 +83,7 @@ describe('journal eviction and failed commits against the file', () => {
     expect((await fill(j, clock, 0, 20_000)).every((e) => e === null)).toBe(true);
     expect(j.stats().disk!.evicted.readings).toBeGreaterThan(5000); // Kafka is down: the cap evicted unsent readings
     const before = live.seen.slice();
-    kill(j);
+    killJournal(j);
 
     const restored = new SeenReadings();
     journal(dir, { maxBytes: 2 * 1024 * 1024, fullPolicy: 'evict' }, new ManualClock(), restored);
