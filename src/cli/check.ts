@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { existsSync, readFileSync } from 'node:fs';
-import { envOverrides, setPath, strayEnvVariables } from '../config/env.js';
-import { ConfigInvalid, describeStray, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
+import { strayEnvVariables } from '../config/env.js';
+import { applyEnvOverrides, ConfigInvalid, describeStray, formatProblem, loadConfig, parseYaml, resolveConfigPath, type ConfigProblem } from '../config/load.js';
 import { configSchema, type WeirConfig } from '../config/schema.js';
 import { analyticsDeclarations } from '../analytics/declarations.js';
 import { loadProfiles, profileDirs } from '../profiles/registry.js';
@@ -46,7 +46,7 @@ function fallbackConfig(file: string | undefined): WeirConfig {
   const defaults = configSchema.parse({});
   const data = file && existsSync(file) ? parseYaml(file, readFileSync(file, 'utf8')).data : undefined;
   const raw: Record<string, unknown> = data !== null && typeof data === 'object' && !Array.isArray(data) ? structuredClone(data as Record<string, unknown>) : {};
-  for (const o of envOverrides(defaults as unknown as Record<string, unknown>, process.env)) setPath(raw, o.path, o.value);
+  applyEnvOverrides(raw, defaults as unknown as Record<string, unknown>, process.env);
   const profiles = configSchema.shape.profiles.safeParse(raw.profiles);
   const analytics = configSchema.shape.analytics.safeParse(raw.analytics);
   return {

@@ -26,7 +26,7 @@ export function envVariable(path: string[]): string {
 
 function coerce(raw: string, example: unknown): unknown {
   if (Array.isArray(example)) {
-    // A JSON array for lists of objects (WEIR_BRIDGE_SUBSCRIPTIONS='[{"topic":"a/#"}]'),
+    // A JSON array for lists of objects (WEIR_BRIDGE_SUBSCRIPTIONS='[{"filter":"a/#"}]'),
     // which no comma-separated text can express; on a JSON error the text goes on to the
     // schema, which names the variable.
     if (raw.trimStart().startsWith('[')) {

@@ -108,8 +108,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     throw new ConfigInvalid([{ file: src.file, path: '', message: 'the config must be a YAML mapping' }]);
   }
   const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
-  const overrides = envOverrides(defaults, env);
-  for (const o of overrides) setPath(raw as Record<string, unknown>, o.path, o.value);
+  const overrides = applyEnvOverrides(raw as Record<string, unknown>, defaults, env);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = zodProblems(src, parsed.error).map((p) => {
@@ -119,6 +118,13 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     throw new ConfigInvalid(problems);
   }
   return { config: parsed.data, file, overrides, stray: strayEnvVariables(defaults, env) };
+}
+
+/** Sets every WEIR_* override found in `env` on the raw config (in place); returns them, to name a bad one's variable. */
+export function applyEnvOverrides(raw: Record<string, unknown>, defaults: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvOverride[] {
+  const overrides = envOverrides(defaults, env);
+  for (const o of overrides) setPath(raw, o.path, o.value);
+  return overrides;
 }
 
 /** One line about a stray variable, for `weir check` and the log. */
