@@ -69,9 +69,11 @@ export class JournalReader {
     const out = page.records;
     for (let i = 0; i < this.segments.length; i++) {
       const id = this.segments[i]!;
+      const want = page.want(afterSeq);
+      if (want === 0) return out;
       let rows: Row[];
       try {
-        rows = this.statement(id).all(afterSeq, page.room) as Row[];
+        rows = this.statement(id).all(afterSeq, want) as Row[];
       } catch (err) {
         if (!/no such table/.test((err as Error).message)) throw err;
         this.refresh();

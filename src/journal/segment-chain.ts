@@ -50,7 +50,8 @@ export class SegmentChain {
     const page = new Page(limit, maxBytes, throughSeq);
     for (const seg of this.segments) {
       if (seg.count === 0 || seg.lastSeq <= from) continue;
-      if (!page.add(seg.read(from, page.room))) break;
+      const want = page.want(from);
+      if (want === 0 || !page.add(seg.read(from, want))) break;
     }
     return page.records;
   }

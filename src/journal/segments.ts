@@ -162,6 +162,21 @@ export class Page {
     return this.limit - this.records.length;
   }
 
+  /**
+   * How many rows to ask a segment for, reading after `afterSeq`: the room, but no
+   * more than the sequences left up to `throughSeq` (0: the page is done). Why: the
+   * forwarder reads up to the durable mark, and a commit whose flush is under way is
+   * already visible; asked for the whole room, a segment returned that commit's rows
+   * too, converted only to be dropped here and read again next time: a third of the
+   * rows the forwarder read at full ingest. Sequences are unique integers, so at most
+   * throughSeq − last of them can still belong on the page (fewer after eviction
+   * gaps, when a few rows past the mark may still come and are dropped by add()).
+   */
+  want(afterSeq: number): number {
+    const last = this.records.length > 0 ? this.records[this.records.length - 1]!.seq : afterSeq;
+    return Math.max(0, Math.min(this.room, this.throughSeq - last));
+  }
+
   /** Adds rows in order; false once the page is full (by count or bytes) or reached `throughSeq`. */
   add(rows: Row[]): boolean {
     for (const row of rows) {

@@ -1,6 +1,7 @@
 // The forwarder thread's read-only view of the journal (src/journal/journal-reader.ts),
 // over a real SqliteJournal writing the same file, as in the gateway.
-import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import { JournalReader } from '../../src/journal/journal-reader.js';
@@ -105,5 +106,26 @@ describe('JournalReader', () => {
     const unsized = new JournalReader(j.file);
     defer(() => unsized.close());
     expect(cacheOf(unsized)).toBe(-16000); // the build's default, which the key overrides
+  });
+  it('fetches no rows past the durable mark: a commit still being flushed is visible, but its rows are not read only to be dropped', async () => {
+    const { j, reader, clock } = setup(64);
+    await appendAll(j, 1, 300, clock); // segments of 64
+    // better-sqlite3's Statement class, to count the rows SQLite hands to JavaScript.
+    const probe = new Database(':memory:');
+    defer(() => probe.close());
+    const all = vi.spyOn(Object.getPrototypeOf(probe.prepare('SELECT 1')) as { all(...a: unknown[]): unknown[] }, 'all');
+    defer(() => all.mockRestore());
+    // Journal rows come raw (arrays); the segment list and corrections are other statements.
+    const fetched = (): number => all.mock.results.reduce((n, r) => n + (r.value as unknown[]).filter((row) => Array.isArray(row) && row.length === 7).length, 0);
+    expect(reader.read(0, 50, 1000, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(fetched()).toBe(50);
+    expect(reader.read(50, 50, 1000, 1 << 20)).toEqual([]); // nothing flushed beyond 50 yet: nothing fetched
+    expect(fetched()).toBe(50);
+    expect(reader.read(50, 100, 1000, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 51)); // across two segments
+    expect(fetched()).toBe(100);
+    // The writer's own read path (kafka.workerThread: false) pages the same way.
+    all.mockClear();
+    expect(j.read(100, 10, 1 << 20).map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 101));
+    expect(fetched()).toBe(10);
   });
 });
