@@ -14,6 +14,8 @@
  *   forgotten by the first advanceIdle/tick whose `now` reaches expiry(last): the first
  *   whole grain (default a minute of gateway time, epoch-aligned) strictly after
  *   last + forgetAfterMs. So never before forgetAfterMs has passed, at most a grain after.
+ *   (The rule engine passes as `last` the time a stale rule of the device came due, when
+ *   later: rules/forget.ts.)
  *
  * Pacing: a scan over all devices is due only when some device may have expired. The
  * engine keeps `floor`, a lower bound on `last` of every device it could forget (seen()

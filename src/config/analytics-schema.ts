@@ -22,7 +22,7 @@ export const analyticsConfigSchema = z.strictObject({
   maxDevices: z.number().int().positive().default(50_000)
     .describe('Most devices the window engine, and the rule engine, track at once (about 1 KB each). A reading of a further new device is journaled and forwarded but not analysed, and counted in weir_analytics_devices_refused_total: a client that invents a device id per message cannot exhaust memory. Devices already tracked are never affected.'),
   forgetAfterMs: z.number().int().positive().default(7 * 24 * 3_600_000)
-    .describe('A device silent this long (gateway time; at least idleTimeoutMs) is forgotten, within the next minute, unless it has an open window, a firing alert or a stale rule watching it. If it returns it starts afresh: a reading older than its old watermark then counts as on time, not late.'),
+    .describe('A device silent this long (gateway time; at least idleTimeoutMs) is forgotten, within the next minute, unless it has an open window or a firing alert other than `stale`. A stale rule waits for its own afterMs first, and its alert stays firing this long before it resolves with details.forgotten = 1. If the device returns it starts afresh: a reading older than its old watermark then counts as on time, not late.'),
   tickIntervalMs: z.number().int().min(100).default(1000)
     .describe('How often idle windows and stale-device rules are checked.'),
   checkpointIntervalMs: z.number().int().min(100).default(60_000)

@@ -30,7 +30,8 @@ const NONE: readonly Alert[] = Object.freeze([]);
  *
  * Bounded (../retention.ts, forget.ts): with maxDevices (profile, device) entries held,
  * a reading of a new one is not evaluated (`refused` grows); tick() forgets an entry
- * with no firing key whose last reading is older than forgetAfterMs.
+ * silent past forgetAfterMs (and its stale rules' afterMs) whose only firing alerts, if
+ * any, are stale ones: it returns them resolved, with details.forgotten = 1.
  *
  * A key is (profile, device, rule, values of the rule's `by` tags). Each key fires at
  * most once until it resolves; a call returns at most one alert per key, in rule
@@ -118,7 +119,8 @@ export class RuleEngine {
 
   /**
    * Fires every stale key silent for its rule's afterMs at processing time `now` (alerts
-   * stamped `now`), then forgets the entries silent past forgetAfterMs with nothing firing.
+   * stamped `now`), then forgets the entries silent past forgetAfterMs with no firing
+   * alert but stale ones, which it resolves (forget.ts): the firing ones first.
    */
   tick(now: number): readonly Alert[] {
     if (!Number.isFinite(now)) return NONE;
@@ -129,8 +131,9 @@ export class RuleEngine {
       (out ??= []).push(this.change(k, { state: 'firing', value: now - k.last, ts: now, details: { lastReceived: k.last, afterMs } }));
     };
     for (const dev of this.table.list) for (const i of dev.rules.stale) eachKey(dev.slots[i], check);
-    // After firing: an entry that just went stale is firing, and kept.
-    this.table.forget(now);
+    // After firing: forget.ts counts an entry's silence from when its stale rules came due.
+    const resolved = this.table.forget(now);
+    if (resolved.length > 0) (out ??= []).push(...resolved);
     return out ?? NONE;
   }
 

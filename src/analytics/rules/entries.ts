@@ -7,12 +7,14 @@
  * Call order: per reading, reading(received) once, then entry(…, capped: true) and
  * seen(entry, received) before touching its keys; keyAdded() for every new key and
  * alertChanged() for every firing/resolved; per tick, forget(now) after the stale keys
- * fired. restore: entry(…, capped: false), keyAdded(), alertChanged(), restored(entry, last).
+ * fired (it resolves the firing stale alerts of the entries it drops, and returns them).
+ * restore: entry(…, capped: false), keyAdded(), alertChanged(), restored(entry, last).
  * No errors.
  */
 import { Retention, type RetentionOptions } from '../retention.js';
-import { forgetSilentEntries } from './forget.js';
+import { forgetFrom, forgetSilentEntries } from './forget.js';
 import { eachKey, tagKey, type DeviceEntry, type Key, type ProfileRules } from './keys.js';
+import type { Alert } from './types.js';
 
 export class EntryTable {
   /** Every (profile, device), in first-seen order (snapshots and firing() keep it). */
@@ -42,7 +44,7 @@ export class EntryTable {
     for (const dev of this.list) {
       if (!Number.isNaN(dev.last)) continue;
       dev.last = received;
-      if (dev.firing === 0) this.retention.seen(received);
+      this.retention.seen(forgetFrom(dev));
     }
   }
 
@@ -73,7 +75,7 @@ export class EntryTable {
   restored(dev: DeviceEntry, last: number | null | undefined): void {
     dev.last = last ?? NaN;
     if (last === undefined || last === null) this.lastUnknown = true;
-    else if (dev.firing === 0) this.retention.seen(last);
+    else this.retention.seen(forgetFrom(dev));
   }
 
   key(dev: DeviceEntry, i: number, tags: Readonly<Record<string, string>>): Key | undefined {
@@ -99,11 +101,16 @@ export class EntryTable {
     k.dev.firing += d;
   }
 
-  /** After the stale keys fired: drops the entries silent past forgetAfterMs with nothing firing. */
-  forget(now: number): void {
+  /**
+   * After the stale keys fired: drops the entries silent past forgetAfterMs with no firing
+   * alert but stale ones (forget.ts); returns those alerts, resolved.
+   */
+  forget(now: number): readonly Alert[] {
     const gone = forgetSilentEntries(this.list, this.lookup, this.retention, now);
     this.forgotten += gone.entries;
     this.keys -= gone.keys;
+    this.firing -= gone.resolved.length;
+    return gone.resolved;
   }
 
   /** The gateway clock was corrected: last-received times (of entries and stale keys) move with it. */

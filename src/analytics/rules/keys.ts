@@ -23,7 +23,7 @@ export interface DeviceEntry {
   slots: Array<Key | Map<string, Key> | undefined>;
   /** The largest `received` of a reading evaluated against the entry (NaN: unknown, from an older snapshot; see RuleEngine.restore). */
   last: number;
-  /** How many of its keys are firing: an entry with any is never forgotten (forget.ts). */
+  /** How many of its keys are firing: an entry with any but stale ones is never forgotten (forget.ts). */
   firing: number;
 }
 

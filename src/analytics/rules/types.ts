@@ -23,7 +23,11 @@ export interface Alert {
   value: number;
   /** Event time (epoch ms) of the reading that changed the state; stale: processing time. */
   ts: number;
-  /** Why, in numbers: e.g. z, mean, std, threshold, heldMs, rate. */
+  /**
+   * Why, in numbers: e.g. z, mean, std, threshold, heldMs, rate. A `resolved` alert whose
+   * condition did not end carries the reason: retired = 1 (its rule was removed or changed),
+   * forgotten = 1 (a stale alert of a device forgotten after analytics.forgetAfterMs, still silent).
+   */
   details?: Readonly<Record<string, number>>;
 }
 

@@ -1,8 +1,9 @@
 // analytics.maxDevices and analytics.forgetAfterMs through the AnalyticsStage and the real
 // journal: readings of devices beyond the cap are counted (weir_analytics_devices_refused_total)
 // and warned about once a minute; and a gateway killed without close() and restarted emits
-// exactly the derived records of an uninterrupted run while devices are forgotten and
-// refused — because a tick that only forgot is logged for the replay (tickChanged).
+// exactly the derived records of an uninterrupted run while devices are forgotten (PLCs
+// with their stale alerts resolved) and refused — because a tick that only forgot is
+// logged for the replay (tickChanged).
 import { Writable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -136,6 +137,8 @@ describe('forgetting and the cap across SIGKILL and restart', () => {
   it('emits exactly the derived records of an uninterrupted run', async () => {
     const straight = await feed(evs, new Set());
     expect(straight.length).toBeGreaterThan(200);
+    // PLCs forgotten with their stale alert, resolved (rules/forget.ts) — at a tick a crash may follow.
+    expect(straight.filter((l) => l.includes('"forgotten":1')).length).toBeGreaterThan(2);
     expect(crashes.size).toBeGreaterThan(10);
     expect(await feed(evs, crashes)).toEqual(straight);
   });

@@ -1,12 +1,13 @@
 // The rule engine's cap and forgetting (src/analytics/retention.ts, rules/forget.ts): a new
 // (profile, device) beyond maxDevices is not evaluated, a known one always is; an entry
 // with no firing key silent past forgetAfterMs is forgotten by tick() and starts afresh;
-// one with a firing alert (a dead device's stale alert) is kept; and all of it is exact
-// across a restart that replays only the ticks the journal logged.
+// one with a firing alert is kept (a stale one only for a while: forget-stale.test.ts);
+// and all of it is exact across a restart that replays only the ticks the journal logged.
 import { describe, expect, it } from 'vitest';
 import { RuleEngine, type Alert, type RuleReading, type RulesByProfile } from '../../../../src/analytics/rules/index.js';
 import type { RetentionOptions } from '../../../../src/analytics/retention.js';
 import { churnWorkload, expectExactAroundForgets, expectSkippedForgetsDiffer } from '../restart-points.js';
+import { ruleRuns, type Op } from './replay-support.js';
 
 const T = 1_700_000_040_000; // a whole minute
 const read = (device: string, received: number, x: number, profile = 'p'): RuleReading => ({ device, profile, ts: received, received, metrics: { x } });
@@ -57,16 +58,16 @@ describe('rule engine: forgetting', () => {
     expect(e.entries).toBe(0);
   });
 
-  it('keeps a dead device with a firing stale alert, so the alert resolves when it returns; forgets it later', () => {
+  it('keeps a dead device with a firing stale alert forgetAfterMs, so the alert resolves if it returns (forget-stale.test.ts: later)', () => {
     const e = new RuleEngine({ p: [{ name: 'silent', kind: 'stale', afterMs: 500 }] }, opts);
     e.evaluate(read('a', T, 1));
     expect(states(e.tick(T + 500))).toEqual(['a silent firing']);
-    e.tick(T + 100_000);
+    e.tick(T + 1500);
     expect([e.entries, e.stats.firing]).toEqual([1, 1]);
-    expect(states(e.evaluate(read('a', T + 200_000, 1)))).toEqual(['a silent resolved']);
-    e.tick(T + 200_499); // nothing firing now, but not silent long enough
+    expect(states(e.evaluate(read('a', T + 1500, 1)))).toEqual(['a silent resolved']);
+    e.tick(T + 1999); // nothing firing now, but not silent long enough
     expect(e.entries).toBe(1);
-    expect(states(e.tick(T + 200_500))).toEqual(['a silent firing']); // stale fires first: kept
+    expect(states(e.tick(T + 2000))).toEqual(['a silent firing']); // stale fires first: kept
     expect(e.entries).toBe(1);
   });
 
@@ -142,7 +143,6 @@ describe('rule engine: forgetting', () => {
 
 // ---- exact across restarts, as the journal replays: only ticks that alerted or forgot ----
 
-type Op = { read: RuleReading } | { tick: number };
 const RULES: RulesByProfile = {
   p: [
     { name: 'hot', kind: 'threshold', metric: 'x', above: 7, minDurationMs: 300 },
@@ -160,47 +160,9 @@ function workload(seed: number, n: number): Op[] {
   });
 }
 
-function step(e: RuleEngine, op: Op): { line: string; logged: boolean } {
-  if ('tick' in op) {
-    const before = e.forgotten;
-    const out = e.tick(op.tick);
-    return { line: JSON.stringify(out), logged: out.length > 0 || e.forgotten !== before };
-  }
-  const before = e.refused;
-  return { line: JSON.stringify(e.evaluate(op.read)) + (e.refused !== before ? ' refused' : ''), logged: true };
-}
-
-function straight(ops: Op[]) {
-  const e = new RuleEngine(RULES, OPTS);
-  const lines: string[] = [];
-  const logged: boolean[] = [];
-  const forgetAt: number[] = [];
-  ops.forEach((op, i) => {
-    const before = e.forgotten;
-    const s = step(e, op);
-    if (e.forgotten !== before) forgetAt.push(i);
-    lines.push(s.line);
-    logged.push(s.logged);
-  });
-  return { lines, logged, forgetAt, refused: e.refused, final: JSON.stringify([e.snapshot(), e.stats, e.firing()]) };
-}
-
-function restarted(ops: Op[], ref: ReturnType<typeof straight>, cp: number, crash: number, oldJournal = false) {
-  const live = new RuleEngine(RULES, OPTS);
-  for (let i = 0; i < cp; i++) step(live, ops[i]!);
-  const e = RuleEngine.restore(RULES, JSON.parse(JSON.stringify(live.snapshot())), OPTS);
-  for (let i = cp; i < crash; i++) {
-    const op = ops[i]!;
-    if ('tick' in op && (!ref.logged[i] || (oldJournal && ref.lines[i] === '[]'))) continue;
-    step(e, op);
-  }
-  const lines = ops.slice(crash).map((op) => step(e, op).line);
-  return { lines, final: JSON.stringify([e.snapshot(), e.stats, e.firing()]) };
-}
-
 describe('rule engine: forgetting and the cap are exact across restarts', () => {
   const ops = workload(9, 2400);
-  const ref = straight(ops);
+  const { ref, restarted } = ruleRuns(RULES, OPTS, ops);
 
   it('the workload forgets, refuses, fires and resolves', () => {
     expect(ref.forgetAt.length).toBeGreaterThan(5);
@@ -209,10 +171,10 @@ describe('rule engine: forgetting and the cap are exact across restarts', () => 
   });
 
   it('checkpoint and crash just before, at and after each forgetting tick: same alerts and state as the uninterrupted run', () => {
-    expectExactAroundForgets(ref, ops.length, (cp, crash, old) => restarted(ops, ref, cp, crash, old));
+    expectExactAroundForgets(ref, ops.length, restarted);
   });
 
   it('(the test has teeth) a replay that skipped the ticks that only forgot would differ', () => {
-    expectSkippedForgetsDiffer(ref, (cp, crash, old) => restarted(ops, ref, cp, crash, old));
+    expectSkippedForgetsDiffer(ref, restarted);
   });
 });
