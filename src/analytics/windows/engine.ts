@@ -43,16 +43,13 @@
  * non-finite processing time; Error for a malformed snapshot. Bad data never throws.
  */
 import type { Unpacked } from '../packed-snapshot.js';
-import { MAX_ABS_VALUE } from './accumulator.js';
 import { Retention } from '../retention.js';
+import { DeviceWindows } from './device-windows.js';
 import { forgetSilentDevices } from './forget.js';
 import { decodeWindows, encodeWindows, type EncodedWindows } from './snapshot.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
-import { compileSpecs, lastWindowStart, MAX_EVENT_TIME, windowStarts, type CompiledSpec, type WindowSpec } from './spec.js';
-import { SeriesKeys, type SeriesGroup } from './series-keys.js';
-import { SeriesTable } from './series-table.js';
-import { finish, newDevice, toAggregate, type DeviceState, type Emission } from './state.js';
-import { addSeries, forEachSeries, newWindow, seriesCount, seriesSlot, withWindowAt, type OpenWindow } from './window-series.js';
+import { compileSpecs, MAX_EVENT_TIME, type CompiledSpec, type WindowSpec } from './spec.js';
+import { finish, newDevice, type DeviceState, type Emission } from './state.js';
 import type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
 
 export type { EncodedWindows, WindowsHeader } from './snapshot.js';
@@ -65,26 +62,14 @@ export type PackedWindows = Unpacked;
 const NO_AGGREGATES: readonly Aggregate[] = Object.freeze([]);
 const NO_LATE: readonly LateReading[] = Object.freeze([]);
 
-/** One reusable list for a tumbling window's single start: accept() is never re-entered. */
-const ONE_START = [0];
-function oneStart(ts: number, spec: CompiledSpec): number[] {
-  ONE_START[0] = lastWindowStart(Math.floor(ts), spec.slide, spec.offset);
-  return ONE_START;
-}
-
 export class WindowEngine {
   private readonly specs: CompiledSpec[];
-  /** Interned series keys and group tags, per spec (by index). */
-  private readonly keys: SeriesKeys[];
-  /** Open window keys' accumulators and labels, per spec (by index). */
-  private readonly tables: SeriesTable[];
+  /** The devices' open windows: where readings go, what closes (device-windows.ts). */
+  private readonly windows: DeviceWindows;
   private readonly maxFutureSkewMs: number;
   private readonly specsByProfile = new Map<string, number[]>();
   private readonly devices = new Map<string, DeviceState>();
-  private openWindows = 0;
-  private lateTotal = 0;
   private futureSkewTotal = 0;
-  private invalidTotal = 0;
   private droppedOnRestore = 0;
   private readonly retention: Retention;
   private forgottenTotal = 0;
@@ -92,8 +77,7 @@ export class WindowEngine {
   /** @throws RangeError on an invalid spec, duplicate spec id, or negative/NaN maxFutureSkewMs, maxDevices or forgetAfterMs. */
   constructor(specs: readonly WindowSpec[], options: EngineOptions = {}) {
     this.specs = compileSpecs(specs);
-    this.keys = this.specs.map((s) => new SeriesKeys(s.groupBy));
-    this.tables = this.specs.map((s) => new SeriesTable(s));
+    this.windows = new DeviceWindows(this.specs);
     this.maxFutureSkewMs = options.maxFutureSkewMs ?? Infinity;
     if (!(this.maxFutureSkewMs >= 0)) throw new RangeError('maxFutureSkewMs must be >= 0');
     this.retention = new Retention(options);
@@ -110,7 +94,7 @@ export class WindowEngine {
     if (!Number.isFinite(processingNow)) throw new RangeError('window engine: processingNow must be a finite number');
     const result: AddResult = { emitted: NO_AGGREGATES, late: NO_LATE, futureSkew: false, invalidTime: false };
     if (typeof ts !== 'number' || !(Math.abs(ts) <= MAX_EVENT_TIME)) {
-      this.invalidTotal++;
+      this.windows.invalidTotal++;
       result.invalidTime = true;
       return result;
     }
@@ -132,12 +116,12 @@ export class WindowEngine {
     dev.lastSeen = processingNow;
     this.retention.seen(processingNow);
     let late: LateReading[] | undefined;
-    for (const i of idx) late = this.accept(dev, i, reading, late);
+    for (const i of idx) late = this.windows.accept(dev, i, reading, late);
     if (late) result.late = late;
     if (ts > dev.maxTs) {
       dev.maxTs = ts;
       let out: Emission[] | undefined;
-      for (let i = 0; i < dev.specs.length; i++) out = this.fire(reading.device, dev, i, out);
+      for (let i = 0; i < dev.specs.length; i++) out = this.windows.fire(reading.device, dev, i, out);
       if (out) result.emitted = finish(out);
     }
     return result;
@@ -152,7 +136,7 @@ export class WindowEngine {
   advanceIdle(now: number, idleMs: number): Aggregate[] {
     if (!Number.isFinite(now) || !(idleMs >= 0)) throw new RangeError('advanceIdle: now must be finite and idleMs >= 0');
     const out: Emission[] = [];
-    for (const [device, dev] of this.devices) if (dev.open > 0 && now - dev.lastSeen > idleMs) this.closeAll(device, dev, out);
+    for (const [device, dev] of this.devices) if (dev.open > 0 && now - dev.lastSeen > idleMs) this.windows.closeAll(device, dev, out);
     this.forgottenTotal += forgetSilentDevices(this.devices, this.retention, now);
     return finish(out);
   }
@@ -175,14 +159,15 @@ export class WindowEngine {
   /** Closes every open window of every device, as advanceIdle would. For tests and deliberate drains. */
   flushAll(): Aggregate[] {
     const out: Emission[] = [];
-    for (const [device, dev] of this.devices) if (dev.open > 0) this.closeAll(device, dev, out);
+    for (const [device, dev] of this.devices) if (dev.open > 0) this.windows.closeAll(device, dev, out);
     return finish(out);
   }
 
   stats(): EngineStats {
+    const w = this.windows;
     return {
-      keys: this.devices.size, openWindows: this.openWindows, lateTotal: this.lateTotal,
-      futureSkewTotal: this.futureSkewTotal, invalidTotal: this.invalidTotal, droppedOnRestore: this.droppedOnRestore,
+      keys: this.devices.size, openWindows: w.openWindows, lateTotal: w.lateTotal,
+      futureSkewTotal: this.futureSkewTotal, invalidTotal: w.invalidTotal, droppedOnRestore: this.droppedOnRestore,
     };
   }
 
@@ -191,7 +176,8 @@ export class WindowEngine {
    * at once; checkpoint it with the journal seq it covers.
    */
   snapshot(): EncodedWindows {
-    return encodeWindows(this.specs, this.tables, this.devices, [this.lateTotal, this.futureSkewTotal, this.invalidTotal]);
+    const w = this.windows;
+    return encodeWindows(this.specs, w.tables, this.devices, [w.lateTotal, this.futureSkewTotal, w.invalidTotal]);
   }
 
   /**
@@ -204,16 +190,17 @@ export class WindowEngine {
   static restore(specs: readonly WindowSpec[], snapshot: PackedWindows | unknown, options: EngineOptions = {}): WindowEngine {
     const e = new WindowEngine(specs, options);
     const packed = snapshot as Partial<PackedWindows> | null;
+    const w = e.windows;
     const d = packed?.block instanceof Float64Array
-      ? decodeWindows(e.specs, e.keys, e.tables, packed.header, packed.block)
-      : decodeSnapshotV1(e.specs, e.keys, e.tables, snapshot);
+      ? decodeWindows(e.specs, w.keys, w.tables, packed.header, packed.block)
+      : decodeSnapshotV1(e.specs, w.keys, w.tables, snapshot);
     // All of them, even beyond maxDevices (the cap was lowered): the cap only turns new devices away.
     for (const [device, dev] of d.devices) {
       e.devices.set(device, dev);
       e.retention.seen(dev.lastSeen);
     }
-    [e.lateTotal, e.futureSkewTotal, e.invalidTotal] = d.totals;
-    e.openWindows = d.openWindows;
+    [w.lateTotal, e.futureSkewTotal, w.invalidTotal] = d.totals;
+    w.openWindows = d.openWindows;
     e.droppedOnRestore = d.dropped;
     return e;
   }
@@ -226,105 +213,5 @@ export class WindowEngine {
       this.specsByProfile.set(profile, idx);
     }
     return idx;
-  }
-
-  private closedThrough(dev: DeviceState, i: number): number {
-    return Math.max(dev.maxTs - this.specs[i]!.lateness, dev.specs[i]?.idleClosed ?? -Infinity);
-  }
-
-  /** Adds the reading's metrics to their open windows of spec i, or reports them late (into `late`, created when first needed; returned). */
-  private accept(dev: DeviceState, i: number, r: WindowReading, late: LateReading[] | undefined): LateReading[] | undefined {
-    const spec = this.specs[i]!;
-    const closed = this.closedThrough(dev, i);
-    // Tumbling: one window, found without allocating a list (this runs per reading and spec).
-    const starts = spec.slide === spec.size ? oneStart(r.ts, spec) : windowStarts(r.ts, spec);
-    const group = this.keys[i]!.group(r.tags);
-    if (spec.metrics) for (const metric of spec.metrics) late = this.acceptMetric(dev, i, r, metric, group, starts, closed, late);
-    // for-in rather than Object.keys(): no array per reading and spec (acceptMetric checks own keys).
-    else for (const metric in r.metrics) late = this.acceptMetric(dev, i, r, metric, group, starts, closed, late);
-    return late;
-  }
-
-  private acceptMetric(
-    dev: DeviceState, i: number, r: WindowReading, metric: string, group: SeriesGroup, starts: readonly number[], closed: number, late: LateReading[] | undefined,
-  ): LateReading[] | undefined {
-    if (!Object.hasOwn(r.metrics, metric)) return late;
-    const v = r.metrics[metric];
-    if (typeof v !== 'number' || !(Math.abs(v) <= MAX_ABS_VALUE)) {
-      this.invalidTotal++;
-      return late;
-    }
-    const spec = this.specs[i]!;
-    const table = this.tables[i]!;
-    const key = this.keys[i]!.key(group, metric);
-    for (const start of starts) {
-      const end = start + spec.size;
-      if (end <= closed) {
-        this.lateTotal++;
-        const slot = table.open(this.keys[i]!.label(group, metric, r.profile), v, r.ts);
-        const correction = toAggregate(spec, r.device, table, slot, start, end);
-        table.release(slot);
-        correction.late = 1;
-        (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
-        continue;
-      }
-      const w = this.openWindow(dev, i, start);
-      const slot = seriesSlot(w, key);
-      if (slot !== undefined) table.add(slot, v, r.ts);
-      else {
-        addSeries(w, key, table.open(this.keys[i]!.label(group, metric, r.profile), v, r.ts));
-        this.openWindows++;
-      }
-    }
-    return late;
-  }
-
-  /** The open window of spec i starting at `start`, created in start order if new. */
-  private openWindow(dev: DeviceState, i: number, start: number): OpenWindow {
-    const ss = (dev.specs[i] ??= { idleClosed: -Infinity, windows: [] });
-    const ws = ss.windows;
-    let j = ws.length - 1;
-    for (; j >= 0; j--) {
-      const w = ws[j]!;
-      if (w.start === start) return w;
-      if (w.start < start) break;
-    }
-    const w = newWindow(start);
-    ss.windows = withWindowAt(ws, j + 1, w);
-    dev.open++;
-    return w;
-  }
-
-  /** Emits the windows of spec i that the device's watermark has passed, into `out` (created when first needed; returned). */
-  private fire(device: string, dev: DeviceState, i: number, out: Emission[] | undefined): Emission[] | undefined {
-    const ss = dev.specs[i];
-    if (!ss) return out;
-    const closed = this.closedThrough(dev, i);
-    const size = this.specs[i]!.size;
-    while (ss.windows.length > 0 && ss.windows[0]!.start + size <= closed) this.emit(device, dev, i, ss.windows.shift()!, (out ??= []));
-    return out;
-  }
-
-  /** Idle / flush: emits all of a device's open windows and moves its idle horizons. */
-  private closeAll(device: string, dev: DeviceState, out: Emission[]): void {
-    dev.specs.forEach((ss, i) => {
-      if (!ss) return;
-      const spec = this.specs[i]!;
-      const horizon = lastWindowStart(Math.floor(dev.maxTs), spec.slide, spec.offset) + spec.size;
-      ss.idleClosed = Math.max(ss.idleClosed, horizon);
-      for (const w of ss.windows) this.emit(device, dev, i, w, out);
-      ss.windows = [];
-    });
-  }
-
-  private emit(device: string, dev: DeviceState, i: number, w: OpenWindow, out: Emission[]): void {
-    const spec = this.specs[i]!;
-    const table = this.tables[i]!;
-    forEachSeries(w, (key, slot) => {
-      out.push({ agg: toAggregate(spec, device, table, slot, w.start, w.start + spec.size), spec: spec.id, key });
-      table.release(slot);
-    });
-    this.openWindows -= seriesCount(w);
-    dev.open--;
   }
 }
