@@ -1,7 +1,8 @@
 /**
- * The bridge's connection stage: what happens at each CONNACK, SUBACK, DISCONNECT,
- * error and close of the connection to the site broker. It subscribes when the broker
- * has no session for the bridge, reconnects with exponential backoff and full jitter
+ * The bridge's connection stage: what happens at each CONNACK, SUBACK, UNSUBACK,
+ * DISCONNECT, error and close of the connection to the site broker. It subscribes when
+ * the broker has no session for the bridge, unsubscribes the filters the session holds
+ * and the config no longer names (known from the session record, mqtt-bridge-session.ts), reconnects with exponential backoff and full jitter
  * (reset once a connection held for reconnectMaxMs; MQTT.js's own reconnect and
  * resubscribe are off: see clientOptions()), logs once
  * when the link goes down and once when it is back, and settles start()'s wait for
@@ -27,6 +28,7 @@ import { backoffDelay } from '../forwarder/backoff.js';
 import { AckWithheld } from './mqtt-bridge-acks.js';
 import type { BridgeCtx } from './mqtt-bridge-ctx.js';
 import { subscriptionMap } from './mqtt-bridge-options.js';
+import type { SessionRecord } from './mqtt-bridge-session.js';
 
 export class BridgeLink {
   private sessionPresent: boolean | null = null;
@@ -42,7 +44,7 @@ export class BridgeLink {
   private firstAttempt: (() => void) | null = null;
   private everConnected = false;
 
-  constructor(private readonly ctx: BridgeCtx) {}
+  constructor(private readonly ctx: BridgeCtx, private readonly session: SessionRecord) {}
 
   /** Resolves at settleStart(): once subscribed, or after the first attempt failed, or at stop(). */
   firstAttemptDone(): Promise<void> {
@@ -95,13 +97,51 @@ export class BridgeLink {
     c.closeReason = null;
     // No session: the broker lost or expired it (or this id is new), so it has no subscriptions and queued nothing.
     // Our session state goes too ([MQTT-3.2.2-5]): its packet identifiers now name new messages.
-    if (!resumed) c.qos2Received.clear();
+    if (!resumed) {
+      c.qos2Received.clear();
+      this.session.clear();
+    }
     if (!resumed && this.subscribed) c.log.warn({ clientId: c.clientId }, 'site broker had no session for the bridge: messages published while the gateway was away may be lost; subscribing again');
-    if (!resumed || !this.subscribed) this.subscribe(client);
-    else this.settleStart();
+    if (!resumed || !this.subscribed) {
+      const done = this.afterAll(2);
+      this.unsubscribeRemoved(client, done);
+      this.subscribe(client, done);
+    } else this.settleStart();
   }
 
-  private subscribe(client: MqttClient): void {
+  /** A callback that settles start()'s wait on its `n`th call: once the SUBSCRIBE and the UNSUBSCRIBE are answered (or failed). */
+  private afterAll(n: number): () => void {
+    return () => {
+      if (--n === 0) this.settleStart();
+    };
+  }
+
+  /**
+   * Filters of the session that the config no longer names: unsubscribed (MQTT 3.1.1 /
+   * 5 §3.10), or the site broker keeps delivering them for as long as the session lives.
+   * Only those the session record (mqtt-bridge-session.ts) knows were subscribed.
+   */
+  private unsubscribeRemoved(client: MqttClient, done: () => void): void {
+    const c = this.ctx;
+    const removed = this.session.removed(c.options.subscriptions);
+    if (removed.length === 0) return done();
+    client.unsubscribe(removed, (err, packet) => {
+      // MQTT 5 UNSUBACK: a code per filter; 0x11 (no subscription existed) is gone as well (§3.11.3).
+      const codes = (packet as { granted?: unknown } | undefined)?.granted;
+      if (err || !packet) {
+        c.log.warn({ err: describeError(err), filters: removed }, 'site broker unsubscribe failed: trying again at the next connection');
+      } else {
+        const failed = Array.isArray(codes) ? removed.filter((_, i) => Number(codes[i]) >= 0x80) : [];
+        if (failed.length > 0) c.log.warn({ filters: failed }, 'site broker refused to unsubscribe filters removed from the config: their messages keep coming');
+        const gone = removed.filter((f) => !failed.includes(f));
+        this.session.unsubscribed(gone);
+        c.log.info({ filters: gone }, 'unsubscribed filters removed from the config');
+      }
+      done();
+    });
+  }
+
+  private subscribe(client: MqttClient, done: () => void): void {
     const c = this.ctx;
     const map = subscriptionMap(c.options);
     client.subscribe(map, (err, granted) => {
@@ -127,8 +167,9 @@ export class BridgeLink {
         if (downgraded.length > 0) c.log.warn({ downgraded }, 'site broker granted a lower QoS than configured: QoS 0 messages are lost if the gateway crashes');
         // The granted filters are in the session now; a refused one is a broker setting (an ACL) to fix, not retried.
         this.subscribed = true;
+        this.session.granted((granted ?? []).filter(({ topic }) => !refused.includes(topic)).map(({ topic }) => [topic, map[topic]?.qos ?? 0] as const));
       }
-      this.settleStart();
+      done();
     });
   }
 

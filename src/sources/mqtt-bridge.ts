@@ -18,6 +18,7 @@ import { BridgeAcks, type AckCallback } from './mqtt-bridge-acks.js';
 import { createBridgeCtx, type BridgeCtx } from './mqtt-bridge-ctx.js';
 import { BridgeLink } from './mqtt-bridge-link.js';
 import { clientOptions } from './mqtt-bridge-options.js';
+import { SessionRecord } from './mqtt-bridge-session.js';
 import type { Source } from './source.js';
 
 /** stop(): the longest wait for in-flight commits, then for the DISCONNECT to go out. */
@@ -54,12 +55,14 @@ const STOP_WAIT_MS = 10_000;
 export class MqttBridgeSource implements Source {
   readonly name = 'bridge';
   private readonly ctx: BridgeCtx;
+  private readonly session: SessionRecord;
   private readonly link: BridgeLink;
   private readonly acks: BridgeAcks;
 
   constructor(ctx: Context, ingest: Ingest, options: BridgeConfig) {
     this.ctx = createBridgeCtx(ctx, options);
-    this.link = new BridgeLink(this.ctx);
+    this.session = new SessionRecord(ctx.config.dataDir, options.url, this.ctx.clientId, this.ctx.log);
+    this.link = new BridgeLink(this.ctx, this.session);
     this.acks = new BridgeAcks(this.ctx, ingest);
   }
 
@@ -74,6 +77,7 @@ export class MqttBridgeSource implements Source {
     // default) need not load it (0.8 MB less heap at idle, measured).
     const { default: mqtt } = await import('mqtt');
     if (c.stopping) return; // stop() came while it loaded
+    this.session.load();
     const client = mqtt.connect(c.options.url, clientOptions(c.options, c.clientId));
     c.client = client;
     // MQTT 5 topic aliases are not enabled (no Topic Alias Maximum), so packet.topic is the topic MQTT.js passes.
