@@ -70,7 +70,7 @@ const bridge = z.strictObject({
   username: z.string().default('').describe('User name for the site broker (empty: none).'),
   password: z.string().default('').describe('Password for the site broker (empty: none). Never logged; prefer $WEIR_BRIDGE_PASSWORD to writing it here.'),
   subscriptions: z.array(subscription).default([])
-    .describe('What to subscribe to. A message matching several filters is ingested once per copy the broker sends; the first listed filter that matches gives the topicPrefix.'),
+    .describe('What to subscribe to. A message matching several filters is ingested once per copy the broker sends; the first listed filter that matches gives the topicPrefix. The persistent session keeps its subscriptions: at a start, filters removed from this list are unsubscribed and only new or changed ones are subscribed (recorded in <dataDir>/bridge-session.json).'),
   sessionExpirySeconds: z.number().int().min(1).max(MAX_UINT32).default(7 * 24 * 3600)
     .describe('MQTT 5: how long the site broker keeps the session (subscriptions and queued messages) while the gateway is away (4294967295: for ever). MQTT 3.1.1 sessions last until the broker drops them (mosquitto: persistent_client_expiration).'),
   keepaliveSeconds: z.number().int().min(0).max(65535).default(30)

@@ -1,17 +1,22 @@
 /**
  * The bridge's connection stage: what happens at each CONNACK, SUBACK, UNSUBACK,
- * DISCONNECT, error and close of the connection to the site broker. It subscribes when
- * the broker has no session for the bridge, unsubscribes the filters the session holds
- * and the config no longer names (known from the session record, mqtt-bridge-session.ts), reconnects with exponential backoff and full jitter
- * (reset once a connection held for reconnectMaxMs; MQTT.js's own reconnect and
- * resubscribe are off: see clientOptions()), logs once
- * when the link goes down and once when it is back, and settles start()'s wait for
- * the first attempt.
+ * DISCONNECT, error and close of the connection to the site broker. It brings the
+ * session's subscriptions in line with the config — subscribes the configured filters
+ * the session lacks, unsubscribes those it holds and the config no longer names (both
+ * known from the session record, mqtt-bridge-session.ts) —, reconnects with
+ * exponential backoff and full jitter (reset once a connection held for
+ * reconnectMaxMs; MQTT.js's own reconnect and resubscribe are off: see
+ * clientOptions()), logs once when the link goes down and once when it is back, and
+ * settles start()'s wait for the first attempt.
  *
- * Why subscribe by Session Present and not every time: a resumed session keeps its
- * subscriptions (MQTT 3.1.1 §3.2.2.2, MQTT 5 §3.2.2.1.1), and a SUBSCRIBE is needed
- * only when the broker lost or expired it, or this run has not been granted one yet
- * (a new filter in the config needs a new SUBSCRIBE).
+ * Why subscribe by Session Present and the record, not at every start: a resumed
+ * session keeps its subscriptions (MQTT 3.1.1 §3.2.2.2, MQTT 5 §3.2.2.1.1), and a
+ * SUBSCRIBE replacing one makes an MQTT 3.1.1 broker send the filter's retained
+ * messages again (§3.8.4), which would be journaled and forwarded once per restart.
+ * (MQTT 5 asks for Retain Handling 1 instead, §3.8.3.1: retained messages only for a
+ * new subscription.) So a SUBSCRIBE goes out only for filters the broker lost with its
+ * session, new in the config, with a changed QoS, or not recorded (a record lost, or
+ * one written by another client id or for another broker).
  *
  * Call order: firstAttemptDone() before client.connect(); then onConnect(),
  * onClose(), onError() and onDisconnect() from the client's events; settleStart() and
@@ -23,6 +28,7 @@
  * an error naming it, once per SUBSCRIBE.
  */
 import type { IConnackPacket, IDisconnectPacket, MqttClient } from 'mqtt';
+import type { BridgeSubscription } from '../config/bridge-schema.js';
 import { describeError } from '../core/errors.js';
 import { backoffDelay } from '../forwarder/backoff.js';
 import { AckWithheld } from './mqtt-bridge-acks.js';
@@ -32,8 +38,10 @@ import type { SessionRecord } from './mqtt-bridge-session.js';
 
 export class BridgeLink {
   private sessionPresent: boolean | null = null;
-  /** A SUBACK granted the subscriptions during this run (a new filter in the config needs a new SUBSCRIBE). */
+  /** The session holds the configured subscriptions (a SUBACK granted them, or the record says it already did). */
   private subscribed = false;
+  /** Filters the site broker refused during this run: a broker setting (an ACL) to fix, not retried until the session is lost. */
+  private readonly refused = new Set<string>();
   private attempt = 0;
   /** Since when (monotonic) the current connection is up, or null while down. */
   private upSince: number | null = null;
@@ -99,14 +107,20 @@ export class BridgeLink {
     // Our session state goes too ([MQTT-3.2.2-5]): its packet identifiers now name new messages.
     if (!resumed) {
       c.qos2Received.clear();
-      this.session.clear();
+      this.refused.clear();
+      const hadFilters = this.session.clear();
+      if (hadFilters || this.subscribed) c.log.warn({ clientId: c.clientId }, 'site broker had no session for the bridge: messages published while the gateway was away may be lost; subscribing again');
     }
-    if (!resumed && this.subscribed) c.log.warn({ clientId: c.clientId }, 'site broker had no session for the bridge: messages published while the gateway was away may be lost; subscribing again');
-    if (!resumed || !this.subscribed) {
-      const done = this.afterAll(2);
-      this.unsubscribeRemoved(client, done);
-      this.subscribe(client, done);
-    } else this.settleStart();
+    const configured = c.options.subscriptions;
+    const removed = this.session.removed(configured);
+    const wanted = this.session.missing(configured).filter((s) => !this.refused.has(s.filter));
+    if (removed.length === 0 && wanted.length === 0) {
+      this.subscribed = true;
+      return this.settleStart();
+    }
+    const done = this.afterAll(2);
+    this.unsubscribe(client, removed, done);
+    this.subscribe(client, wanted, done);
   }
 
   /** A callback that settles start()'s wait on its `n`th call: once the SUBSCRIBE and the UNSUBSCRIBE are answered (or failed). */
@@ -121,9 +135,8 @@ export class BridgeLink {
    * 5 §3.10), or the site broker keeps delivering them for as long as the session lives.
    * Only those the session record (mqtt-bridge-session.ts) knows were subscribed.
    */
-  private unsubscribeRemoved(client: MqttClient, done: () => void): void {
+  private unsubscribe(client: MqttClient, removed: string[], done: () => void): void {
     const c = this.ctx;
-    const removed = this.session.removed(c.options.subscriptions);
     if (removed.length === 0) return done();
     client.unsubscribe(removed, (err, packet) => {
       // MQTT 5 UNSUBACK: a code per filter; 0x11 (no subscription existed) is gone as well (§3.11.3).
@@ -141,9 +154,10 @@ export class BridgeLink {
     });
   }
 
-  private subscribe(client: MqttClient, done: () => void): void {
+  private subscribe(client: MqttClient, wanted: BridgeSubscription[], done: () => void): void {
     const c = this.ctx;
-    const map = subscriptionMap(c.options);
+    if (wanted.length === 0) return done();
+    const map = subscriptionMap(c.options, wanted);
     client.subscribe(map, (err, granted) => {
       // MQTT.js fails the whole SUBSCRIBE when its SUBACK refuses any filter (a code of 0x80
       // or more: MQTT 3.1.1 §3.9.3, MQTT 5 §3.9.3), and hands that SUBACK over on the error.
@@ -166,6 +180,7 @@ export class BridgeLink {
         }
         if (downgraded.length > 0) c.log.warn({ downgraded }, 'site broker granted a lower QoS than configured: QoS 0 messages are lost if the gateway crashes');
         // The granted filters are in the session now; a refused one is a broker setting (an ACL) to fix, not retried.
+        for (const f of refused) this.refused.add(f);
         this.subscribed = true;
         this.session.granted((granted ?? []).filter(({ topic }) => !refused.includes(topic)).map(({ topic }) => [topic, map[topic]?.qos ?? 0] as const));
       }

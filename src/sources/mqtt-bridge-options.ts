@@ -35,10 +35,10 @@ export function clientOptions(o: BridgeConfig, clientId: string): IClientOptions
   };
 }
 
-/** The SUBSCRIBE of every configured filter. MQTT 5 rh=1: retained messages only for a new subscription, not again at each start. */
-export function subscriptionMap(o: BridgeConfig): ISubscriptionMap {
+/** The SUBSCRIBE of `subs` (default: every configured filter). MQTT 5 rh=1: retained messages only for a new subscription, not again at each start (§3.8.3.1). */
+export function subscriptionMap(o: BridgeConfig, subs: readonly BridgeSubscription[] = o.subscriptions): ISubscriptionMap {
   const map: ISubscriptionMap = {};
-  for (const s of o.subscriptions) map[s.filter] = o.protocolVersion === 5 ? { qos: s.qos, rh: 1 } : { qos: s.qos };
+  for (const s of subs) map[s.filter] = o.protocolVersion === 5 ? { qos: s.qos, rh: 1 } : { qos: s.qos };
   return map;
 }
 

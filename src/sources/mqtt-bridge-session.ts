@@ -17,7 +17,7 @@
  * cards), atomically (a temporary file, fsync, rename).
  *
  * Call order: load() once at start; then clear(), granted() and unsubscribed() as the
- * CONNACK, SUBACK and UNSUBACK come; known() and removed() any time. Errors: none thrown.
+ * CONNACK, SUBACK and UNSUBACK come; known, removed() and missing() any time. Errors: none thrown.
  * An unreadable record is logged and taken as unknown; a failed write is logged and the
  * record stays in memory for this run.
  */
@@ -74,11 +74,18 @@ export class SessionRecord {
     return [...this.filters.keys()].filter((f) => !keep.has(f));
   }
 
-  /** The broker has no session for the bridge: it holds no subscriptions. */
-  clear(): void {
-    if (this.filters?.size === 0) return;
+  /** Configured filters the session does not hold with the same QoS: to SUBSCRIBE (all of them while unknown). */
+  missing(configured: readonly BridgeSubscription[]): BridgeSubscription[] {
+    return configured.filter((s) => this.filters?.get(s.filter) !== s.qos);
+  }
+
+  /** The broker has no session for the bridge: it holds no subscriptions. Returns whether the record had any. */
+  clear(): boolean {
+    if (this.filters?.size === 0) return false;
+    const had = this.filters !== null;
     this.filters = new Map();
     this.save();
+    return had;
   }
 
   /** A SUBACK granted these filters, subscribed with these QoS. */

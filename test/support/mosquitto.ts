@@ -75,12 +75,12 @@ export function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** mosquitto_pub -l: one message per line, in order, over one connection, each PUBACKed before it exits. */
-export function publish(port: number, topic: string, messages: string[], opts: { qos?: 0 | 1 | 2; version?: 4 | 5 } = {}): Promise<void> {
+/** mosquitto_pub -l: one message per line, in order, over one connection, each PUBACKed before it exits (`retain`: -r). */
+export function publish(port: number, topic: string, messages: string[], opts: { qos?: 0 | 1 | 2; version?: 4 | 5; retain?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = execFile('mosquitto_pub', [
       '-h', '127.0.0.1', '-p', String(port), '-t', topic, '-q', String(opts.qos ?? 1),
-      '-V', opts.version === 4 ? 'mqttv311' : 'mqttv5', '-l',
+      '-V', opts.version === 4 ? 'mqttv311' : 'mqttv5', '-l', ...(opts.retain ? ['-r'] : []),
     ], { timeout: 15_000 }, (err, _stdout, stderr) => (err ? reject(new Error(`mosquitto_pub: ${err.message} ${stderr}`)) : resolve()));
     child.stdin!.end(messages.map((m) => `${m}\n`).join(''));
   });

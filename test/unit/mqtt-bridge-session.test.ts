@@ -1,6 +1,9 @@
 // The MQTT bridge's subscriptions in its persistent session at a real Mosquitto, across
 // gateway restarts: a filter removed from the config is unsubscribed (the site broker
-// would otherwise keep delivering it for as long as the session lives).
+// would otherwise keep delivering it for as long as the session lives), and a resumed
+// session that already holds the configured filters is not subscribed again (MQTT 3.1.1
+// §3.8.4: a SUBSCRIBE replacing a subscription resends the retained messages, which would
+// be journaled and forwarded twice).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +17,7 @@ import { MqttBridgeSource } from '../../src/sources/mqtt-bridge.js';
 import { SESSION_FILE, SessionRecord } from '../../src/sources/mqtt-bridge-session.js';
 import { Mosquitto, publish } from '../support/mosquitto.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { makeContext, openJournal, tempDir, useCleanups } from './support.js';
+import { makeContext, openJournal, tempDir, timelessProfileDir, useCleanups } from './support.js';
 
 const defer = useCleanups();
 
@@ -24,11 +27,12 @@ interface Gateway {
   ctx: ReturnType<typeof makeContext>;
 }
 
-/** A journal and ingest in one data directory (what survives a gateway restart), with the bundled profiles. */
+/** A journal and ingest in one data directory (what survives a gateway restart), with the bundled profiles and `timeless` on site/{device}. */
 function gateway(): Gateway {
   const ctx = makeContext({ dataDir: tempDir(), gateway: { id: 'gw-session' }, journal: { commitIntervalMs: 1 } });
   const journal = openJournal(new SqliteJournal(ctx), defer);
-  const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([BUNDLED_PROFILES_DIR]));
+  // No event time: ingest cannot recognise a resent retained message by its content.
+  const ingest = new Ingest(ctx, journal, loadProfilesOrThrow([BUNDLED_PROFILES_DIR, timelessProfileDir('site')]));
   ingest.open();
   return { journal, ingest, ctx };
 }
@@ -75,6 +79,24 @@ describe.each([5, 4] as const)('MQTT bridge session subscriptions across restart
     expect(received(second)).toBe(1);
     expect(broker.log).toMatch(/Received UNSUBSCRIBE from weir-test-bridge/);
   });
+
+  it('does not subscribe a resumed session again: a retained message is journaled once, and a new filter is still added', async () => {
+    const broker = await startBroker();
+    await publish(broker.port, 'site/d1', ['{"v": 7}'], { version: protocolVersion, retain: true });
+    const g = gateway();
+    const first = await run(g, broker, { protocolVersion, subscriptions: [{ filter: 'site/+' }] });
+    await waitFor(() => readings(g.journal).length === 1, 15_000, 'the retained reading', 20);
+    await first.stop();
+
+    // Restarted with the same filter and one more: only the new one is subscribed.
+    const second = await run(g, broker, { protocolVersion, subscriptions: [{ filter: 'site/+' }, { filter: 'iot-data-input' }] });
+    expect(second.status()).toMatchObject({ sessionPresent: true, subscribed: true });
+    await publish(broker.port, 'iot-data-input', [cpu('doc', 1)], { version: protocolVersion });
+    await waitFor(() => readings(g.journal).some((r) => r.key === 'doc'), 15_000, 'cpu reading', 20);
+    await sleep(300);
+    expect(readings(g.journal).filter((r) => r.key === 'd1')).toHaveLength(1);
+    expect(received(second)).toBe(1);
+  });
 });
 
 describe('MQTT bridge session record', () => {
@@ -87,11 +109,14 @@ describe('MQTT bridge session record', () => {
     const reread = new SessionRecord(dir, 'mqtt://a:1883', 'weir-1', log);
     reread.load();
     expect(reread.removed([{ filter: 'y/+', qos: 2 }])).toEqual(['x/#']);
+    // A new filter, or a known one with another QoS, needs a SUBSCRIBE; an unchanged one does not.
+    expect(reread.missing([{ filter: 'x/#', qos: 1 }, { filter: 'y/+', qos: 1 }, { filter: 'z', qos: 1 }]).map((s) => s.filter)).toEqual(['y/+', 'z']);
     // Another client id or broker: that record is not this session's.
     for (const other of [new SessionRecord(dir, 'mqtt://a:1883', 'weir-2', log), new SessionRecord(dir, 'mqtt://b:1883', 'weir-1', log)]) {
       other.load();
       expect(other.known).toBe(false);
       expect(other.removed([])).toEqual([]);
+      expect(other.missing([{ filter: 'x/#', qos: 1 }])).toHaveLength(1);
     }
     reread.clear();
     const cleared = new SessionRecord(dir, 'mqtt://a:1883', 'weir-1', log);
