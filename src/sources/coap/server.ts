@@ -100,9 +100,15 @@ export class CoapServerSource implements Source {
     // retransmission. Linux caps it at net.core.rmem_max.
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
+      // A socket that failed to bind (port in use) still holds its handle: closed here,
+      // or every failed start (a retry, a reload) would leak one.
+      const failed = (err: Error) => {
+        socket.close();
+        reject(err);
+      };
+      socket.once('error', failed);
       socket.bind(port, host, () => {
-        socket.off('error', reject);
+        socket.off('error', failed);
         resolve();
       });
     });

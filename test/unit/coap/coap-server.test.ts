@@ -2,11 +2,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate, parse } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
+import { coapConfigSchema } from '../../../src/config/coap-schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { ACK_RANDOM_FACTOR, ACK_TIMEOUT_MS, MAX_RETRANSMIT } from '../../../src/sources/coap/message.js';
 import { RETRY_AFTER_SECONDS } from '../../../src/sources/coap/replies.js';
-import { PIGGYBACK_MS } from '../../../src/sources/coap/server.js';
-import { tempDir, useCleanups } from '../support.js';
+import { CoapServerSource, PIGGYBACK_MS } from '../../../src/sources/coap/server.js';
+import { tempDir, turns, useCleanups } from '../support.js';
 import { CoapClientRun, HeldJournal, RawPeer, coapClient, serverHarness, type ServerHarness } from './support.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
@@ -359,9 +360,18 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
 });
 
 describe('CoAP server: lifecycle', () => {
-  it('refuses to start on a port already bound', async () => {
+  it('refuses to start on a port already bound, and closes the socket it could not bind', async () => {
     const h = await harness();
-    await expect(serverHarness({ coap: { port: h.port } })).rejects.toThrow(/EADDRINUSE/);
+    // This process's UDP handles, once the closes under way are done (a handle goes in
+    // the loop's close phase).
+    const udpHandles = async () => {
+      await turns();
+      return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+    };
+    const before = await udpHandles();
+    const second = new CoapServerSource(h.ctx, h.ingest, coapConfigSchema.parse({ host: '127.0.0.1', port: h.port }));
+    await expect(second.start()).rejects.toThrow(/EADDRINUSE/);
+    expect(await udpHandles()).toBe(before);
   });
 
   it('stop() answers the requests waiting for their commit before closing', async () => {
