@@ -3,10 +3,13 @@
  * (MQTT topic levels, MQTT 3.1.1 §4.7; URI path segments, RFC 3986 §3.3).
  * - a literal segment matches itself;
  * - `{name}` matches exactly one non-empty segment and captures it as `name`;
- * - `+` matches one segment without capturing (MQTT's single-level wildcard);
+ * - `+` matches exactly one segment, an empty one too, without capturing (MQTT's
+ *   single-level wildcard: `a/+/b` matches `a//b`, §4.7.1.3);
  * - a final `#` matches any remaining levels, zero or more (MQTT's multi-level one).
  * A leading "/" is ignored for CoAP and HTTP paths, so `/t/{device}` and `t/{device}` are one;
- * for MQTT it is an empty first level, as the spec has it.
+ * for MQTT it is an empty first level, as the spec has it. For MQTT, a pattern whose
+ * first segment is `+`, `#` or `{name}` does not match a topic starting with "$"
+ * (`$SYS/…`: the server's own topics, §4.7.2).
  */
 export interface TopicPattern {
   source: string;
@@ -27,9 +30,12 @@ export function normalizeTopic(topic: string, keepLeadingSlash = false): string 
   return !keepLeadingSlash && topic.startsWith('/') ? topic.slice(1) : topic;
 }
 
-/** Compiles a pattern; throws an Error with a readable message when it is malformed. */
-export function compilePattern(source: string, keepLeadingSlash = false): TopicPattern {
-  const norm = (t: string) => normalizeTopic(t, keepLeadingSlash);
+/**
+ * Compiles a pattern; throws an Error with a readable message when it is malformed.
+ * `mqtt`: MQTT topic rules (a leading "/" is a level, §4.7.3; "$" topics, §4.7.2).
+ */
+export function compilePattern(source: string, mqtt = false): TopicPattern {
+  const norm = (t: string) => normalizeTopic(t, mqtt);
   const segments = norm(source).split('/');
   const names = new Set<string>();
   const parts = segments.map((seg, i) => {
@@ -50,6 +56,8 @@ export function compilePattern(source: string, keepLeadingSlash = false): TopicP
   });
   const literal = parts.every((p) => p.kind === 'literal');
   const normalized = segments.join('/');
+  // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a topic starting with "$".
+  const skipsDollar = mqtt && parts[0]!.kind !== 'literal';
   return {
     source,
     literal,
@@ -57,6 +65,7 @@ export function compilePattern(source: string, keepLeadingSlash = false): TopicP
     match(topic: string) {
       const t = norm(topic);
       if (literal) return t === normalized ? {} : null;
+      if (skipsDollar && t.startsWith('$')) return null;
       const levels = t.split('/');
       const captured: Record<string, string> = {};
       for (let i = 0; i < parts.length; i++) {
@@ -66,9 +75,10 @@ export function compilePattern(source: string, keepLeadingSlash = false): TopicP
         if (level === undefined) return null;
         if (part.kind === 'literal') {
           if (level !== part.text) return null;
-        } else {
+        } else if (part.kind === 'capture') {
+          // A captured level names a device or a tag: an empty one names nothing.
           if (level === '') return null;
-          if (part.kind === 'capture') captured[part.name] = level;
+          captured[part.name] = level;
         }
       }
       return levels.length === parts.length ? captured : null;

@@ -139,6 +139,32 @@ describe('topic patterns', () => {
     expect(registry.match('mqtt', 'iot-data-input')?.profile.name).toBe('cpu-monitor');
   });
 
+  it('+ matches exactly one level, an empty one too (MQTT 3.1.1 §4.7.1.3: a/+/b matches a//b)', () => {
+    const plus = compilePattern('a/+/b', true);
+    expect(plus.match('a//b')).toEqual({});
+    expect(plus.match('a/b')).toBeNull();
+    expect(compilePattern('+/+', true).match('/x')).toEqual({});
+    expect(compilePattern('+', true).match('')).toEqual({});
+    expect(compilePattern('a/+').match('a/')).toEqual({}); // CoAP/HTTP paths alike
+    // A {name} still takes a non-empty level: it becomes the device id or a tag.
+    expect(compilePattern('a/{x}/b', true).match('a//b')).toBeNull();
+  });
+
+  it('MQTT: a pattern starting with a wildcard or {name} does not match a $ topic (MQTT 3.1.1 §4.7.2)', () => {
+    for (const pattern of ['#', '+/+', '+/broker/#', '{device}/#', '{a}/{b}']) {
+      expect(compilePattern(pattern, true).match('$SYS/broker'), pattern).toBeNull();
+    }
+    expect(compilePattern('$SYS/#', true).match('$SYS/broker')).toEqual({});
+    expect(compilePattern('$SYS/+', true).match('$SYS/broker')).toEqual({});
+    expect(compilePattern('+/b', true).match('a$/b')).toEqual({}); // only a leading $ is reserved
+    const dir = tempDir();
+    writeFileSync(join(dir, 'catch-all.yaml'), profileYaml('catch-all', '{device}/#', 'x/y', '{ segment: device }', 'x'));
+    const { registry, problems } = loadProfiles([dir]);
+    expect(problems.map(formatProblem)).toEqual([]);
+    expect(registry.match('mqtt', 'x/y')?.profile.name).toBe('catch-all');
+    expect(registry.match('mqtt', '$SYS/broker/uptime')).toBeUndefined();
+  });
+
   it('dead-letters a required metric out of range even with outOfRange: drop-metric', () => {
     const { registry } = loadProfiles([BUNDLED_PROFILES_DIR]);
     const temp = registry.get('temperature-sensor')!;
