@@ -32,7 +32,7 @@ const serialPort = z.strictObject({
     .describe('lines framing: the end of a line. With "\\n", a "\\r" before it is stripped too, so CRLF and LF lines both work. Empty lines are skipped.'),
   lengthPrefix: lengthPrefix.default(() => lengthPrefix.parse({})).describe('length-prefixed framing: the length field.'),
   maxFrameBytes: z.number().int().positive().max(16 * 1024 * 1024).default(4096)
-    .describe('Longest frame: a longer one is cut, dead-lettered (WEIR_PAYLOAD_TOO_LARGE) and framing resumes at the next delimiter.'),
+    .describe('Longest frame: a longer one is cut, dead-lettered (WEIR_PAYLOAD_TOO_LARGE) and framing resumes at the next delimiter. length-prefixed: a length field over this is dead-lettered unread (a corrupt field may announce 4 GB) and framing resynchronises at the next plausible length field.'),
   reopenMinMs: z.number().int().positive().default(500)
     .describe('After the device is unplugged or fails to open: first retry delay; doubles up to reopenMaxMs, with full jitter.'),
   reopenMaxMs: z.number().int().positive().default(30000).describe('Longest delay between attempts to reopen the port.'),

@@ -66,6 +66,13 @@ export class FrameSubmitter {
       this.tracker.end();
     };
     this.tracker.begin();
+    if (frame.announcedBytes !== undefined) {
+      // A length field over the limit: dead-lettered unread, with the field as read (framing.ts).
+      const reason = `length field announces ${frame.announcedBytes} bytes, over maxFrameBytes (${maxFrameBytes}): frame not read; framing resynchronises at the next plausible length field`;
+      const reject = { code: 'WEIR_PAYLOAD_TOO_LARGE' as const, reason, payload: frame.payload };
+      this.ingest.refuseUnread({ protocol: 'serial', topic: name, client: path }, frame.announcedBytes, reject, done);
+      return;
+    }
     this.ingest.submit({ protocol: 'serial', topic: name, payload: frame.payload, client: path, maxBytes: maxFrameBytes }, done);
   }
 }

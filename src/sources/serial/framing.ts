@@ -9,6 +9,12 @@ export interface Frame {
    * dropped and framing resumed at the next delimiter.
    */
   oversize: boolean;
+  /**
+   * length-prefixed framing only: the length field announced this many body bytes, over
+   * maxFrameBytes. `payload` is then the length field itself, the body was not read
+   * (see LengthPrefixedFramer): the frame is to be dead-lettered unread, not decoded.
+   */
+  announcedBytes?: number;
 }
 
 /**
@@ -165,15 +171,24 @@ export class NmeaFramer implements Framer {
 /**
  * Binary frames, each preceded by an unsigned 1-, 2- or 4-byte length in the given
  * byte order, counting the body (or, with includesHeader, the body and the length
- * field). The frame is the body. A length over maxFrameBytes: the first
- * maxFrameBytes + 1 bytes are emitted as oversize and the rest of the declared body is
- * skipped. A length smaller than its own field (includesHeader) cannot be right: one
- * byte is dropped and the next is tried as a length field.
+ * field). The frame is the body.
+ *
+ * A length over maxFrameBytes is emitted at once as an oversize frame carrying only the
+ * length field (announcedBytes), and framing resynchronises: the framer hunts, a byte
+ * at a time, for the next length field that can be right (1 … maxFrameBytes; empty
+ * frames are skipped whole) and frames from there. Why not wait for and skip the
+ * announced body: nothing tells a corrupt length field (a bit flipped on the line, a
+ * read that began mid-frame after the port opened) from a real one, and a 4-byte field
+ * may announce 4 GB: the line would stay silent until that much had passed. What a
+ * resync may cost is bounded: the rest of the bad frame, plus at most maxFrameBytes
+ * swallowed by a wrong length met while hunting. A length smaller than its own field
+ * (includesHeader) cannot be right either: it starts the same hunt, without an oversize
+ * frame. The hunt emits nothing else; its bytes count in discardedBytes.
  */
 export class LengthPrefixedFramer implements Framer {
   private pending: Buffer = Buffer.alloc(0);
-  /** Body bytes of an oversize frame still to skip. */
-  private skip = 0;
+  /** Resynchronising after a length that cannot be right: lengths over the limit are skipped silently. */
+  private hunting = false;
   private discarded = 0;
   private readonly header: number;
 
@@ -199,32 +214,27 @@ export class LengthPrefixedFramer implements Framer {
     const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     const max = this.maxFrameBytes;
     let pos = 0;
-    for (;;) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, data.length - pos);
-        pos += n;
-        this.skip -= n;
-        this.discarded += n;
-        if (this.skip > 0) break;
-      }
-      if (data.length - pos < this.header) break;
+    while (data.length - pos >= this.header) {
       const declared = this.lengthAt(data, pos);
       const body = this.prefix.includesHeader ? declared - this.header : declared;
-      if (body < 0) {
+      if (body > max && !this.hunting) {
+        // One oversize frame per resync: its length field, for the dead letter.
+        frames.push({ payload: Buffer.from(data.subarray(pos, pos + this.header)), oversize: true, announcedBytes: body });
+        pos += this.header;
+        this.hunting = true;
+        continue;
+      }
+      if (body < 0 || body > max) {
         pos++;
         this.discarded++;
+        this.hunting = true;
         continue;
       }
-      const available = data.length - pos - this.header;
-      if (body > max) {
-        if (available < max + 1) break;
-        frames.push(frameAt(data, pos + this.header, body, max));
-        pos += this.header + max + 1;
-        this.skip = body - (max + 1);
-        continue;
+      if (body > 0 && data.length - pos - this.header < body) break;
+      if (body > 0) {
+        frames.push({ payload: data.subarray(pos + this.header, pos + this.header + body), oversize: false });
+        this.hunting = false;
       }
-      if (available < body) break;
-      if (body > 0) frames.push(frameAt(data, pos + this.header, body, max));
       pos += this.header + body;
     }
     this.pending = Buffer.from(data.subarray(pos));
@@ -235,7 +245,7 @@ export class LengthPrefixedFramer implements Framer {
     const dropped = this.pending.length;
     this.discarded += dropped;
     this.pending = Buffer.alloc(0);
-    this.skip = 0;
+    this.hunting = false;
     return dropped;
   }
 }

@@ -3,12 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { serialPortSchema } from '../../../src/config/serial-schema.js';
 import { createFramer, LengthPrefixedFramer, LineFramer, NmeaFramer, type Framer } from '../../../src/sources/serial/framing.js';
 
-type Out = { frames: Array<{ text: string; oversize: boolean }>; discarded: number };
+type Out = { frames: Array<{ text: string; oversize: boolean; announced?: number }>; discarded: number };
 
 /** Feeds `chunks` to a fresh framer; frames as latin1 text (byte-exact) plus the discard count. */
 function run(make: () => Framer, chunks: Buffer[]): Out {
   const f = make();
-  const frames = chunks.flatMap((c) => f.push(c)).map((fr) => ({ text: fr.payload.toString('latin1'), oversize: fr.oversize }));
+  const frames = chunks.flatMap((c) => f.push(c)).map((fr) => ({
+    text: fr.payload.toString('latin1'), oversize: fr.oversize, ...(fr.announcedBytes === undefined ? {} : { announced: fr.announcedBytes }),
+  }));
   return { frames, discarded: f.discardedBytes };
 }
 
@@ -181,11 +183,34 @@ describe('LengthPrefixedFramer', () => {
     });
   }
 
-  it('an oversize frame is cut to max + 1 bytes, the rest of it skipped, and the next frame arrives', () => {
+  it('an oversize frame is reported by its length field alone; its body is hunted through, and the next frame arrives', () => {
     const cfg = { bytes: 2, endian: 'big', includesHeader: false } as const;
     const out = expectChunkingInvariant(() => new LengthPrefixedFramer(8, cfg), encodeLp([Buffer.alloc(30, 0x61), b('next')], 2, 'big', false));
-    expect(out.frames).toEqual([{ text: 'a'.repeat(9), oversize: true }, { text: 'next', oversize: false }]);
-    expect(out.discarded).toBe(21);
+    expect(out.frames).toEqual([{ text: '\x00\x1e', oversize: true, announced: 30 }, { text: 'next', oversize: false }]);
+    expect(out.discarded).toBe(30);
+  });
+
+  it('a corrupt length field (over maxFrameBytes) is reported at once, not awaited or skipped, and framing resynchronises on the next frames', () => {
+    const cfg = { bytes: 4, endian: 'big', includesHeader: false } as const;
+    const good = (...xs: string[]) => encodeLp(xs.map(b), 4, 'big', false);
+    // One bit flipped in the length of "hello": it now announces 16 MiB + 5 bytes.
+    const corrupt = Buffer.concat([Buffer.from([0x01, 0x00, 0x00, 0x05]), b('hello')]);
+    const data = Buffer.concat([good('{"v":1}'), corrupt, good('{"v":2}', '{"v":3}')]);
+    const out = expectChunkingInvariant(() => new LengthPrefixedFramer(64, cfg), data);
+    expect(out.frames).toEqual([
+      { text: '{"v":1}', oversize: false },
+      { text: '\x01\x00\x00\x05', oversize: true, announced: 0x01000005 }, // the length field, for the dead letter
+      { text: '{"v":2}', oversize: false },
+      { text: '{"v":3}', oversize: false },
+    ]);
+    expect(out.discarded).toBe('hello'.length);
+  });
+
+  it('a length field announcing 4 GB does not hold the line: the next frame, in a later read, arrives', () => {
+    const f = new LengthPrefixedFramer(4096, { bytes: 4, endian: 'big', includesHeader: false });
+    expect(f.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x41]))).toMatchObject([{ oversize: true, announcedBytes: 0xffffffff }]);
+    expect(f.push(encodeLp([b('after')], 4, 'big', false)).map((x) => x.payload.toString())).toEqual(['after']);
+    expect(f.discardedBytes).toBe(1);
   });
 
   it('a length smaller than its own header (includesHeader) is skipped a byte at a time; zero-length frames are skipped', () => {
@@ -198,14 +223,23 @@ describe('LengthPrefixedFramer', () => {
 
   it('property: bodies come out as written, for any chunking and any prefix', () => {
     fc.assert(fc.property(
-      fc.constantFrom(...variants), fc.array(fc.uint8Array({ minLength: 1, maxLength: 40 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }),
+      fc.constantFrom(...variants), fc.array(fc.uint8Array({ minLength: 1, maxLength: 24 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }),
       (v, bodies, cuts) => {
         const data = encodeLp(bodies.map((x) => Buffer.from(x)), v.bytes, v.endian, v.includesHeader);
         const out = run(() => new LengthPrefixedFramer(24, v), split(data, cuts));
-        expect(out.frames).toEqual(bodies.map((x) => {
-          const t = Buffer.from(x).toString('latin1');
-          return t.length > 24 ? { text: t.slice(0, 25), oversize: true } : { text: t, oversize: false };
-        }));
+        expect(out.frames).toEqual(bodies.map((x) => ({ text: Buffer.from(x).toString('latin1'), oversize: false })));
+      },
+    ));
+  });
+
+  it('property: any bytes, any chunking: same frames and discard count as one push; nothing over maxFrameBytes', () => {
+    fc.assert(fc.property(
+      fc.constantFrom(...variants), fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a.map((x) => [0x00, 0x01, 0x03, 0x41, 0xff][x % 5]!))),
+      fc.integer({ min: 1, max: 12 }), fc.array(fc.nat(), { maxLength: 10 }),
+      (v, data, max, cuts) => {
+        const out = run(() => new LengthPrefixedFramer(max, v), split(data, cuts));
+        expect(out).toEqual(run(() => new LengthPrefixedFramer(max, v), [data]));
+        for (const f of out.frames) expect(f.announced === undefined ? f.text.length <= max : f.text.length === v.bytes && f.announced > max).toBe(true);
       },
     ));
   });

@@ -128,6 +128,30 @@ describe('SerialSource over a PTY', () => {
     expect(r.port('bin')).toMatchObject({ frames: 10, bytes: stream.length, discardedBytes: 0 });
   });
 
+  it('length-prefixed: a corrupt length field is dead-lettered with its reason and the frames after it still arrive', async () => {
+    const dir = tempDir('weir-pty-');
+    const dev = await pty(dir, 'bin');
+    const r = await rig([{ name: 'bin', path: dev.dev, framing: 'length-prefixed', lengthPrefix: { bytes: 4 }, maxFrameBytes: 1024 }], ['bin']);
+    await r.source.start();
+    const frame = (i: number, corrupt = false) => {
+      const body = Buffer.from(line(i, 'b1'));
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE(body.length + (corrupt ? 0x80000000 : 0)); // a flipped top bit: 2 GiB announced
+      return Buffer.concat([h, body]);
+    };
+    dev.write(Buffer.concat([frame(1), frame(2, true), frame(3)]));
+    await sleep(15);
+    dev.write(frame(4));
+    await waitFor(() => r.records().length >= 3, 10_000, 'readings after the corrupt frame', 10);
+    expect(values(r)).toEqual([1, 3, 4]);
+    const dead = r.records('deadletter');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.data).toMatchObject({ code: 'WEIR_PAYLOAD_TOO_LARGE', source: 'bin', payload_truncated: true, payload_bytes: 0x80000000 + line(2, 'b1').length });
+    expect(dead[0]!.data.reason).toMatch(/announces 2147483665 bytes.*maxFrameBytes \(1024\)/);
+    expect(deadPayload(dead[0]!).toString('hex')).toBe('80000011'); // the length field as read
+    expect(r.port('bin')).toMatchObject({ frames: 4, oversize: 1, deadLetters: 1, discardedBytes: line(2, 'b1').length });
+  });
+
   it('NMEA: sentences reach the journal in order, noise between them is dropped and counted', async () => {
     const dir = tempDir('weir-pty-');
     const dev = await pty(dir, 'gps');
