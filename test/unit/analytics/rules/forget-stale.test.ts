@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { RuleEngine, type Alert, type RuleReading, type RulesByProfile } from '../../../../src/analytics/rules/index.js';
 import type { RetentionOptions } from '../../../../src/analytics/retention.js';
-import { churnWorkload, expectExactAroundForgets } from '../restart-points.js';
-import { ruleRuns, type Op } from './replay-support.js';
+import { expectExactAroundForgets } from '../restart-points.js';
+import { ruleRuns, ruleWorkload } from './replay-support.js';
 
 const T = 1_700_000_040_000; // a whole minute
 const read = (device: string, received: number, x: number, tags: Record<string, string> = {}): RuleReading =>
@@ -95,15 +95,9 @@ const RULES: RulesByProfile = {
 };
 const OPTS: RetentionOptions = { maxDevices: 5, forgetAfterMs: 2000, forgetGrainMs: 500 };
 
-function workload(seed: number, n: number): Op[] {
-  return churnWorkload<Op>(seed, n, 12, T, (now) => ({ tick: now }), (d, now, r) => {
-    const x = Math.floor(r() * 11);
-    return { read: { device: `d${d}`, profile: d < 8 ? 'p' : 'q', ts: now - Math.floor(r() * 500), received: now, tags: { t: r() < 0.5 ? 'u' : 'v' }, metrics: { x } } };
-  });
-}
 
 describe('rule engine: forgetting with stale alerts is exact across restarts', () => {
-  const ops = workload(11, 3000);
+  const ops = ruleWorkload(11, 3000, 12, 8, T);
   const { ref, restarted } = ruleRuns(RULES, OPTS, ops);
 
   it('the workload forgets devices with firing stale alerts of both profiles, and refuses new ones', () => {

@@ -3,9 +3,21 @@
 // would (only the ticks it logged: those that alerted or forgot), for restart-points.ts.
 import { RuleEngine, type RuleReading, type RulesByProfile } from '../../../../src/analytics/rules/index.js';
 import type { RetentionOptions } from '../../../../src/analytics/retention.js';
-import type { RestartedRun, StraightRun } from '../restart-points.js';
+import { churnWorkload, type RestartedRun, type StraightRun } from '../restart-points.js';
 
 export type Op = { read: RuleReading } | { tick: number };
+
+/**
+ * The retention tests' churn (restart-points.ts) as rule-engine ops from `start`: `ids`
+ * device ids, those below `qFrom` on profile p and the rest on q; each reading has one
+ * metric x (0–10), a tag t (u or v) and an event time up to 500 ms before its receipt.
+ */
+export function ruleWorkload(seed: number, n: number, ids: number, qFrom: number, start: number): Op[] {
+  return churnWorkload<Op>(seed, n, ids, start, (now) => ({ tick: now }), (d, now, r) => {
+    const x = Math.floor(r() * 11);
+    return { read: { device: `d${d}`, profile: d < qFrom ? 'p' : 'q', ts: now - Math.floor(r() * 500), received: now, tags: { t: r() < 0.5 ? 'u' : 'v' }, metrics: { x } } };
+  });
+}
 
 export interface RuleRun extends StraightRun {
   /** Per op: whether the journal logs it (every reading; a tick that alerted or forgot). */

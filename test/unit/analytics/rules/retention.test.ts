@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { RuleEngine, type Alert, type RuleReading, type RulesByProfile } from '../../../../src/analytics/rules/index.js';
 import type { RetentionOptions } from '../../../../src/analytics/retention.js';
-import { churnWorkload, expectExactAroundForgets, expectSkippedForgetsDiffer } from '../restart-points.js';
-import { ruleRuns, type Op } from './replay-support.js';
+import { expectExactAroundForgets, expectSkippedForgetsDiffer } from '../restart-points.js';
+import { ruleRuns, ruleWorkload } from './replay-support.js';
 
 const T = 1_700_000_040_000; // a whole minute
 const read = (device: string, received: number, x: number, profile = 'p'): RuleReading => ({ device, profile, ts: received, received, metrics: { x } });
@@ -153,15 +153,9 @@ const RULES: RulesByProfile = {
 };
 const OPTS: RetentionOptions = { maxDevices: 5, forgetAfterMs: 2000, forgetGrainMs: 500 };
 
-function workload(seed: number, n: number): Op[] {
-  return churnWorkload<Op>(seed, n, 9, T, (now) => ({ tick: now }), (d, now, r) => {
-    const x = Math.floor(r() * 11);
-    return { read: { device: `d${d}`, profile: d < 7 ? 'p' : 'q', ts: now - Math.floor(r() * 500), received: now, tags: { t: r() < 0.5 ? 'u' : 'v' }, metrics: { x } } };
-  });
-}
 
 describe('rule engine: forgetting and the cap are exact across restarts', () => {
-  const ops = workload(9, 2400);
+  const ops = ruleWorkload(9, 2400, 9, 7, T);
   const { ref, restarted } = ruleRuns(RULES, OPTS, ops);
 
   it('the workload forgets, refuses, fires and resolves', () => {
