@@ -67,7 +67,9 @@ export class Ingest {
     private profiles: ProfileRegistry,
     /** Gateway time of receipt; the gateway passes its ClockSync's (provisional until NTP synced). */
     private readonly stamp: () => ClockStamp = () => ({ received: ctx.clock.now(), unsynced: false }),
-  ) {}
+  ) {
+    ctx.metrics.onCollect(() => this.flushReceived());
+  }
 
   /**
    * Payloads received per protocol since the last scrape, added to weir_received_total
@@ -76,18 +78,13 @@ export class Ingest {
    * thread at full ingest in the CPU profile.
    */
   private readonly receivedSinceScrape = new Map<Protocol, number>();
-  private collecting = false;
 
   private countReceived(protocol: Protocol): void {
-    if (!this.collecting) {
-      this.collecting = true;
-      this.ctx.metrics.onCollect(() => this.flushReceived());
-    }
     this.receivedSinceScrape.set(protocol, (this.receivedSinceScrape.get(protocol) ?? 0) + 1);
   }
 
   private flushReceived(): void {
-    for (const [protocol, n] of this.receivedSinceScrape) if (n > 0) this.ctx.metrics.received.labels(protocol).inc(n);
+    for (const [protocol, n] of this.receivedSinceScrape) this.ctx.metrics.received.labels(protocol).inc(n);
     this.receivedSinceScrape.clear();
   }
 
