@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { generate, parse, type Option, type Packet, type ParsedPacket } from 'coap-packet';
 import type { Context } from '../../core/context.js';
 import { describeError } from '../../core/errors.js';
+import { bindUdp } from '../udp-bind.js';
 import { ACK_RANDOM_FACTOR, ACK_TIMEOUT_MS, EXCHANGE_LIFETIME_MS, MAX_RETRANSMIT, MessageIds, emptyAck, reset } from './message.js';
 
 /**
@@ -108,13 +109,7 @@ export class ObserveLink {
 
   async open(): Promise<void> {
     const socket = createSocket(isIP(this.ctx.endpoint.host) === 6 ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
+    await bindUdp(socket, 0);
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (err) => this.ctx.log.warn({ url: this.ctx.url, err: describeError(err) }, 'CoAP observe socket error'));
     this.socket = socket;

@@ -7,8 +7,9 @@ import type { Context } from '../../core/context.js';
 import { describeError } from '../../core/errors.js';
 import { LogThrottle } from '../../core/log-throttle.js';
 import type { Ingest } from '../../ingest/ingest.js';
-import type { Source } from '../source.js';
 import { InFlight } from '../in-flight.js';
+import type { Source } from '../source.js';
+import { bindUdp } from '../udp-bind.js';
 import { Admission } from './admission.js';
 import { Exchanges, duplicateAnswer, type AddressLike, type Exchange } from './exchanges.js';
 import { optionValues, reset } from './message.js';
@@ -99,19 +100,7 @@ export class CoapServerSource implements Source {
     // a burst from many devices is queued, not dropped to cost each a 2–3 s
     // retransmission. Linux caps it at net.core.rmem_max.
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
-    await new Promise<void>((resolve, reject) => {
-      // A socket that failed to bind (port in use) still holds its handle: closed here,
-      // or every failed start (a retry, a reload) would leak one.
-      const failed = (err: Error) => {
-        socket.close();
-        reject(err);
-      };
-      socket.once('error', failed);
-      socket.bind(port, host, () => {
-        socket.off('error', failed);
-        resolve();
-      });
-    });
+    await bindUdp(socket, port, host);
     socket.on('error', (err) => this.log.warn({ err: describeError(err) }, 'CoAP socket error'));
     this.socket = socket;
     const server = createServer({
