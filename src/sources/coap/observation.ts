@@ -73,11 +73,12 @@ export class Observation {
       stopped: () => this.state === 'stopped',
       token: () => this.token,
       onNotification: (packet, ack) => this.onNotification(packet, ack),
-      deliver: (payload, ack) => this.deliver(payload, ack),
+      redeliver: (packet, ack) => this.take(packet, ack),
     });
     this.blocks = new Block2Fetcher({
       log, url: target.url, uriOptions: this.endpoint.uriOptions, maxBytes, link: this.link,
       deliver: (payload, ack) => this.deliver(payload, ack),
+      failed: (why) => this.failed(why),
     });
   }
 
@@ -162,12 +163,18 @@ export class Observation {
     this.attempt = 0;
     this.lastError = null;
     this.armSilence();
+    this.take(packet, ack);
+  }
+
+  /**
+   * A notification's value, journaled and then acknowledged: at once, or, when it is the
+   * first block of a larger one (RFC 7959 §2.6), once the other blocks are fetched
+   * (block2.ts says why the ACK waits for them).
+   */
+  private take(packet: ParsedPacket, ack: Ack): void {
     const block = optionValue(packet, 'Block2');
     const b = block ? parseBlock(block) : null;
-    if (b?.more && b.num === 0) {
-      ack(); // the rest is fetched by us; nothing to hold the device for
-      return this.blocks.start(packet, b);
-    }
+    if (b?.more && b.num === 0) return this.blocks.start(packet, b, ack);
     this.deliver(packet.payload, ack);
   }
 

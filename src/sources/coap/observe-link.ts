@@ -94,8 +94,8 @@ export interface LinkOwner {
   token(): Buffer | null;
   /** A notification of the current registration (not a response to the outstanding request). */
   onNotification(packet: ParsedPacket, ack: Ack): void;
-  /** A retransmission of a notification the journal refused: its payload, to journal again. */
-  deliver(payload: Buffer, ack: Ack): void;
+  /** A retransmission of a notification the journal refused: to journal again (all its blocks, if block-wise). */
+  redeliver(packet: ParsedPacket, ack: Ack): void;
 }
 
 export class ObserveLink {
@@ -186,7 +186,7 @@ export class ObserveLink {
       // but one the journal refused (not acknowledged) is delivered again now.
       if (seen.refused) {
         seen.refused = false;
-        return this.owner.deliver(packet.payload, this.acker(seen, packet));
+        return this.owner.redeliver(packet, this.acker(seen, packet));
       }
       if (packet.confirmable && seen.acked) this.send(emptyAck(packet.messageId));
       return;

@@ -24,7 +24,10 @@ import { Observation } from './observation.js';
  * - A 2.xx without Observe: the resource is not observable (§3.1); its value is
  *   journaled and it is fetched again after reregisterAfterSeconds (polling).
  * - A notification larger than one block (Block2, RFC 7959 §2.6): the other blocks are
- *   fetched with plain GETs and the whole representation journaled.
+ *   fetched with plain GETs and the whole representation journaled; a Confirmable one
+ *   is acknowledged only once the whole is committed. A fetch that fails (an error, a
+ *   changed ETag, no answer) leaves it unacknowledged and starts a new registration
+ *   after a backoff, which fetches the current value (block2.ts).
  * - Each re-registration uses a new token; a notification bearing an old or unknown
  *   token is answered with RST, which removes that observation on the device (§3.6).
  *   stop() deregisters (GET with Observe=1, §3.6).

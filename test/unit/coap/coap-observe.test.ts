@@ -5,7 +5,7 @@ import { coapConfigSchema, type CoapConfigInput } from '../../../src/config/coap
 import { ManualClock } from '../../../src/core/clock.js';
 import { WeirError } from '../../../src/core/errors.js';
 import type { Journal } from '../../../src/journal/journal.js';
-import { uint } from '../../../src/sources/coap/message.js';
+import { blockValue, optionValue, parseBlock, uint } from '../../../src/sources/coap/message.js';
 import { CoapObserveSource } from '../../../src/sources/coap/observe.js';
 import { RETRY_INITIAL_MS, isFresh } from '../../../src/sources/coap/observation.js';
 import { freePort } from '../../support/kafka-broker.js';
@@ -251,6 +251,106 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     await d.send(n, reg.port); // the device's retransmission (RFC 7252 §4.2)
     expect((await next(d)).packet).toMatchObject({ ack: true, messageId: 900 });
     expect(usages(h)).toEqual([1]);
+  });
+
+  /** Block `num` (16 bytes, SZX 0) of `body` with Block2 and an ETag (RFC 7959 §2.6): a notification (seq) or a block GET's answer. */
+  const blockOf = (body: Buffer, num: number, f: { con?: boolean; ack?: boolean; mid: number; token: Buffer; seq?: number }) => generate({
+    confirmable: f.con ?? false, ack: f.ack ?? false, code: '2.05', messageId: f.mid, token: f.token,
+    options: [
+      ...(f.seq === undefined ? [] : [{ name: 'Observe', value: uint(f.seq) }]),
+      { name: 'ETag', value: Buffer.from('e1') },
+      { name: 'Block2', value: blockValue({ num, more: (num + 1) * 16 < body.length, szx: 0 }) },
+    ],
+    payload: body.subarray(num * 16, (num + 1) * 16),
+  });
+  /** Answers the gateway's GETs for blocks 1… of `body` (piggybacked), checking each asks for the next block. */
+  const serveBlocks = async (d: RawPeer, body: Buffer) => {
+    for (let num = 1; num * 16 < body.length; num++) {
+      const get = await next(d); // the next block is asked for: no ACK of the notification yet
+      expect(get.packet).toMatchObject({ confirmable: true, code: '0.01' });
+      expect(parseBlock(optionValue(get.packet, 'Block2')!)).toMatchObject({ num, szx: 0 });
+      expect(observeOf(get.packet)).toBeUndefined();
+      await d.send(blockOf(body, num, { ack: true, mid: get.packet.messageId, token: get.packet.token }), get.port);
+    }
+  };
+
+  it('ACKs a block-wise CON notification only once the whole value is committed; a failed fetch registers again (RFC 7959 §2.6)', async () => {
+    const clock = new ManualClock();
+    const h = ingestHarness();
+    defer(() => h.close());
+    const d = await device();
+    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-5`] });
+    await source.start();
+    defer(() => source.stop());
+    const reg = await next(d);
+    const token = reg.packet.token;
+    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
+
+    // Notification 2 in three blocks: the device holds it until our ACK, which comes after the commit.
+    const body2 = Buffer.from(json(2));
+    expect(body2.length).toBeGreaterThan(32);
+    await d.send(blockOf(body2, 0, { con: true, mid: 600, token, seq: 2 }), reg.port);
+    await serveBlocks(d, body2);
+    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 600 });
+    expect(usages(h)).toEqual([1, 2]); // committed before the ACK left
+
+    // Notification 3: the device cannot serve block 1. Not acknowledged (its retransmission
+    // neither), and a new registration fetches the current value.
+    const body3 = Buffer.from(json(3));
+    await d.send(blockOf(body3, 0, { con: true, mid: 601, token, seq: 3 }), reg.port);
+    const get = await next(d);
+    expect(get.packet).toMatchObject({ confirmable: true, code: '0.01' });
+    await d.send(generate({ ack: true, code: '5.03', messageId: get.packet.messageId, token: get.packet.token }), get.port);
+    await waitFor(() => obs().state === 'backoff', 5000, 'condition', 10);
+    await d.send(blockOf(body3, 0, { con: true, mid: 601, token, seq: 3 }), reg.port);
+    expect(await d.next(300)).toBeNull();
+    clock.advance(RETRY_INITIAL_MS);
+    const reg2 = await next(d);
+    expect(observeOf(reg2.packet)).toEqual(Buffer.alloc(0));
+    await d.send(notification({ ack: true, mid: reg2.packet.messageId, token: reg2.packet.token, seq: 4, payload: json(3) }), reg2.port);
+    await waitFor(() => usages(h).length === 3, 5000, 'condition', 10);
+    expect(usages(h)).toEqual([1, 2, 3]);
+    expect(h.records('deadletter')).toEqual([]);
+  });
+
+  it('does not ACK a block-wise notification the journal refused: its retransmission fetches the blocks again', async () => {
+    const clock = new ManualClock();
+    let failNext = false;
+    const h = ingestHarness({
+      wrap: (j: Journal) => {
+        const held = new HeldJournal(j);
+        held.release();
+        const append = held.append.bind(held);
+        held.append = (entry, done) => {
+          if (!failNext) return append(entry, done);
+          failNext = false;
+          process.nextTick(done, new WeirError('WEIR_JOURNAL_BUSY', 'too many records waiting for a commit'), 0);
+        };
+        return held;
+      },
+    });
+    defer(() => h.close());
+    const d = await device();
+    const { source } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-6`] });
+    await source.start();
+    defer(() => source.stop());
+    const reg = await next(d);
+    const token = reg.packet.token;
+    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
+
+    failNext = true;
+    const body = Buffer.from(json(2));
+    const n = blockOf(body, 0, { con: true, mid: 700, token, seq: 2 });
+    await d.send(n, reg.port);
+    await serveBlocks(d, body); // the journal refuses the whole value: no ACK
+    expect(await d.next(500)).toBeNull();
+    await d.send(n, reg.port); // the device's retransmission (RFC 7252 §4.2): fetched and journaled whole
+    await serveBlocks(d, body);
+    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 700 });
+    expect(usages(h)).toEqual([1, 2]);
+    expect(h.records('deadletter')).toEqual([]);
   });
 
   it('ignores an Observe value longer than 3 bytes (RFC 7641 §2, RFC 7252 §5.4.3): the answer is journaled, the resource polled', async () => {
