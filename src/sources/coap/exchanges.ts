@@ -18,12 +18,22 @@ import { EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS, emptyAck, encode } from './messa
  * watch() once the library built the response of a new exchange; duplicateAnswer()
  * for a duplicate; clear() at stop.
  *
- * Guarantees: at most MAX_EXCHANGES are remembered; the expired and then the oldest
- * are forgotten first. Errors: none thrown.
+ * Guarantees: at most MAX_EXCHANGES are remembered, and MAX_EXCHANGES_PER_ENDPOINT of
+ * one endpoint; the expired and then the oldest are forgotten first, an endpoint over
+ * its share forgetting its own oldest. Errors: none thrown.
  */
 
 /** Exchanges remembered for duplicate detection (§4.5); the oldest are forgotten first. */
-const MAX_EXCHANGES = 10_000;
+export const MAX_EXCHANGES = 10_000;
+/**
+ * Exchanges remembered per endpoint (RFC 7252 §1.2: address and port). Beyond it, a new
+ * message forgets that endpoint's own oldest, so one chatty or hostile endpoint cannot
+ * push every other device's exchanges out of the table within EXCHANGE_LIFETIME (§4.5),
+ * after which their retransmissions would be processed, and journaled, again. A device
+ * keeping NSTART = 1 (§4.7) retransmits only its latest message, so the share leaves
+ * ample room for clients with more outstanding.
+ */
+export const MAX_EXCHANGES_PER_ENDPOINT = 256;
 
 export type AddressLike = Pick<AddressInfo, 'address' | 'port'>;
 
@@ -41,14 +51,18 @@ export interface Exchange {
 }
 
 export class Exchanges {
+  /** By endpoint and Message ID, oldest first. */
   private readonly exchanges = new Map<string, Exchange>();
+  /** Each endpoint's keys in `exchanges`, oldest first. */
+  private readonly byEndpoint = new Map<string, Set<string>>();
 
   /**
    * The exchange of a request message: a remembered one still within its lifetime
    * (`duplicate`), or a new one, remembered from now on.
    */
   receive(packet: ParsedPacket, rinfo: AddressLike, now: number): { exchange: Exchange; duplicate: boolean } {
-    const key = `${rinfo.address}:${rinfo.port}#${packet.messageId}`;
+    const endpoint = `${rinfo.address}:${rinfo.port}`;
+    const key = `${endpoint}#${packet.messageId}`;
     const known = this.exchanges.get(key);
     if (known && known.expires > now) return { exchange: known, duplicate: true };
     const exchange: Exchange = {
@@ -56,7 +70,7 @@ export class Exchanges {
       confirmable: packet.confirmable,
       expires: now + (packet.confirmable ? EXCHANGE_LIFETIME_MS : NON_LIFETIME_MS),
     };
-    this.remember(key, exchange, now);
+    this.remember(endpoint, key, exchange, now);
     return { exchange, duplicate: false };
   }
 
@@ -83,15 +97,28 @@ export class Exchanges {
 
   clear(): void {
     this.exchanges.clear();
+    this.byEndpoint.clear();
   }
 
-  private remember(key: string, exchange: Exchange, now: number): void {
+  private remember(endpoint: string, key: string, exchange: Exchange, now: number): void {
     for (const [k, e] of this.exchanges) {
       if (e.expires > now && this.exchanges.size < MAX_EXCHANGES) break;
-      this.exchanges.delete(k);
+      this.forget(k);
     }
-    this.exchanges.delete(key);
+    this.forget(key);
+    const own = this.byEndpoint.get(endpoint);
+    if (own && own.size >= MAX_EXCHANGES_PER_ENDPOINT) this.forget(own.values().next().value!);
     this.exchanges.set(key, exchange);
+    if (own?.size) own.add(key);
+    else this.byEndpoint.set(endpoint, new Set([key]));
+  }
+
+  private forget(key: string): void {
+    if (!this.exchanges.delete(key)) return;
+    const endpoint = key.slice(0, key.lastIndexOf('#'));
+    const own = this.byEndpoint.get(endpoint);
+    own?.delete(key);
+    if (own?.size === 0) this.byEndpoint.delete(endpoint);
   }
 }
 

@@ -4,6 +4,7 @@ import { generate, parse } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
 import { coapConfigSchema } from '../../../src/config/coap-schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
+import { MAX_EXCHANGES } from '../../../src/sources/coap/exchanges.js';
 import { ACK_RANDOM_FACTOR, ACK_TIMEOUT_MS, MAX_RETRANSMIT } from '../../../src/sources/coap/message.js';
 import { RETRY_AFTER_SECONDS } from '../../../src/sources/coap/replies.js';
 import { CoapServerSource, PIGGYBACK_MS } from '../../../src/sources/coap/server.js';
@@ -243,6 +244,34 @@ describe('CoAP server: duplicate confirmable messages (RFC 7252 §4.5)', () => {
     expect(h.source.status()).toMatchObject({ requests: 1, duplicates: 1 });
     // The ingest path never saw the second copy (it would count it as a resend).
     expect((await h.ctx.metrics.duplicates.get()).values[0]?.value ?? 0).toBe(0);
+  });
+
+  it('one endpoint flooding the server with messages does not push out another device\'s: its retransmission is still a duplicate', async () => {
+    const h = await harness();
+    const device = await peer();
+    const flood = await peer();
+    // env-sensor-binary: no event time in the frame (the time of receipt), so a reading
+    // processed twice is two readings; ingest cannot recognise the second as a resend.
+    const frame = Buffer.from('e5013a7f00120102085910fe27945700', 'hex');
+    const datagram = generate({
+      confirmable: true, code: 'POST', messageId: 0x4242, token: Buffer.from('0b', 'hex'),
+      options: [{ name: 'Uri-Path', value: Buffer.from('env') }, { name: 'Uri-Path', value: Buffer.from('lab') }], payload: frame,
+    });
+    await device.send(datagram, h.port);
+    const first = await device.next();
+    expect(parse(first!.msg)).toMatchObject({ ack: true, code: '2.04', messageId: 0x4242 });
+    // A chatty endpoint posts as many readings as the whole table holds, 200 outstanding at
+    // a time (counted as the server answers: the peer's own receive buffer may drop some answers).
+    const answered = () => (h.source.status().responses as Record<string, number>)['2.04'] ?? 0;
+    for (let sent = 0; sent < MAX_EXCHANGES;) {
+      for (let i = 0; i < 200; i++, sent++) await flood.send(request(sent, body(reading(sent))), h.port);
+      await waitFor(() => answered() === 1 + sent, 10_000, 'the answers', 5);
+    }
+    await device.send(datagram, h.port); // the device's retransmission (its ACK was lost, §4.2)
+    const second = await device.next();
+    expect(second!.msg.equals(first!.msg)).toBe(true);
+    expect(h.records('readings').filter((r) => r.key === '3a7f0012')).toHaveLength(1);
+    expect(h.source.status()).toMatchObject({ requests: 1 + MAX_EXCHANGES, duplicates: 1 });
   });
 
   it('keeps the coap package\'s response cache bounded: memory does not grow with the request rate', async () => {

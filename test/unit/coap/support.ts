@@ -92,7 +92,7 @@ export function ingestHarness(opts: { config?: ConfigInput; clock?: Clock; wrap?
   ingest.open();
   return {
     ctx, sqlite, journal, ingest,
-    records: (stream) => sqlite.read(0, 10_000, 64 * 1024 * 1024).filter((r) => !stream || r.stream === stream),
+    records: (stream) => sqlite.read(0, 1_000_000, 256 * 1024 * 1024).filter((r) => !stream || r.stream === stream),
     close: () => sqlite.close(),
   };
 }
