@@ -28,12 +28,14 @@ function coerce(raw: string, example: unknown): unknown {
   if (Array.isArray(example)) {
     // A JSON array for lists of objects (WEIR_BRIDGE_SUBSCRIPTIONS='[{"filter":"a/#"}]'),
     // which no comma-separated text can express; on a JSON error the text goes on to the
-    // schema, which names the variable.
+    // schema, which names the variable. Text that is no JSON but begins like a bracketed
+    // IPv6 address ('[::1]:9092,…', RFC 3986 §3.2.2: '[' then a hex digit or ':') is
+    // a comma-separated list of host:port.
     if (raw.trimStart().startsWith('[')) {
       try {
         return JSON.parse(raw) as unknown;
       } catch {
-        return raw;
+        if (!/^\s*\[[0-9a-fA-F:]/.test(raw)) return raw;
       }
     }
     return raw.split(',').map((s) => s.trim()).filter(Boolean);

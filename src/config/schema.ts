@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { analyticsConfigSchema } from './analytics-schema.js';
 import { bridgeConfigSchema } from './bridge-schema.js';
 import { coapConfigSchema } from './coap-schema.js';
-import { checkAlways, host, port, shortName } from './fields.js';
+import { checkAlways, host, hostPort, port, shortName } from './fields.js';
 import { serialConfigSchema } from './serial-schema.js';
 
 /**
@@ -77,8 +77,8 @@ const topics = z.strictObject({
 });
 
 const kafka = z.strictObject({
-  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1).default(['127.0.0.1:9092'])
-    .describe('Bootstrap brokers. Default: $WEIR_KAFKA_BROKERS (comma-separated) or 127.0.0.1:9092.'),
+  brokers: z.array(hostPort).min(1).default(['127.0.0.1:9092'])
+    .describe('Bootstrap brokers, host:port; an IPv6 address in brackets, [::1]:9092. Default: $WEIR_KAFKA_BROKERS (comma-separated) or 127.0.0.1:9092.'),
   clientId: z.string().default('weir').describe('Kafka client id.'),
   topics: topics.default(() => topics.parse({})).describe('Topic per journal stream.'),
   createTopics: z.boolean().default(true).describe('Create missing topics at connect.'),

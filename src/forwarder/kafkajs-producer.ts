@@ -1,7 +1,36 @@
-import { CompressionTypes, Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import { connect } from 'node:net';
+import { CompressionTypes, Kafka, logLevel, type Admin, type ISocketFactory, type Producer } from 'kafkajs';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
+import { splitHostPort } from '../core/host-port.js';
 import { errorChain, sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
+
+/**
+ * KafkaJS splits a bootstrap broker string at every ':' and offers no other form
+ * (connectionPoolBuilder.js), so an IPv6 broker ([::1]:9092, RFC 3986 §3.2.2) would
+ * get host '['. It goes in under a stand-in name without colons, which the socket
+ * factory turns back into the address; `.invalid` names resolve nowhere (RFC 6761 §6.4),
+ * so no real broker is mistaken for one. Brokers learnt from metadata come as host and
+ * port apart and connect as they are. The factory is KafkaJS's own (socketFactory.js)
+ * less TLS, which Weir does not configure.
+ */
+export function bootstrap(brokers: readonly string[]): { brokers: string[]; socketFactory?: ISocketFactory } {
+  const ipv6 = new Map<string, string>();
+  const list = brokers.map((b) => {
+    const { host, port } = splitHostPort(b);
+    if (!host.includes(':')) return b;
+    const name = `ipv6-${ipv6.size}.weir.invalid`;
+    ipv6.set(name, host);
+    return `${name}:${port}`;
+  });
+  if (ipv6.size === 0) return { brokers: list };
+  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
+    const socket = connect({ host: ipv6.get(host) ?? host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    return socket;
+  };
+  return { brokers: list, socketFactory };
+}
 
 /**
  * KafkaProducerPort on KafkaJS 2.2.4. KafkaJS has no linger or batch size: each
@@ -18,7 +47,7 @@ export class KafkaJsProducer implements KafkaProducerPort {
     const { kafka } = ctx.config;
     this.kafka = new Kafka({
       clientId: kafka.clientId,
-      brokers: kafka.brokers,
+      ...bootstrap(kafka.brokers),
       logLevel: logLevel.NOTHING,
       connectionTimeout: 5000,
       requestTimeout: kafka.requestTimeoutMs,

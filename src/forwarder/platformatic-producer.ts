@@ -1,6 +1,7 @@
 import { Admin, Producer, stringSerializer, TimeoutError, type MessageToProduce } from '@platformatic/kafka';
 import type { Context } from '../core/context.js';
 import { WeirError } from '../core/errors.js';
+import { splitHostPort } from '../core/host-port.js';
 import { keyPartition } from './partitioner.js';
 import { errorChain, sendFailure, type KafkaProducerPort, type OutRecord } from './producer.js';
 
@@ -59,7 +60,9 @@ export class PlatformaticProducer implements KafkaProducerPort {
     const { kafka } = this.ctx.config;
     return {
       clientId: kafka.clientId,
-      bootstrapBrokers: kafka.brokers,
+      // As { host, port }: the client splits a string at every ':', which leaves an IPv6
+      // broker ([::1]:9092, RFC 3986 §3.2.2) with host '[' (parseBroker, network/utils.js).
+      bootstrapBrokers: kafka.brokers.map(splitHostPort),
       timeout: kafka.requestTimeoutMs,
       connectTimeout: 5000,
       retries: 2,

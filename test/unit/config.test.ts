@@ -140,6 +140,39 @@ describe('environment overrides', () => {
   });
 });
 
+describe('host:port and host keys', () => {
+  it('take an IPv6 broker in brackets (RFC 3986 §3.2.2), from the file and from $WEIR_KAFKA_BROKERS', () => {
+    const file = writeConfig('kafka: { brokers: ["[::1]:9092", "kafka-1:9092", "10.0.0.7:9093"] }\n');
+    expect(loadConfig(file, {}).config.kafka.brokers).toEqual(['[::1]:9092', 'kafka-1:9092', '10.0.0.7:9093']);
+    expect(loadConfig(undefined, { WEIR_KAFKA_BROKERS: '[fd00::7]:9092,[::1]:9093' }).config.kafka.brokers).toEqual(['[fd00::7]:9092', '[::1]:9093']);
+  });
+
+  it.each([
+    ['::1:9092', /IPv6 address in brackets, e\.g\. \[::1\]:9092/],
+    ['[::1]', /host:port/],
+    ['[nope]:9092', /\[nope\] is not an IPv6 address/],
+    ['[::1]:99999', /1–65535/],
+    ['kafka:0', /1–65535/],
+    ['kafka 1:9092', /host:port/],
+  ])('refuse the broker %s with a clear message', (broker, message) => {
+    const problems = problemsOf(writeConfig(`kafka: { brokers: ["${broker}"] }\n`));
+    expect(problems.map((p) => p.path)).toEqual(['kafka.brokers.0']);
+    expect(problems[0]!.message).toMatch(message);
+    expect(problemsOf(undefined, { WEIR_KAFKA_BROKERS: broker })[0]!.file).toBe('$WEIR_KAFKA_BROKERS');
+  });
+
+  it('take a bind address as the socket API does: an IPv6 one without brackets', () => {
+    expect(loadConfig(writeConfig('http: { host: "::1" }\nmqtt: { host: "::" }\ncoap: { host: "::" }\n'), {}).config.http.host).toBe('::1');
+    // listen('[::1]') fails only at start (ENOTFOUND): `weir check` says so first.
+    const problems = problemsOf(writeConfig('http: { host: "[::1]" }\nmqtt: { host: "[::]" }\ncoap: { host: "[::]" }\n'));
+    expect(problems.map((p) => p.path).sort()).toEqual(['coap.host', 'http.host', 'mqtt.host']);
+    expect(problems[0]!.message).toMatch(/without brackets/);
+    // URLs keep their brackets: the bridge's client (url.parse) and the CoAP observe link strip them.
+    const urls = 'bridge: { enabled: true, url: "mqtt://[::1]:1883", subscriptions: [{ filter: "a/#" }] }\ncoap: { observe: ["coap://[::1]/t"] }\n';
+    expect(loadConfig(writeConfig(urls), {}).config.bridge.url).toBe('mqtt://[::1]:1883');
+  });
+});
+
 describe('invalid config files', () => {
   it('reports every problem with file:line:column and key path', () => {
     const text = [
