@@ -108,16 +108,48 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     throw new ConfigInvalid([{ file: src.file, path: '', message: 'the config must be a YAML mapping' }]);
   }
   const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
-  const overrides = applyEnvOverrides(raw as Record<string, unknown>, defaults, env);
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = zodProblems(src, parsed.error).map((p) => {
-      const o = overrides.find((ov) => `${p.path}.`.startsWith(`${ov.path.join('.')}.`));
-      return o ? { ...p, file: `$${o.variable}`, line: undefined, column: undefined } : p;
-    });
-    throw new ConfigInvalid(problems);
+  // The file is checked on its own first: an override replaces what it sets, and a
+  // block the file got wrong altogether (kafka: 5, or an empty `kafka:`), so checked
+  // merged only, the file's problems there would go unreported until the variable goes.
+  const inFile = configSchema.safeParse(raw);
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  const overrides = applyEnvOverrides(merged, defaults, env);
+  const parsed = overrides.length ? configSchema.safeParse(merged) : inFile;
+  if (!inFile.success || !parsed.success) {
+    const fromFile = inFile.success ? [] : zodProblems(src, inFile.error);
+    const fromEnv = parsed.success || parsed === inFile ? [] : envProblems(zodProblems(src, parsed.error), fromFile, overrides);
+    throw new ConfigInvalid([...fromFile, ...fromEnv]);
   }
   return { config: parsed.data, file, overrides, stray: strayEnvVariables(defaults, env) };
+}
+
+/**
+ * The problems of the config with the overrides that the file alone does not have,
+ * each blamed on its variables: the one setting the key or a block around it, else —
+ * a cross-field check (kafka.client against the file's compression) — the overrides
+ * nearest to the key.
+ */
+function envProblems(merged: ConfigProblem[], fromFile: ConfigProblem[], overrides: EnvOverride[]): ConfigProblem[] {
+  const known = new Set(fromFile.map((p) => `${p.path}\n${p.message}`));
+  const out: ConfigProblem[] = [];
+  for (const p of merged) {
+    const setting = overrides.filter((o) => `${p.path}.`.startsWith(`${o.path.join('.')}.`));
+    if (setting.length === 0 && known.has(`${p.path}\n${p.message}`)) continue;
+    const blamed = setting.length ? setting : nearest(p.path.split('.'), overrides);
+    out.push({ file: blamed.map((o) => `$${o.variable}`).join(', '), path: p.path, message: p.message });
+  }
+  return out;
+}
+
+/** The overrides whose key paths share the longest prefix with `path`. */
+function nearest(path: string[], overrides: EnvOverride[]): EnvOverride[] {
+  const shared = (o: EnvOverride) => {
+    let n = 0;
+    while (n < path.length && o.path[n] === path[n]) n++;
+    return n;
+  };
+  const most = Math.max(...overrides.map(shared));
+  return overrides.filter((o) => shared(o) === most);
 }
 
 /** Sets every WEIR_* override found in `env` on the raw config (in place); returns them, to name a bad one's variable. */

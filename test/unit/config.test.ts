@@ -123,6 +123,31 @@ describe('environment overrides', () => {
   });
 
   it.each([
+    ['kafka: { acks: bogus }', 'WEIR_KAFKA_CLIENT_ID', 'x', 'kafka.acks'],
+    ['kafka: 5', 'WEIR_KAFKA_CLIENT_ID', 'x', 'kafka'],
+    ['kafka:', 'WEIR_KAFKA_BROKERS', 'k:9092', 'kafka'],
+    ['kafka: [1]', 'WEIR_KAFKA_CLIENT_ID', 'x', 'kafka'],
+    ['kafka: { topics: 7 }', 'WEIR_KAFKA_TOPICS_READINGS', 'r', 'kafka.topics'],
+    ['kafka: { partitions: "six" }', 'WEIR_KAFKA_PARTITIONS', '3', 'kafka.partitions'],
+    ['serial: { ports: [{ name: a, path: /dev/ttyS0, baudRate: fast }] }', 'WEIR_SERIAL_PORTS', '[{"name":"b","path":"/dev/ttyS1"}]', 'serial.ports.0.baudRate'],
+  ])('leave the problem of `%s` reported in the file though %s overrides its block', (text, variable, value, path) => {
+    const file = writeConfig(`mqtt: { port: 1883 }\n${text}\n`);
+    const problems = problemsOf(file, { [variable]: value });
+    expect(problems.map((p) => [p.file, p.path, p.line])).toEqual([[file, path, 2]]);
+  });
+
+  it('blame a problem that a variable brings into a valid file on the variable', () => {
+    const file = writeConfig('kafka: { compression: lz4 }\nhttp: { maxBodyBytes: 1000, maxBufferedBytes: 2000 }\n');
+    expect(loadConfig(file, {}).config.kafka.compression).toBe('lz4');
+    const problems = problemsOf(file, { WEIR_KAFKA_CLIENT: 'kafkajs', WEIR_HTTP_MAX_BODY_BYTES: '4000', WEIR_MQTT_PORT: '1999' });
+    expect(problems.map((p) => [p.file, p.path, p.line])).toEqual(expect.arrayContaining([
+      ['$WEIR_KAFKA_CLIENT', 'kafka.compression', undefined],
+      ['$WEIR_HTTP_MAX_BODY_BYTES', 'http.maxBufferedBytes', undefined],
+    ]));
+    expect(problems).toHaveLength(2);
+  });
+
+  it.each([
     ['WEIR_MQTT_PORT', 'abc', 'mqtt.port'],
     ['WEIR_MQTT_PORT', '70000', 'mqtt.port'],
     ['WEIR_JOURNAL_COMMIT_INTERVAL_MS', '5000', 'journal.commitIntervalMs'],
