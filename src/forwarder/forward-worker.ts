@@ -71,7 +71,7 @@ const journal: ForwardJournal = {
 // Messages posted meanwhile wait in the port's queue: the listener below is attached after this.
 const createProducer = await loadProducerFactory(ctx.config.kafka.client, ctx.log);
 const forwarder = new Forwarder(ctx, journal, createProducer(ctx), {
-  ackedThrough: data.ackedThrough,
+  ackedThrough: () => data.ackedThrough,
   onState: (status) => post({ t: 'state', status }),
 });
 

@@ -58,7 +58,6 @@ export class Forwarder implements ForwarderHandle {
     private readonly producer: KafkaProducerPort,
     private readonly opts: ForwarderOptions = {},
   ) {
-    this.cursor = opts.ackedThrough ?? 0;
     this.since = ctx.clock.now();
     this.limit = ctx.config.kafka.batchMaxRecords;
     this.format = makeFormatter(ctx.config);
@@ -67,6 +66,7 @@ export class Forwarder implements ForwarderHandle {
   }
 
   start(): void {
+    this.cursor = this.opts.ackedThrough?.() ?? 0;
     this.unsubscribe = this.journal.onCommit(() => this.waits.committed());
     this.loop = this.run();
   }

@@ -33,8 +33,12 @@ export interface ForwarderHandle {
 }
 
 export interface ForwarderOptions {
-  /** Highest sequence Kafka already acknowledged (the journal's acked_through): where to resume. */
-  ackedThrough?: number;
+  /**
+   * Highest sequence Kafka already acknowledged (the journal's acked_through): where to
+   * resume, and what status() reports until the next acknowledgement. Asked at start(),
+   * the journal of the gateway's thread being opened only then.
+   */
+  ackedThrough?: () => number;
   /** Called after every change of uplink state. */
   onState?: (status: UplinkStatus) => void;
 }

@@ -91,7 +91,7 @@ export class Gateway {
     // An injected producer lives in this thread, so its forwarder does too.
     this.forwarder = config.kafka.workerThread && !opts.producer
       ? new ForwarderThread(this.ctx, this.journal)
-      : new Forwarder(this.ctx, this.journal, opts.producer ?? createProducer!(this.ctx));
+      : new Forwarder(this.ctx, this.journal, opts.producer ?? createProducer!(this.ctx), { ackedThrough: () => this.journal.stats().ackedThrough });
     this.ingest = new Ingest(this.ctx, this.journal, opts.profiles, () => this.clockSync.stamp());
     const httpIngest = new HttpIngestSource(this.ctx, this.ingest);
     this.http = new HttpServer(this.ctx, {
