@@ -14,9 +14,10 @@ import type { Aggregate } from './windows/types.js';
 
 /**
  * Snapshot format version: bump when the layout changes (a version it cannot read starts
- * afresh, loudly). 2: packed (packed-snapshot.ts); 1: JSON, still read after an upgrade.
+ * afresh, loudly). 3: packed, with the windows of provisional event times; 2: packed
+ * (packed-snapshot.ts), without them; 1: JSON. 2 and 1 are still read after an upgrade.
  */
-const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSION = 3;
 
 /** Flag added to a reading's record when its event time is too far ahead of the gateway clock. */
 export const FUTURE_TS_FLAG = 'future-ts';
@@ -44,6 +45,11 @@ interface Body {
  *
  * Processing time is the reading's journaled `received` (and a tick's journaled time),
  * never the clock, so a replay sees exactly what the live run saw.
+ *
+ * Provisional time (issue 4, point 3): a reading marked unsynced whose ts is its
+ * received (the device sent no time) has a provisional event time. Its windows are
+ * marked (windows/device-windows.ts) and its alerts too, so their times are corrected by
+ * the sync's offset like the readings' (records.ts, journal/clock-corrections.ts).
  *
  * Bounded (analytics.maxDevices, analytics.forgetAfterMs; retention.ts): a reading of a
  * device new to an engine that is full is journaled and forwarded but not analysed by
@@ -95,7 +101,7 @@ export class AnalyticsStage implements RecordProcessor {
     } else {
       const { header, block } = unpackSnapshot(snapshot);
       const h = header as { v?: unknown; windows?: unknown; rules?: unknown };
-      if (h.v !== SNAPSHOT_VERSION) throw new Error(`analytics snapshot version ${String(h.v)}, expected ${SNAPSHOT_VERSION}`);
+      if (h.v !== SNAPSHOT_VERSION && h.v !== 2) throw new Error(`analytics snapshot version ${String(h.v)}, expected 1 to ${SNAPSHOT_VERSION}`);
       windows = { header: h.windows, block };
       rules = h.rules;
     }
@@ -171,6 +177,7 @@ export class AnalyticsStage implements RecordProcessor {
     return out;
   }
 
+  /** Also the sync's offset for the windows of provisional event times (WindowEngine.shiftProcessingTime). */
   shiftClock(offsetMs: number): void {
     this.windows.shiftProcessingTime(offsetMs);
     this.rules.shiftProcessingTime(offsetMs);
@@ -207,7 +214,9 @@ export class AnalyticsStage implements RecordProcessor {
     device: string, profile: string | undefined, ts: number | undefined, received: number, body: Body, unsyncedClock: boolean, out: JournalEntry[], live: boolean,
   ): boolean {
     if (profile === undefined || ts === undefined) return false;
-    const reading = { device, profile, ts, received, tags: body.tags ?? {}, metrics: body.metrics ?? {}, unsyncedClock };
+    // ts = received on a reading stamped unsynced: the gateway's provisional time (applyClockCorrections' test too).
+    const provisionalTs = unsyncedClock && ts === received;
+    const reading = { device, profile, ts, received, tags: body.tags ?? {}, metrics: body.metrics ?? {}, unsyncedClock, provisionalTs };
     const r = this.windows.add(reading, received);
     for (const a of r.emitted) out.push(aggregateEntry(a, received));
     for (const l of r.late) out.push(aggregateEntry(l.correction as Aggregate, received));
@@ -219,7 +228,8 @@ export class AnalyticsStage implements RecordProcessor {
     // the rules, except one from the future: its event time would corrupt time-based rule state.
     if (r.futureSkew) return true;
     const refusedBefore = this.rules.refused;
-    for (const a of this.rules.evaluate(reading)) out.push(alertEntry(a, received));
+    // An alert's ts is the reading's ts, or (stale) its received: provisional when it equals that provisional received.
+    for (const a of this.rules.evaluate(reading)) out.push(alertEntry(a, received, unsyncedClock && a.ts === received));
     if (live && (r.overCap === true || this.rules.refused !== refusedBefore)) this.refused(device);
     return false;
   }

@@ -1,5 +1,5 @@
 /**
- * The analytics checkpoint's container (snapshot version 2): a small JSON header and one
+ * The analytics checkpoint's container (snapshot versions 2 and 3): a small JSON header and one
  * block of float64 numbers, written straight into one buffer.
  *
  * Why: the checkpoint holds every open window key — 60,000 at 10,000 devices. As JSON

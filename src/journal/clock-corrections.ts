@@ -13,6 +13,12 @@ import type { StoredRecord } from './journal.js';
  * (and ts, when it was the gateway's time: ts = received) move by the offset, and the
  * marker becomes `"clock":"corrected","clock_offset_ms":<offset>`. Records forwarded
  * before the sync keep the "unsynced" marker.
+ *
+ * Aggregates and alerts computed from readings whose event time was the provisional
+ * gateway time (a device that sends none) are marked too (analytics/records.ts): an
+ * alert's ts then equals its received and moves with it; a marked aggregate's
+ * window_start and window_end move as well. One computed after the sync from such a
+ * window is journaled already corrected.
  */
 
 /** The body marker of a record stamped with a provisional gateway time. */
@@ -55,8 +61,31 @@ export function applyClockCorrections(records: StoredRecord[], corrections: read
     if (!c) continue; // not synced yet
     if (r.ts === r.received) r.ts += c.offsetMs;
     r.received += c.offsetMs;
-    r.body = `${r.body.slice(0, at)}"clock":"corrected","clock_offset_ms":${c.offsetMs}${r.body.slice(at + UNSYNCED_MARK.length)}`;
+    let head = r.body.slice(0, at);
+    // Marked only when its window was filled on the provisional timeline (analytics/records.ts).
+    if (r.stream === 'aggregates') head = shiftMember(shiftMember(head, 'window_start', c.offsetMs), 'window_end', c.offsetMs);
+    r.body = `${head}${correctedMark(c.offsetMs)}${r.body.slice(at + UNSYNCED_MARK.length)}`;
   }
+}
+
+/** The marker of a record whose provisional times were moved by `offsetMs` (the body's last member). */
+export function correctedMark(offsetMs: number): string {
+  return `"clock":"corrected","clock_offset_ms":${offsetMs}`;
+}
+
+/**
+ * An aggregate's body with the number of member `name` moved by `by`. The last
+ * occurrence is the member: in records.ts's layout every string (metric, tags, window
+ * name, where a tag may be called "window_start") comes before the window bounds, and
+ * only numbers after them.
+ */
+function shiftMember(body: string, name: string, by: number): string {
+  const key = `"${name}":`;
+  const from = body.lastIndexOf(key);
+  if (from < 0) return body;
+  const at = from + key.length;
+  const end = body.indexOf(',', at);
+  return `${body.slice(0, at)}${Number(body.slice(at, end)) + by}${body.slice(end)}`;
 }
 
 /** Appends the unsynced marker to a JSON object text. */

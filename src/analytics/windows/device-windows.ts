@@ -6,15 +6,24 @@
  * each value goes. It owns the per-spec series keys and accumulator tables the snapshot
  * encodes (snapshot.ts), and the counts of open window keys, late readings and invalid values.
  *
+ * Provisional event times (types.ts: ProvisionalClock): a window that took a reading
+ * whose event time was the gateway's provisional time is marked, as a whole and for
+ * good (a window mixing such readings with device-timed ones needs a sync offset
+ * smaller than the window: all of it is then taken as provisional); the gateway clock's
+ * sync gives every marked window its offset, which its aggregates carry. A side map,
+ * not a field: only windows of clockless devices before a sync are in it, so the
+ * common window costs nothing more and a sync visits only the marked ones.
+ *
  * Call order: accept() per accepted reading and spec, then fire() per spec when the
- * device's maxTs moved; closeAll() on idle or flush. No errors: bad values are counted.
+ * device's maxTs moved; closeAll() on idle or flush; clockSynced() at the sync. No
+ * errors: bad values are counted.
  */
 import { MAX_ABS_VALUE } from './accumulator.js';
 import { SeriesKeys, type SeriesGroup } from './series-keys.js';
 import { SeriesTable } from './series-table.js';
 import { lastWindowStart, windowStarts, type CompiledSpec } from './spec.js';
 import { toAggregate, type DeviceState, type Emission } from './state.js';
-import type { LateReading, WindowReading } from './types.js';
+import { UNSYNCED, type LateReading, type ProvisionalClock, type WindowReading } from './types.js';
 import { addSeries, forEachSeries, newWindow, seriesCount, seriesSlot, withWindowAt, type OpenWindow } from './window-series.js';
 
 /** One reusable list for a tumbling window's single start: accept() is never re-entered. */
@@ -33,6 +42,8 @@ export class DeviceWindows {
   openWindows = 0;
   lateTotal = 0;
   invalidTotal = 0;
+  /** The open windows holding a reading of provisional event time, and how they stand; deleted as they are emitted. */
+  readonly provisional = new Map<OpenWindow, ProvisionalClock>();
 
   constructor(readonly specs: readonly CompiledSpec[]) {
     this.keys = specs.map((s) => new SeriesKeys(s.groupBy));
@@ -77,10 +88,13 @@ export class DeviceWindows {
         const correction = toAggregate(spec, r.device, table, slot, start, end);
         table.release(slot);
         correction.late = 1;
+        // Provisional means before the sync (its shift follows this reading in the journal).
+        if (r.provisionalTs === true) correction.clock = UNSYNCED;
         (late ??= []).push({ ts: r.ts, value: v, closedThrough: closed, correction });
         continue;
       }
       const w = this.openWindow(dev, i, start);
+      if (r.provisionalTs === true && !this.provisional.has(w)) this.provisional.set(w, UNSYNCED);
       const slot = seriesSlot(w, key);
       if (slot !== undefined) table.add(slot, v, r.ts);
       else {
@@ -129,11 +143,24 @@ export class DeviceWindows {
     });
   }
 
+  /**
+   * The gateway clock synced: `offsetMs` corrects every window still marked 'unsynced'.
+   * The first clock shift after a provisional reading is always its sync: an unsynced
+   * clock reports no jumps (core/clock-sync.ts), so a jump finds none marked so.
+   */
+  clockSynced(offsetMs: number): void {
+    for (const [w, clock] of this.provisional) if (clock === UNSYNCED) this.provisional.set(w, offsetMs);
+  }
+
   private emit(device: string, dev: DeviceState, i: number, w: OpenWindow, out: Emission[]): void {
     const spec = this.specs[i]!;
     const table = this.tables[i]!;
+    const clock = this.provisional.size > 0 ? this.provisional.get(w) : undefined;
+    if (clock !== undefined) this.provisional.delete(w);
     forEachSeries(w, (key, slot) => {
-      out.push({ agg: toAggregate(spec, device, table, slot, w.start, w.start + spec.size), spec: spec.id, key });
+      const agg = toAggregate(spec, device, table, slot, w.start, w.start + spec.size);
+      if (clock !== undefined) agg.clock = clock;
+      out.push({ agg, spec: spec.id, key });
       table.release(slot);
     });
     this.openWindows -= seriesCount(w);

@@ -28,6 +28,12 @@
  * Future skew: a reading with ts > processingNow + maxFutureSkewMs is ignored — not
  * aggregated, no watermark move, no idle refresh — and flagged in the result.
  *
+ * Provisional event time (issue 4, point 3): a device that sends no time gets the
+ * gateway's receive time, provisional until the gateway clock syncs. A window that takes
+ * such a reading is marked; its aggregates carry `clock` ('unsynced', or the offset of
+ * the sync that came in shiftProcessingTime), so that the records built from them move
+ * their bounds as the readings' stamps move (device-windows.ts).
+ *
  * Bounded: with maxDevices devices tracked, a reading of a new device is not aggregated
  * (flagged overCap); advanceIdle forgets a device with no open window silent longer than
  * forgetAfterMs, which then starts afresh (../retention.ts, forget.ts).
@@ -148,12 +154,15 @@ export class WindowEngine {
 
   /**
    * The gateway clock was corrected by `deltaMs` (NTP sync): processing times already
-   * seen move with it, so idle timers neither fire at once nor wait years.
+   * seen move with it, so idle timers neither fire at once nor wait years; windows of
+   * provisional event times take it as their offset (a window's times stay as they were:
+   * the aggregates carry the offset).
    */
   shiftProcessingTime(deltaMs: number): void {
     if (!Number.isFinite(deltaMs)) throw new RangeError('shiftProcessingTime: deltaMs must be finite');
     for (const dev of this.devices.values()) dev.lastSeen += deltaMs;
     this.retention.shift(deltaMs);
+    this.windows.clockSynced(deltaMs);
   }
 
   /** Closes every open window of every device, as advanceIdle would. For tests and deliberate drains. */
@@ -177,11 +186,11 @@ export class WindowEngine {
    */
   snapshot(): EncodedWindows {
     const w = this.windows;
-    return encodeWindows(this.specs, w.tables, this.devices, [w.lateTotal, this.futureSkewTotal, w.invalidTotal]);
+    return encodeWindows(this.specs, w.tables, this.devices, [w.lateTotal, this.futureSkewTotal, w.invalidTotal], w.provisional);
   }
 
   /**
-   * An engine with `specs` and the state of `snapshot`: a version 2 snapshot as unpacked,
+   * An engine with `specs` and the state of `snapshot`: a version 3 or 2 snapshot as unpacked,
    * or a version 1 JSON snapshot an older gateway wrote (snapshot-v1.ts). State of a spec
    * that is gone or whose definition changed is dropped and counted in
    * stats().droppedOnRestore; new specs start empty.
@@ -201,6 +210,7 @@ export class WindowEngine {
     }
     [w.lateTotal, e.futureSkewTotal, w.invalidTotal] = d.totals;
     w.openWindows = d.openWindows;
+    for (const [win, clock] of d.provisional) w.provisional.set(win, clock);
     e.droppedOnRestore = d.dropped;
     return e;
   }

@@ -10,4 +10,4 @@ export {
   AGGREGATE_NAMES, CORE_AGGREGATES, MAX_EVENT_TIME, MAX_WINDOW_MS, MAX_WINDOWS_PER_READING, compileSpecs, specId, windowSpecProblems, windowStarts,
   type AggregateName, type CompiledSpec, type WindowSpec,
 } from './spec.js';
-export type { AddResult, Aggregate, EngineOptions, EngineStats, LateReading, WindowReading } from './types.js';
+export { UNSYNCED, type AddResult, type Aggregate, type EngineOptions, type EngineStats, type LateReading, type ProvisionalClock, type WindowReading } from './types.js';

@@ -36,7 +36,7 @@ export function decodeSnapshotV1(specs: readonly CompiledSpec[], keys: readonly 
   }
   const fingerprints = new Map(snap.specs);
   const index = new Map(specs.map((s, i) => [s.id, i]));
-  const out: Decoded = { devices: new Map(), totals: [...snap.totals], openWindows: 0, dropped: 0 };
+  const out: Decoded = { devices: new Map(), totals: [...snap.totals], openWindows: 0, dropped: 0, provisional: new Map() };
   for (const [device, maxTs, lastSeen, states] of snap.devices) {
     if (typeof device !== 'string' || !Number.isFinite(maxTs) || !Number.isFinite(lastSeen) || !Array.isArray(states)) {
       throw new Error('window snapshot: malformed device entry');

@@ -1,5 +1,5 @@
 /**
- * The engine's checkpoint, version 2: a JSON header for what is small and shared (spec
+ * The engine's checkpoint, version 3: a JSON header for what is small and shared (spec
  * fingerprints, totals, the distinct device/metric/profile names, group tag sets,
  * quantile sketches) and a float64 block for the rest — per device its watermark, per
  * open window its start, per open window key three name indices and the accumulator's
@@ -17,6 +17,11 @@
  * Canonical: devices sorted by name, windows in start order, keys in insertion order, so
  * equal states give equal bytes.
  *
+ * Version 3 adds header.clock: the windows of provisional event times (types.ts:
+ * ProvisionalClock) as [window's ordinal in the block, 'unsynced' or the sync's offset],
+ * ascending — few and only before or just after a sync, so the header, not a number per
+ * window in the block. Version 2 is the same without it, and still read.
+ *
  * Call order: encodeWindows() between engine calls, its fill() at once (before the engine
  * changes); decodeWindows() once, into a fresh engine. Errors: decodeWindows throws Error
  * on anything it cannot read; fill() throws if the state changed since encodeWindows().
@@ -26,6 +31,7 @@ import type { CompiledSpec } from './spec.js';
 import type { SeriesKeys } from './series-keys.js';
 import type { SeriesTable } from './series-table.js';
 import { cmp, newDevice, type DeviceState, type SpecState } from './state.js';
+import type { ProvisionalClock } from './types.js';
 import { addSeries, forEachSeries, newWindow, seriesCount, type OpenWindow } from './window-series.js';
 
 export type Totals = [late: number, futureSkew: number, invalid: number];
@@ -36,18 +42,22 @@ export interface Decoded {
   openWindows: number;
   /** Open window keys whose spec is gone or changed. */
   dropped: number;
+  /** The windows of provisional event times (device-windows.ts). */
+  provisional: Map<OpenWindow, ProvisionalClock>;
 }
 
 /** Per spec: id, fingerprint (to detect changed definitions), row stride, 1 if keys carry a sketch. */
 type SpecEntry = [id: string, fingerprint: string, stride: number, sketched: 0 | 1];
 
 export interface WindowsHeader {
-  v: 2;
+  v: 2 | 3;
   specs: SpecEntry[];
   totals: Totals;
   names: string[];
   groups: Array<Readonly<Record<string, string>>>;
   sketches: SketchState[];
+  /** Version 3: [ordinal of the window in the block, how it stands], ascending. */
+  clock?: Array<[window: number, clock: ProvisionalClock]>;
 }
 
 /** A snapshot ready to pack: `doubles` numbers for the block, written by fill(). */
@@ -68,11 +78,16 @@ class Indices<T> {
   }
 }
 
-export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly SeriesTable[], devices: ReadonlyMap<string, DeviceState>, totals: Totals): EncodedWindows {
+export function encodeWindows(
+  specs: readonly CompiledSpec[], tables: readonly SeriesTable[], devices: ReadonlyMap<string, DeviceState>, totals: Totals,
+  provisional: ReadonlyMap<OpenWindow, ProvisionalClock>,
+): EncodedWindows {
   const order = [...devices.keys()].sort(cmp);
   const names = new Indices<string>();
   const groups = new Indices<Readonly<Record<string, string>>>();
   const sketches: SketchState[] = [];
+  const clock: Array<[number, ProvisionalClock]> = [];
+  let ordinal = 0;
   // First pass: the block's exact size, and every name, group and sketch the header lists.
   let doubles = 1;
   for (const device of order) {
@@ -85,6 +100,9 @@ export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly S
       const perKey = 3 + (t.acc.sketched ? 1 : 0) + t.acc.stride;
       doubles += 3;
       for (const w of ss.windows) {
+        const c = provisional.size > 0 ? provisional.get(w) : undefined;
+        if (c !== undefined) clock.push([ordinal, c]);
+        ordinal++;
         doubles += 2 + perKey * seriesCount(w);
         forEachSeries(w, (_key, slot) => {
           const l = t.label[slot]!;
@@ -97,8 +115,8 @@ export function encodeWindows(specs: readonly CompiledSpec[], tables: readonly S
     });
   }
   const header: WindowsHeader = {
-    v: 2, specs: specs.map((s, i) => [s.id, s.fingerprint, tables[i]!.acc.stride, tables[i]!.acc.sketched ? 1 : 0]),
-    totals: [...totals], names: names.values, groups: groups.values, sketches,
+    v: 3, specs: specs.map((s, i) => [s.id, s.fingerprint, tables[i]!.acc.stride, tables[i]!.acc.sketched ? 1 : 0]),
+    totals: [...totals], names: names.values, groups: groups.values, sketches, clock,
   };
   const fill = (out: Float64Array): void => {
     let at = 0;
@@ -160,13 +178,26 @@ class BlockReader {
 
 function checkHeader(h: unknown): WindowsHeader {
   const x = h as WindowsHeader;
-  const ok = typeof x === 'object' && x !== null && x.v === 2 && Array.isArray(x.specs) && Array.isArray(x.totals) && x.totals.length === 3
+  const ok = typeof x === 'object' && x !== null && (x.v === 2 ? x.clock === undefined : x.v === 3 && checkClock(x.clock))
+    && Array.isArray(x.specs) && Array.isArray(x.totals) && x.totals.length === 3
     && Array.isArray(x.names) && x.names.every((n) => typeof n === 'string')
     && Array.isArray(x.groups) && x.groups.every((g) => typeof g === 'object' && g !== null && Object.values(g).every((v) => typeof v === 'string'))
     && Array.isArray(x.sketches)
     && x.specs.every((s) => Array.isArray(s) && typeof s[0] === 'string' && typeof s[1] === 'string' && (s[2] === 8 || s[2] === 10) && (s[3] === 0 || s[3] === 1));
-  if (!ok) throw new Error('window snapshot: not a version 2 window-engine snapshot');
+  if (!ok) throw new Error('window snapshot: not a version 2 or 3 window-engine snapshot');
   return x;
+}
+
+/** Version 3's clock list: ascending whole ordinals, each with 'unsynced' or a finite offset. */
+function checkClock(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  let last = -1;
+  for (const e of list as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2 || !Number.isSafeInteger(e[0]) || (e[0] as number) <= last) return false;
+    if (e[1] !== 'unsynced' && !Number.isFinite(e[1])) return false;
+    last = e[0] as number;
+  }
+  return true;
 }
 
 /**
@@ -185,7 +216,10 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
     return i;
   });
   const r = new BlockReader(block);
-  const out: Decoded = { devices: new Map(), totals: [...h.totals], openWindows: 0, dropped: 0 };
+  const out: Decoded = { devices: new Map(), totals: [...h.totals], openWindows: 0, dropped: 0, provisional: new Map() };
+  // Windows are numbered in block order, dropped ones included, as encodeWindows() numbered them.
+  const clock = new Map(h.clock);
+  let ordinal = 0;
   for (let d = r.count(); d > 0; d--) {
     const device = h.names[r.index(h.names.length)]!;
     const dev = newDevice(r.number(), r.number(), specs.length);
@@ -199,6 +233,7 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
       const windows = r.count();
       if (i < 0) {
         for (let w = 0; w < windows; w++) {
+          ordinal++;
           r.number();
           const n = r.count();
           r.skip(n * (3 + sketched + stride));
@@ -207,13 +242,18 @@ export function decodeWindows(specs: readonly CompiledSpec[], keys: readonly Ser
         continue;
       }
       const ss: SpecState = { idleClosed, windows: new Array<OpenWindow>(windows) };
-      for (let w = 0; w < windows; w++) ss.windows[w] = readWindow(r, h, specs[i]!, keys[i]!, tables[i]!, out);
+      for (let w = 0; w < windows; w++) {
+        const c = clock.get(ordinal++);
+        const win = (ss.windows[w] = readWindow(r, h, specs[i]!, keys[i]!, tables[i]!, out));
+        if (c !== undefined) out.provisional.set(win, c);
+      }
       dev.open += windows;
       dev.specs[i] = ss;
     }
     out.devices.set(device, dev);
   }
   if (r.at !== block.length) throw new Error('window snapshot: trailing data');
+  if ((h.clock?.at(-1)?.[0] ?? -1) >= ordinal) throw new Error('window snapshot: clock list names a window the block does not hold');
   return out;
 }
 

@@ -14,7 +14,23 @@ export interface WindowReading {
    * so the future-skew check cannot be made and is skipped for this reading.
    */
   unsyncedClock?: boolean;
+  /**
+   * Its event time is that provisional processing time: the device sent none (ts =
+   * received). The windows it joins lie on the provisional timeline and are marked
+   * (ProvisionalClock): the gateway clock's sync corrects them by its offset.
+   */
+  provisionalTs?: boolean;
 }
+
+/**
+ * How a window of provisional event times stands (issue 4, point 3; core/clock-sync.ts):
+ * 'unsynced' until the gateway clock syncs, then the sync's offset in ms. One offset
+ * corrects all of them, as it does the readings' stamps (journal/clock-corrections.ts).
+ */
+export type ProvisionalClock = 'unsynced' | number;
+
+/** ProvisionalClock before the sync. */
+export const UNSYNCED: ProvisionalClock = 'unsynced';
 
 /** The quantiles an aggregate can carry. */
 export type QuantileName = 'p50' | 'p95' | 'p99';
@@ -57,6 +73,14 @@ export interface Aggregate extends AggregateValues {
    * corrections (counts and sums add, min/max combine).
    */
   late?: number;
+  /**
+   * Present only when a reading in the window had a provisional event time
+   * (WindowReading.provisionalTs): window_start and window_end are then on the provisional
+   * timeline, and the offset, once known, corrects both (analytics/records.ts adds it).
+   * The corrected window keeps its length but stays aligned on the provisional grid:
+   * the offset is rarely a multiple of the window size.
+   */
+  clock?: ProvisionalClock;
 }
 
 /**

@@ -1,15 +1,18 @@
 // The analytics checkpoint across versions: a version 1 (JSON) snapshot that the gateway
 // wrote before the packed format (fixtures/analytics-snapshot-v1.json, produced by
 // snapshot-drive.ts at 65b2c87) restores after an upgrade and continues exactly as the
-// uninterrupted run; the packed version 2 does the same from bytes, and is far smaller.
+// uninterrupted run; so does a packed version 2 (fixtures/analytics-snapshot-v2.bin, by
+// the same sequence at 1e7ba02, before the windows of provisional event times were
+// kept); the packed version 3 does the same from bytes, and is far smaller.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AnalyticsStage } from '../../../src/analytics/analytics-stage.js';
-import { isPackedSnapshot } from '../../../src/analytics/packed-snapshot.js';
+import { isPackedSnapshot, unpackSnapshot } from '../../../src/analytics/packed-snapshot.js';
 import { makeContext } from '../support.js';
 import { COMPAT_CUT, COMPAT_DECL, compatWorkload, drive } from './snapshot-drive.js';
 
 const V1 = readFileSync(new URL('./fixtures/analytics-snapshot-v1.json', import.meta.url), 'utf8');
+const V2 = readFileSync(new URL('./fixtures/analytics-snapshot-v2.bin', import.meta.url));
 
 function fresh(): AnalyticsStage {
   const stage = new AnalyticsStage(makeContext(), COMPAT_DECL);
@@ -36,7 +39,14 @@ describe('analytics snapshot versions', () => {
     expect(drive(stage, evs, COMPAT_CUT, evs.length)).toEqual(after);
   });
 
-  it('a version 2 snapshot restores and continues exactly, and is packed, not JSON', () => {
+  it('a version 2 snapshot from the previous gateway restores and continues exactly', () => {
+    expect(unpackSnapshot(V2).header).toMatchObject({ v: 2 });
+    const stage = new AnalyticsStage(makeContext(), COMPAT_DECL);
+    stage.restore(V2);
+    expect(drive(stage, evs, COMPAT_CUT, evs.length)).toEqual(after);
+  });
+
+  it('a version 3 snapshot restores and continues exactly, and is packed, not JSON', () => {
     const stage = fresh();
     drive(stage, evs, 0, COMPAT_CUT);
     const bytes = stage.snapshot();
@@ -47,7 +57,7 @@ describe('analytics snapshot versions', () => {
     expect(drive(restored, evs, COMPAT_CUT, evs.length)).toEqual(after);
   });
 
-  it('a version 2 snapshot at an unaligned offset of a larger Buffer (as a database binding may hand it back) restores exactly', () => {
+  it('a version 3 snapshot at an unaligned offset of a larger Buffer (as a database binding may hand it back) restores exactly', () => {
     const stage = fresh();
     drive(stage, evs, 0, COMPAT_CUT);
     const bytes = stage.snapshot();

@@ -111,3 +111,34 @@ describe('idle timeout', () => {
     expect(eng.stats()).toMatchObject({ openWindows: 1, lateTotal: 1 });
   });
 });
+
+describe('provisional event time (a device without a clock, before the gateway clock syncs)', () => {
+  const MIN = 60_000;
+  const spec: WindowSpec = { name: '1m', type: 'tumbling', sizeMs: MIN, aggregates: ['max'], allowedLatenessMs: 0 };
+  const add = (eng: WindowEngine, device: string, ts: number, provisionalTs: boolean) =>
+    eng.add({ device, profile: 'p', ts, tags: {}, metrics: { v: 1 }, unsyncedClock: true, provisionalTs }, ts);
+  const marks = (aggs: readonly Aggregate[]) => aggs.map((a) => [a.device, a.window_start, a.count, a.clock]);
+
+  it('marks its windows, per window: unsynced until the sync, then the sync\'s offset; device-timed windows stay unmarked', () => {
+    const eng = new WindowEngine([spec]);
+    add(eng, 'pi', 5000, true);
+    add(eng, 'plc', T0, false);
+    // Closed before the sync: 'unsynced'. A late reading's correction likewise.
+    expect(marks(add(eng, 'pi', MIN + 5000, true).emitted)).toEqual([['pi', 0, 1, 'unsynced']]);
+    expect(add(eng, 'pi', 6000, true).late.map((l) => [l.correction.window_start, l.correction.late, l.correction.clock])).toEqual([[0, 1, 'unsynced']]);
+    eng.shiftProcessingTime(1234);
+    // A later shift (a jump of the synced clock) does not change the offset a window took.
+    eng.shiftProcessingTime(99);
+    // Closed after the sync: the offset, bounds as they were (the record layer adds it).
+    expect(marks(add(eng, 'pi', T0, false).emitted)).toEqual([['pi', MIN, 1, 1234]]);
+    expect(marks(eng.flushAll())).toEqual([['pi', T0, 1, undefined], ['plc', T0, 1, undefined]]);
+  });
+
+  it('marks a window that mixes provisional and device-timed readings as a whole', () => {
+    const eng = new WindowEngine([spec]);
+    add(eng, 'pi', 1000, false);
+    add(eng, 'pi', 2000, true);
+    add(eng, 'pi', 3000, false);
+    expect(marks(eng.flushAll())).toEqual([['pi', 0, 3, 'unsynced']]);
+  });
+});

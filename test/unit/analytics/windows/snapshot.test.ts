@@ -92,6 +92,36 @@ describe('snapshot and restore', () => {
     expect(bytes.length).toBeLessThan(200 * a.stats().openWindows + 4096);
   });
 
+  it('keeps the windows of provisional event times, before and after the sync, and drops their marks with their spec', () => {
+    const evs = workload(4).slice(0, 300);
+    const a = new WindowEngine(SPECS, OPTIONS);
+    // host-1 has no clock of its own: its event times are the gateway's, provisional before the sync.
+    const feed = (eng: WindowEngine, from: number, to: number) => {
+      const provisional = from < 100;
+      for (const e of evs.slice(from, to)) eng.add(e.device === 'host-1' ? { ...e, ts: e.received, unsyncedClock: provisional, provisionalTs: provisional } : e, e.received);
+    };
+    feed(a, 0, 100);
+    const before = unpack(pack(a));
+    expect(pack(before).equals(pack(a))).toBe(true);
+    a.shiftProcessingTime(777);
+    before.shiftProcessingTime(777);
+    const after = unpack(pack(a), SPECS, 5);
+    feed(a, 100, 200);
+    feed(after, 100, 200);
+    const marked = a.flushAll();
+    // Open across the sync: corrected; opened after it: unmarked; other devices: never marked.
+    expect(new Set(marked.filter((x) => x.device === 'host-1').map((x) => x.clock))).toEqual(new Set([777, undefined]));
+    expect(marked.filter((x) => x.device !== 'host-1' && x.clock !== undefined)).toEqual([]);
+    expect(after.flushAll()).toEqual(marked);
+    feed(before, 100, 200);
+    expect(before.flushAll()).toEqual(marked);
+    // A changed spec drops its windows and their marks; the other spec keeps its own.
+    const c = new WindowEngine(SPECS, OPTIONS);
+    feed(c, 0, 100);
+    const changed = unpack(pack(c), [SPECS[0]!, { ...SPECS[1]!, slideMs: 60_000 }]);
+    expect(changed.flushAll().filter((x) => x.clock !== undefined).map((x) => x.window)).toEqual(expect.arrayContaining(['usage-1m']));
+  });
+
   it('drops, and counts, state of a spec that was removed or changed; keeps the rest', () => {
     const evs = workload(2).slice(0, 300);
     const a = new WindowEngine(SPECS, OPTIONS);
@@ -117,7 +147,12 @@ describe('snapshot and restore', () => {
     expect(() => unpack(Buffer.from('{"v":1}'))).toThrow(/not a packed snapshot/);
     const { header, block } = unpackSnapshot(bytes);
     const windows = (header as { windows: { names: string[]; v: number } }).windows;
-    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, v: 3 }, block })).toThrow(/not a version 2/);
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, v: 4 }, block })).toThrow(/not a version 2 or 3/);
+    // Version 2 had no clock list; version 3's names windows the block holds, in order.
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, v: 2 }, block })).toThrow(/not a version 2 or 3/);
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, clock: [[0, 'synced']] }, block })).toThrow(/not a version 2 or 3/);
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, clock: [[1, 5], [0, 5]] }, block })).toThrow(/not a version 2 or 3/);
+    expect(() => WindowEngine.restore(SPECS, { header: { ...windows, clock: [[a.stats().openWindows, 5]] }, block })).toThrow(/clock list/);
     expect(() => WindowEngine.restore(SPECS, { header: { ...windows, names: [] }, block })).toThrow(/index out of range/);
     const badRow = block.slice();
     badRow[badRow.length - 1] = NaN;
