@@ -9,8 +9,8 @@
 #      else NodeSource's apt repository (node_20.x); and python3, make, g++ for native
 #      addons.
 #   2. dist/ compiled from src/ (in a temporary copy) if it is missing or older than src/.
-#   3. The app in /opt/weir: bin/, dist/, device-profiles/, package.json,
-#      package-lock.json, README.md; then `npm ci --omit=dev` there, so the native
+#   3. The app in /opt/weir: bin/, dist/, device-profiles/, patches/, package.json,
+#      package-lock.json, README.md; then `npm ci --omit=dev` and patch-package there, so the native
 #      addons (better-sqlite3, serialport) are built for this machine's architecture.
 #   4. The system user `weir` (group weir, also in dialout for the serial ports).
 #   5. /etc/weir/weir.yaml with commented defaults, only if absent (an existing one is
@@ -175,7 +175,7 @@ fi
 NEW=$APP.new
 rm -rf -- "$NEW"
 mkdir -p -- "$NEW"
-cp -R "$FROM/bin" "$FROM/device-profiles" "$FROM/package.json" "$FROM/package-lock.json" "$NEW/"
+cp -R "$FROM/bin" "$FROM/device-profiles" "$FROM/patches" "$FROM/package.json" "$FROM/package-lock.json" "$NEW/"
 for f in README.md LICENSE; do
   [ ! -f "$FROM/$f" ] || cp "$FROM/$f" "$NEW/"
 done
@@ -184,9 +184,10 @@ chmod -R u=rwX,go=rX -- "$NEW"
 chmod 0755 "$NEW/bin/weir.js"
 # --ignore-scripts: the package's own `prepare` would compile TypeScript, which a
 # production install has neither the sources nor the compiler for; `npm rebuild` then
-# runs the dependencies' install scripts, which build the native addons for this machine.
+# runs the dependencies' install scripts, which build the native addons for this machine,
+# and patch-package applies patches/ (the package's `postinstall`, skipped with the rest).
 if [ "$STAGING" = yes ]; then
-  say "[--prefix] would run in $NEW: npm ci --omit=dev --ignore-scripts && npm rebuild"
+  say "[--prefix] would run in $NEW: npm ci --omit=dev --ignore-scripts && npm rebuild && npx --no patch-package"
 else
   say "installing production dependencies in $NEW (native addons are compiled; this can take minutes on a Pi)"
   (
@@ -196,6 +197,7 @@ else
     if [ -f /usr/include/node/node.h ]; then npm_config_nodedir=/usr; export npm_config_nodedir; fi
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
     npm rebuild
+    npx --no patch-package
   )
 fi
 

@@ -98,6 +98,9 @@ describe('docker/Dockerfile', () => {
     expect(addonStage, 'a stage runs npm ci --omit=dev').toBeDefined();
     expect(addonStage[0]!.args).not.toMatch(/--platform/);
     expect(addonStage.some((i) => /npm rebuild/.test(i.args))).toBe(true);
+    // --ignore-scripts skips the package's postinstall: the stage applies patches/ itself.
+    expect(addonStage.some((i) => i.keyword === 'COPY' && /^patches\s/.test(i.args))).toBe(true);
+    expect(addonStage.some((i) => i.keyword === 'RUN' && /npx --no patch-package/.test(i.args))).toBe(true);
     const nodeModules = find(final, 'COPY').find((i) => /node_modules/.test(i.args))!;
     expect(nodeModules.args).toMatch(new RegExp(`--from=${/\sAS\s+(\w+)$/i.exec(addonStage[0]!.args)![1]}\\s`));
   });

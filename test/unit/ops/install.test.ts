@@ -49,7 +49,7 @@ describe('deploy/install.sh --prefix', () => {
     expect(first.status, first.out).toBe(0);
     for (const step of [
       'would ensure Node.js >= 20.19 at /usr/bin/node',
-      'npm ci --omit=dev --ignore-scripts && npm rebuild',
+      'npm ci --omit=dev --ignore-scripts && npm rebuild && npx --no patch-package',
       'would run: useradd --system --user-group --home-dir /var/lib/weir --no-create-home --shell /usr/sbin/nologin weir',
       'would run: usermod -a -G dialout weir',
       'would run: systemctl daemon-reload',
@@ -60,12 +60,14 @@ describe('deploy/install.sh --prefix', () => {
     expect(existsSync(join(root, 'opt/weir/node_modules'))).toBe(false);
   });
 
-  it('puts the app in opt/weir: bin, dist, device-profiles, package.json and package-lock.json', () => {
+  it('puts the app in opt/weir: bin, dist, device-profiles, patches, package.json and package-lock.json', () => {
     const app = join(root, 'opt/weir');
     expect(mode(join(app, 'bin/weir.js')) & 0o111).not.toBe(0);
     expect(readFileSync(join(app, 'bin/weir.js'), 'utf8')).toBe(readFileSync(join(REPO, 'bin/weir.js'), 'utf8'));
     expect(files(join(app, 'device-profiles'))).toEqual(files(join(REPO, 'device-profiles')));
     expect(existsSync(join(app, 'device-profiles/cpu-monitor.yaml'))).toBe(true);
+    // patches/: applied by patch-package after the production install (the client's record batches).
+    expect(files(join(app, 'patches'))).toEqual(files(join(REPO, 'patches')));
     for (const f of ['package.json', 'package-lock.json', 'README.md']) {
       expect(readFileSync(join(app, f), 'utf8'), f).toBe(readFileSync(join(REPO, f), 'utf8'));
     }
