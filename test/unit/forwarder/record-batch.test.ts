@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRecord, createRecordsBatch, readRecordsBatch, Reader } from '@platformatic/kafka';
+import { batchEncoderPatched } from '../../../src/forwarder/platformatic-producer.js';
 
 /**
  * patches/@platformatic+kafka+1.35.0.patch: the client's record batches are written into
@@ -72,6 +73,10 @@ describe('Kafka record batches (patched encoder)', () => {
         expect(r.headers).toEqual(headers);
       });
     }
+  });
+
+  it('is what this install loads (the forwarder warns at connect when it is not)', () => {
+    expect(batchEncoderPatched()).toBe(true);
   });
 
   it('keeps timestamp deltas beyond 2^31 ms (the unpatched client zigzag-encoded them on 32 bits)', () => {
