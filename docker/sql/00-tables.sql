@@ -11,7 +11,9 @@
 -- contract's weir-gateway / weir-seq headers, so the jobs read them from the JSON.
 -- Store sinks declare the store's primary key; the JDBC connector then writes
 -- INSERT ... ON CONFLICT (key) DO UPDATE, so a record Kafka redelivers (a gateway
--- crash in flight, a Flink restart from its last checkpoint) never adds a row.
+-- crash in flight, a Flink restart from its last checkpoint) never adds a row. A copy
+-- re-sent with its times corrected (clock) has another time in the key: the store's
+-- clock_dedup triggers keep one row of it (store/postgres/10-schema.sql).
 
 -- Times are written to the store as UTC wall-clock TIMESTAMP(3) into timestamptz
 -- columns; the JVM runs with -Duser.timezone=UTC so the JDBC driver agrees.
@@ -54,7 +56,10 @@ CREATE TABLE weir_aggregates (
   metric STRING, tags STRING, `window` STRING,
   window_start BIGINT, window_end BIGINT,
   `count` BIGINT, `min` DOUBLE, `max` DOUBLE, `avg` DOUBLE, `sum` DOUBLE, `first` DOUBLE, `last` DOUBLE,
-  late INT
+  late INT,
+  -- 'unsynced' / 'corrected' (src/journal/clock-corrections.ts), on every stream: the
+  -- store keeps one row of a record re-sent after its gateway's clock synced.
+  clock STRING
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${WEIR_TOPIC_AGGREGATES:-weir.aggregates}',
@@ -68,7 +73,7 @@ CREATE TABLE weir_aggregates (
 
 CREATE TABLE weir_alerts (
   gateway STRING, seq BIGINT, received BIGINT, device STRING, profile STRING, ts BIGINT,
-  rule STRING, kind STRING, state STRING, metric STRING, `value` DOUBLE, tags STRING
+  rule STRING, kind STRING, state STRING, metric STRING, `value` DOUBLE, tags STRING, clock STRING
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${WEIR_TOPIC_ALERTS:-weir.alerts}',
@@ -86,7 +91,7 @@ CREATE TABLE weir_status (
   gateway STRING, seq BIGINT, received BIGINT,
   event STRING, uplink STRING, backlog MAP<STRING, BIGINT>, oldest_unsent_s DOUBLE,
   journal_bytes BIGINT, last_seq BIGINT,
-  `stream` STRING, from_seq BIGINT, to_seq BIGINT, `count` BIGINT, reason STRING
+  `stream` STRING, from_seq BIGINT, to_seq BIGINT, `count` BIGINT, reason STRING, clock STRING
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${WEIR_TOPIC_STATUS:-weir.status}',
@@ -125,7 +130,7 @@ CREATE TABLE store_aggregates (
   window_start TIMESTAMP(3), window_end TIMESTAMP(3), gateway STRING, seq BIGINT,
   device STRING, profile STRING, metric STRING, window_name STRING, tags STRING,
   `count` BIGINT, `min` DOUBLE, `max` DOUBLE, `avg` DOUBLE, `sum` DOUBLE, `first` DOUBLE, `last` DOUBLE,
-  late INT,
+  late INT, clock STRING,
   PRIMARY KEY (gateway, seq, window_start) NOT ENFORCED
 ) WITH (
   'connector' = 'jdbc',
@@ -140,7 +145,7 @@ CREATE TABLE store_aggregates (
 
 CREATE TABLE store_alerts (
   ts TIMESTAMP(3), gateway STRING, seq BIGINT, device STRING, profile STRING,
-  rule STRING, kind STRING, state STRING, metric STRING, `value` DOUBLE, tags STRING,
+  rule STRING, kind STRING, state STRING, metric STRING, `value` DOUBLE, tags STRING, clock STRING,
   PRIMARY KEY (gateway, seq, ts) NOT ENFORCED
 ) WITH (
   'connector' = 'jdbc',
@@ -156,7 +161,7 @@ CREATE TABLE store_alerts (
 CREATE TABLE store_gateway_status (
   ts TIMESTAMP(3), gateway STRING, seq BIGINT, event STRING, uplink STRING,
   backlog BIGINT, oldest_unsent_s DOUBLE, journal_bytes BIGINT, last_seq BIGINT,
-  gap_stream STRING, gap_from_seq BIGINT, gap_to_seq BIGINT, gap_count BIGINT, reason STRING,
+  gap_stream STRING, gap_from_seq BIGINT, gap_to_seq BIGINT, gap_count BIGINT, reason STRING, clock STRING,
   PRIMARY KEY (gateway, seq, ts) NOT ENFORCED
 ) WITH (
   'connector' = 'jdbc',

@@ -12,6 +12,6 @@ SELECT CAST(TO_TIMESTAMP_LTZ(received, 3) AS TIMESTAMP(3)), gateway, seq, event,
          COALESCE(backlog['readings'], 0) + COALESCE(backlog['aggregates'], 0) + COALESCE(backlog['alerts'], 0)
          + COALESCE(backlog['deadletter'], 0) + COALESCE(backlog['status'], 0) END,
        oldest_unsent_s, journal_bytes, last_seq,
-       `stream`, from_seq, to_seq, `count`, reason
+       `stream`, from_seq, to_seq, `count`, reason, clock
   FROM weir_status
  WHERE gateway IS NOT NULL AND seq IS NOT NULL AND received IS NOT NULL AND event IS NOT NULL;

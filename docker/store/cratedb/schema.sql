@@ -25,6 +25,11 @@
 --   here, and must be quoted in every statement that names them.
 -- * No views: the PostgreSQL views (store/postgres/20-timeseries.sql) use DISTINCT ON,
 --   which CrateDB lacks.
+-- * No triggers: CrateDB has none, so a record re-sent after its gateway's clock synced
+--   (clock = 'corrected', times moved) keeps its unsynced copy as a second row; the
+--   PostgreSQL store drops it (clock_dedup, store/postgres/10-schema.sql). A query that
+--   must count a record once skips clock = 'unsynced' rows whose (gateway, seq) also
+--   has a 'corrected' one.
 -- * One shard per partition (CLUSTERED INTO 1 SHARDS, from 4 by default): a day of one
 --   table is small, and thousands of partitions x 4 shards would swamp one node.
 --   number_of_replicas '0-1': one copy more once a second node joins.
@@ -75,6 +80,7 @@ CREATE TABLE IF NOT EXISTS aggregates (
   "first"      DOUBLE PRECISION,
   "last"       DOUBLE PRECISION,
   late         INTEGER NOT NULL DEFAULT 0,
+  clock        TEXT,
   stored_at    TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
   day          TIMESTAMP WITH TIME ZONE GENERATED ALWAYS AS date_trunc('day', 'UTC', window_start),
   PRIMARY KEY (gateway, seq, window_start, day)
@@ -92,6 +98,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   metric    TEXT,
   value     DOUBLE PRECISION,
   tags      OBJECT(DYNAMIC) NOT NULL,
+  clock     TEXT,
   stored_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
   day       TIMESTAMP WITH TIME ZONE GENERATED ALWAYS AS date_trunc('day', 'UTC', ts),
   PRIMARY KEY (gateway, seq, ts, day)
@@ -112,6 +119,7 @@ CREATE TABLE IF NOT EXISTS gateway_status (
   gap_to_seq      BIGINT,
   gap_count       BIGINT,
   reason          TEXT,
+  clock           TEXT,
   stored_at       TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
   day             TIMESTAMP WITH TIME ZONE GENERATED ALWAYS AS date_trunc('day', 'UTC', ts),
   PRIMARY KEY (gateway, seq, ts, day)

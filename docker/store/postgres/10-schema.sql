@@ -10,7 +10,9 @@ SET client_min_messages = warning;
 -- headers (PRODUCT.md, "Delivery promise"), so a redelivered record hits ON CONFLICT
 -- and never makes a second row. The time column is part of every key because both a
 -- partitioned table and a hypertable require the partitioning column in each unique
--- index; a redelivered record carries the same time, so this costs nothing.
+-- index; a redelivered record carries the same time, so this costs nothing — except a
+-- record forwarded before its gateway's clock synced and re-sent after (see "Clock
+-- corrections" at the end of this file), which the clock_dedup triggers keep to one row.
 --
 -- Time-series layout: with the timescaledb extension available the tables become
 -- hypertables (1-day chunks) with retention policies; without it (plain PostgreSQL,
@@ -53,7 +55,8 @@ CREATE TABLE IF NOT EXISTS readings (
   profile   text             NOT NULL,
   received  timestamptz      NOT NULL,  -- gateway receive time
   tags      jsonb            NOT NULL DEFAULT '{}',
-  clock     text,                       -- 'corrected' when the gateway fixed its clock later
+  clock     text,                       -- 'unsynced': received (and ts, when it was the gateway's
+                                        -- time) provisional; 'corrected': moved by the sync's offset
   stored_at timestamptz      NOT NULL DEFAULT clock_timestamp(),
   PRIMARY KEY (gateway, seq, metric, ts)
 ) :by_ts;
@@ -75,6 +78,7 @@ CREATE TABLE IF NOT EXISTS aggregates (
   min          double precision, max double precision, avg double precision, sum double precision,
   first        double precision, last double precision,
   late         integer NOT NULL DEFAULT 0,
+  clock        text,                    -- 'unsynced' | 'corrected': provisional gateway times (see readings)
   stored_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
   PRIMARY KEY (gateway, seq, window_start)
 ) :by_window_start;
@@ -91,6 +95,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   metric    text,
   value     double precision,
   tags      jsonb NOT NULL DEFAULT '{}',
+  clock     text,
   stored_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   PRIMARY KEY (gateway, seq, ts)
 ) :by_ts;
@@ -112,6 +117,7 @@ CREATE TABLE IF NOT EXISTS gateway_status (
   gap_to_seq      bigint,
   gap_count       bigint,
   reason          text,
+  clock           text,
   stored_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
   PRIMARY KEY (gateway, seq, ts)
 ) :by_ts;
@@ -166,3 +172,51 @@ CREATE INDEX IF NOT EXISTS readings_series ON readings (gateway, device, metric,
 CREATE INDEX IF NOT EXISTS aggregates_series ON aggregates (gateway, device, metric, window_start);
 CREATE INDEX IF NOT EXISTS alerts_device ON alerts (gateway, device, ts);
 CREATE INDEX IF NOT EXISTS gateway_status_time ON gateway_status (gateway, ts);
+
+-- Clock corrections (src/journal/clock-corrections.ts). A record forwarded before its
+-- gateway's clock synced carries clock = 'unsynced' and provisional times; if Kafka never
+-- acknowledged it (a crash in flight) the gateway re-sends it after the sync with clock =
+-- 'corrected' and those times moved by the offset: readings' and alerts' ts when it was
+-- the gateway's time, aggregates' window, gateway_status' ts always. The time column is
+-- in the key, so ON CONFLICT would not see the second copy, and every query and view
+-- would count the record twice. It is one record — same (gateway, seq), PRODUCT.md
+-- "Delivery promise" — so these triggers keep one row, the corrected one, in either
+-- arrival order (two sink subtasks, a replay from a Flink checkpoint): a corrected copy
+-- deletes the unsynced one, an unsynced copy is dropped when the corrected one is there.
+-- Only marked rows run it (WHEN clause): the normal path pays nothing. The lookup omits
+-- the time column, so it probes every partition's primary key by (gateway, seq) — fine
+-- for the few records of a boot before the sync. The advisory lock on (gateway, seq)
+-- orders two copies inserted concurrently, so neither misses the other (held to the end
+-- of the sink's batch; a rare deadlock between two batches is retried by the sink).
+-- TG_ARGV: the table (the trigger runs on a partition or chunk: TG_TABLE_NAME is that),
+-- and the key column besides (gateway, seq), if any.
+CREATE OR REPLACE FUNCTION weir_clock_dedup() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  same text := 'gateway = ($1).gateway AND seq = ($1).seq'
+    || CASE WHEN TG_NARGS > 1 THEN format(' AND %I = ($1).%I', TG_ARGV[1], TG_ARGV[1]) ELSE '' END;
+  has_corrected boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(NEW.gateway, NEW.seq));
+  IF NEW.clock = 'corrected' THEN
+    EXECUTE format('DELETE FROM %I WHERE %s AND clock = %L', TG_ARGV[0], same, 'unsynced') USING NEW;
+  ELSIF NEW.clock = 'unsynced' THEN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %s AND clock = %L)', TG_ARGV[0], same, 'corrected')
+      INTO has_corrected USING NEW;
+    IF has_corrected THEN RETURN NULL; END IF;
+  END IF;
+  RETURN NEW;
+END $$;
+
+-- A store created before aggregates, alerts and gateway_status had the column: loading
+-- this file again adds it (and the triggers).
+ALTER TABLE aggregates ADD COLUMN IF NOT EXISTS clock text;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS clock text;
+ALTER TABLE gateway_status ADD COLUMN IF NOT EXISTS clock text;
+CREATE OR REPLACE TRIGGER readings_clock_dedup BEFORE INSERT ON readings
+  FOR EACH ROW WHEN (NEW.clock IS NOT NULL) EXECUTE FUNCTION weir_clock_dedup('readings', 'metric');
+CREATE OR REPLACE TRIGGER aggregates_clock_dedup BEFORE INSERT ON aggregates
+  FOR EACH ROW WHEN (NEW.clock IS NOT NULL) EXECUTE FUNCTION weir_clock_dedup('aggregates');
+CREATE OR REPLACE TRIGGER alerts_clock_dedup BEFORE INSERT ON alerts
+  FOR EACH ROW WHEN (NEW.clock IS NOT NULL) EXECUTE FUNCTION weir_clock_dedup('alerts');
+CREATE OR REPLACE TRIGGER gateway_status_clock_dedup BEFORE INSERT ON gateway_status
+  FOR EACH ROW WHEN (NEW.clock IS NOT NULL) EXECUTE FUNCTION weir_clock_dedup('gateway_status');

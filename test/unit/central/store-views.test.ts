@@ -86,6 +86,38 @@ describe('store views over edge records', () => {
     expect(await pg.query("SELECT rule FROM alerts_firing WHERE device = 'host-o'")).toEqual([]);
   });
 
+  it('a record re-sent with its clock corrected replaces the copy sent before the sync, whichever the store gets first', async () => {
+    // clock-corrections.ts: a record forwarded before the gateway's clock synced carries
+    // "clock":"unsynced" and provisional times; its re-send after the sync (a crash
+    // before the ack) carries "clock":"corrected" and those times moved by the offset.
+    // Same (gateway, seq) = the same record (PRODUCT.md, weir-seq): one row, the corrected.
+    const offset = 3 * 86_400_000; // a Pi without RTC booted 3 days in the past
+    const copies = (at: number, clock: string, ts: number): Array<[string, string[], Record<string, unknown>]> => [
+      ['readings', ['gateway', 'seq', 'metric', 'ts'], { ts: iso(ts), gateway: 'gw-c', seq: at, metric: 'usage', value: 42,
+        device: 'host-c', profile: 'cpu-monitor', received: iso(ts), tags: '{}', clock }],
+      ['alerts', ['gateway', 'seq', 'ts'], { ts: iso(ts), gateway: 'gw-c', seq: at, device: 'host-c', profile: 'cpu-monitor',
+        rule: 'usage-high', kind: 'threshold', state: 'firing', metric: 'usage', value: 95, tags: '{}', clock }],
+      ['aggregates', ['gateway', 'seq', 'window_start'], { window_start: iso(ts), window_end: iso(ts + 300_000), gateway: 'gw-c',
+        seq: at, device: 'host-c', profile: 'cpu-monitor', metric: 'usage', window_name: 'usage-5m', tags: '{}', count: 2,
+        min: 40, max: 44, avg: 42, sum: 84, first: 40, last: 44, late: 0, clock }],
+      ['gateway_status', ['gateway', 'seq', 'ts'], { ts: iso(ts), gateway: 'gw-c', seq: at, event: 'heartbeat', uplink: 'up', backlog: 0, clock }],
+    ];
+    const unsynced = (at: number): ReturnType<typeof copies> => copies(at, 'unsynced', T0 - offset + at);
+    const corrected = (at: number): ReturnType<typeof copies> => copies(at, 'corrected', T0 + at);
+    // The unsynced copy first (in Kafka order), and the other way round (two sink subtasks,
+    // or a replay from a Flink checkpoint): the late unsynced copy must not come back.
+    for (const [table, key, row] of [...unsynced(1), ...corrected(1), ...corrected(2), ...unsynced(2)]) await upsert(pg, table, key, row);
+
+    for (const table of ['readings', 'alerts', 'aggregates', 'gateway_status']) {
+      const time = table === 'aggregates' ? 'window_start' : 'ts';
+      const rows = await pg.query(`SELECT seq, ${time} AS t, clock FROM ${table} WHERE gateway = 'gw-c' ORDER BY seq`);
+      expect({ table, rows }).toEqual({ table, rows: [{ seq: '1', t: new Date(T0 + 1), clock: 'corrected' }, { seq: '2', t: new Date(T0 + 2), clock: 'corrected' }] });
+    }
+    // A window's totals counted once.
+    const [agg] = await pg.query("SELECT sum(count)::int AS n FROM aggregates_latest WHERE gateway = 'gw-c'");
+    expect(agg).toEqual({ n: 4 });
+  });
+
   it('gateway_latest is the status the gateway wrote last (seq), even after its clock stepped back', async () => {
     // store_gateway_status rows (40-gateway-health.sql): ts is the gateway's `received`.
     // The uplink was down with a backlog; then the clock stepped back 10 minutes (a
