@@ -101,11 +101,18 @@ SELECT DISTINCT ON (gateway) *
 -- heartbeat intervals (gateway.statusIntervalSeconds, 60 s by default) — the gateway was
 -- down, or its clock jumped. Uplink outages show in the heartbeats themselves (uplink
 -- state, backlog), which the gateway journals and delivers once Kafka is back.
+-- Consecutive by seq, the order the gateway wrote them in (as gateway_latest), not by ts:
+-- after its clock stepped back, ts order puts the records after the step among those
+-- before it and makes a gap of the step. A record forwarded before the clock synced has
+-- a provisional ts (clock = 'unsynced', 10-schema.sql) on another timeline than the
+-- synced ones: the pair that straddles the sync measures nothing and is skipped.
 CREATE OR REPLACE VIEW gateway_outages AS
 SELECT gateway, prev_ts AS from_ts, ts AS to_ts, ts - prev_ts AS duration
-  FROM (SELECT gateway, ts, lag(ts) OVER (PARTITION BY gateway ORDER BY ts, seq) AS prev_ts
-          FROM gateway_status WHERE event IN ('started', 'heartbeat', 'stopped')) s
- WHERE prev_ts IS NOT NULL AND ts - prev_ts > INTERVAL '180 seconds';
+  FROM (SELECT gateway, ts, lag(ts) OVER w AS prev_ts,
+               clock IS NOT DISTINCT FROM 'unsynced' AS provisional, lag(clock IS NOT DISTINCT FROM 'unsynced') OVER w AS prev_provisional
+          FROM gateway_status WHERE event IN ('started', 'heartbeat', 'stopped')
+        WINDOW w AS (PARTITION BY gateway ORDER BY seq)) s
+ WHERE prev_ts IS NOT NULL AND provisional = prev_provisional AND ts - prev_ts > INTERVAL '180 seconds';
 
 -- Records a gateway's disk limit evicted before they could be sent (journal.maxBytes).
 CREATE OR REPLACE VIEW gateway_evictions AS

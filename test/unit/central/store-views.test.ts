@@ -130,4 +130,19 @@ describe('store views over edge records', () => {
     const rows = await pg.query("SELECT ts, uplink, backlog FROM gateway_latest WHERE gateway = 'gw-jump'");
     expect(rows).toEqual([{ ts: new Date(T0 - 420_000), uplink: 'up', backlog: '0' }]);
   });
+
+  it('gateway_outages follows the order the gateway wrote its status in (seq), across a clock step and the sync', async () => {
+    const beat = (gateway: string, ts: number, clock: string | null = null): Record<string, unknown> =>
+      ({ ts: iso(ts), gateway, seq: ++seq, event: 'heartbeat', uplink: 'up', backlog: 0, clock });
+    // Heartbeats a minute apart; the clock steps back 10 minutes after the 2nd (a 'jump');
+    // then the gateway is really down for 17 minutes.
+    const jump = [T0, T0 + 60_000, T0 - 480_000, T0 - 420_000, T0 + 600_000].map((ts) => beat('gw-step', ts));
+    // Heartbeats a minute apart, forwarded before the clock synced (3 days behind) and after.
+    const day = 86_400_000;
+    const sync = [beat('gw-sync', T0 - 3 * day, 'unsynced'), beat('gw-sync', T0 - 3 * day + 60_000, 'unsynced'), beat('gw-sync', T0 + 90_000), beat('gw-sync', T0 + 150_000)];
+    for (const row of [...jump, ...sync]) await upsert(pg, 'gateway_status', ['gateway', 'seq', 'ts'], row);
+
+    const rows = await pg.query("SELECT gateway, from_ts, to_ts FROM gateway_outages WHERE gateway IN ('gw-step', 'gw-sync') ORDER BY gateway, from_ts");
+    expect(rows).toEqual([{ gateway: 'gw-step', from_ts: new Date(T0 - 420_000), to_ts: new Date(T0 + 600_000) }]);
+  });
 });
