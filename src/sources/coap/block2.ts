@@ -24,11 +24,20 @@ import type { Ack, ObserveLink } from './observe-link.js';
  * notification's ACK is what holds the value.
  *
  * Call order: start() when a notification's first block arrives, with its Ack (a newer
- * start() supersedes the fetch in progress); abandon() when the registration is dropped.
+ * start() supersedes the fetch in progress); abandon() when a newer notification that
+ * fits in one block arrives, or the registration is dropped.
  *
  * Guarantees: at most one fetch is current; a superseded or abandoned fetch delivers
  * nothing and is not acknowledged (a newer notification replaced it, RFC 7641 §4.5.2,
- * or a new registration fetches the current value). The whole representation is
+ * or a new registration fetches the current value). Delivered on completion instead,
+ * the older value would be journaled after the newer one, against the notification
+ * order (RFC 7641 §3.4) and a device's order in the journal. Not acknowledging it is the
+ * delivery promise (nothing acknowledged is lost; none of it was committed) at a small
+ * cost: a device following §4.5.2 stops retransmitting it once it sends the newer one
+ * in its place; one that goes on retransmits it to ObserveLink, which neither takes
+ * nor acknowledges it again (RFC 7252 §4.5), and once it gives up and forgets the
+ * observer (RFC 7641 §4.5) the silence re-registers. Observe promises only the latest
+ * state (RFC 7641 §1.3), and the newer one is journaled. The whole representation is
  * delivered with the notification's Ack, so the notification is acknowledged only once
  * it is committed; refused, its retransmission starts the fetch again. Fetching stops
  * past maxBytes and what was fetched is delivered anyway, so ingest dead-letters it
@@ -54,7 +63,7 @@ export interface Block2Context {
   url: string;
   uriOptions: Option[];
   maxBytes: number;
-  link: Pick<ObserveLink, 'request'>;
+  link: Pick<ObserveLink, 'request' | 'abandon'>;
   /** Journals the whole representation. */
   deliver(payload: Buffer, ack: Ack): void;
   /** The fetch failed: the value must be fetched again (a new registration). */
@@ -66,9 +75,15 @@ export class Block2Fetcher {
 
   constructor(private readonly ctx: Block2Context) {}
 
-  /** Drops the fetch in progress, if any: nothing of it is delivered. */
+  /**
+   * Drops the fetch in progress, if any, with its outstanding block GET (while a fetch
+   * runs, the link's one outstanding request is its GET): nothing of it is delivered,
+   * and its notification is not acknowledged (see Guarantees above).
+   */
   abandon(): void {
+    if (!this.fetch) return;
     this.fetch = null;
+    this.ctx.link.abandon();
   }
 
   /** RFC 7959 §2.6: the first block came in the notification; GET the others (no Observe). */

@@ -163,6 +163,9 @@ export class Observation {
     this.attempt = 0;
     this.lastError = null;
     this.armSilence();
+    // A fresh notification supersedes a block-wise one still being fetched (RFC 7641 §4.5.2):
+    // finished later, the older value would be journaled after this newer one (§3.4).
+    this.blocks.abandon();
     this.take(packet, ack);
   }
 

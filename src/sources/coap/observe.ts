@@ -27,7 +27,9 @@ import { Observation } from './observation.js';
  *   fetched with plain GETs and the whole representation journaled; a Confirmable one
  *   is acknowledged only once the whole is committed. A fetch that fails (an error, a
  *   changed ETag, no answer) leaves it unacknowledged and starts a new registration
- *   after a backoff, which fetches the current value (block2.ts).
+ *   after a backoff, which fetches the current value (block2.ts). A newer notification
+ *   arriving meanwhile supersedes the fetch (§4.5.2): it is dropped, unacknowledged, so
+ *   the older value is not journaled after the newer one (§3.4).
  * - Each re-registration uses a new token; a notification bearing an old or unknown
  *   token is answered with RST, which removes that observation on the device (§3.6).
  *   stop() deregisters (GET with Observe=1, §3.6).

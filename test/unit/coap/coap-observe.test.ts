@@ -353,6 +353,57 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     expect(h.records('deadletter')).toEqual([]);
   });
 
+  it('a newer single-block notification supersedes a block-wise one still being fetched: journaled in notification order (RFC 7641 §3.4, §4.5.2)', async () => {
+    const clock = new ManualClock();
+    const h = ingestHarness();
+    defer(() => h.close());
+    const d = await device();
+    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-7`] });
+    await source.start();
+    defer(() => source.stop());
+    const reg = await next(d);
+    const token = reg.packet.token;
+    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
+
+    // Notification 2 in three blocks; the device is slow to serve block 1 …
+    const body2 = Buffer.from(json(2));
+    await d.send(blockOf(body2, 0, { con: true, mid: 800, token, seq: 2 }), reg.port);
+    const get = await next(d);
+    expect(parseBlock(optionValue(get.packet, 'Block2')!)).toMatchObject({ num: 1 });
+    // … and meanwhile sends notification 3 in one block: journaled and ACKed at once.
+    await d.send(notification({ con: true, mid: 801, token, seq: 3, payload: json(3) }), reg.port);
+    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 801 });
+    expect(usages(h)).toEqual([1, 3]);
+
+    // The device now answers block 1, and would serve any further block asked for: the
+    // older value must not be journaled after the newer one, so nothing more is asked.
+    await d.send(blockOf(body2, 1, { ack: true, mid: get.packet.messageId, token: get.packet.token }), get.port);
+    const after: ParsedPacket[] = [];
+    for (let got = await d.next(300); got; got = await d.next(300)) {
+      const p = parse(got.msg);
+      after.push(p);
+      const b = optionValue(p, 'Block2');
+      if (p.code === '0.01' && b) await d.send(blockOf(body2, parseBlock(b)!.num, { ack: true, mid: p.messageId, token: p.token }), got.rinfo.port);
+    }
+    expect(usages(h)).toEqual([1, 3]);
+    expect(after).toEqual([]);
+    clock.advance(3000); // nor is the abandoned block GET retransmitted (RFC 7252 §4.2)
+    expect(await d.next(300)).toBeNull();
+    // Notification 2 was never acknowledged (nothing of it was committed), nor is its retransmission.
+    await d.send(blockOf(body2, 0, { con: true, mid: 800, token, seq: 2 }), reg.port);
+    expect(await d.next(300)).toBeNull();
+    expect(usages(h)).toEqual([1, 3]);
+
+    // The observation goes on: the next block-wise notification is fetched and journaled.
+    const body4 = Buffer.from(json(4));
+    await d.send(blockOf(body4, 0, { con: true, mid: 802, token, seq: 4 }), reg.port);
+    await serveBlocks(d, body4);
+    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 802 });
+    expect(usages(h)).toEqual([1, 3, 4]);
+    expect(obs()).toMatchObject({ state: 'observing', registrations: 1, failures: 0, lastSequence: 4 });
+  });
+
   it('ignores an Observe value longer than 3 bytes (RFC 7641 §2, RFC 7252 §5.4.3): the answer is journaled, the resource polled', async () => {
     const clock = new ManualClock();
     const h = ingestHarness();
