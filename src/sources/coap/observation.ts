@@ -73,7 +73,7 @@ export class Observation {
       stopped: () => this.state === 'stopped',
       token: () => this.token,
       onNotification: (packet, ack) => this.onNotification(packet, ack),
-      redeliver: (packet, ack) => this.take(packet, ack),
+      redeliver: (packet, ack) => this.retake(packet, ack),
     });
     this.blocks = new Block2Fetcher({
       log, url: target.url, uriOptions: this.endpoint.uriOptions, maxBytes, link: this.link,
@@ -179,6 +179,20 @@ export class Observation {
     const b = block ? parseBlock(block) : null;
     if (b?.more && b.num === 0) return this.blocks.start(packet, b, ack);
     this.deliver(packet.payload, ack);
+  }
+
+  /**
+   * The retransmission of a notification the journal refused: taken again only while it
+   * is the newest of the current registration. Once a newer one was taken (its Observe
+   * number is no longer the last, RFC 7641 §3.4) or the registration changed (another
+   * token), it is superseded as a block-wise fetch is (block2.ts says why): taken now, the
+   * older value would be journaled after the newer one. Not acknowledged: none of it was
+   * committed; ObserveLink ignores its further retransmissions (RFC 7252 §4.5).
+   */
+  private retake(packet: ParsedPacket, ack: Ack): void {
+    const seq = electiveUint(packet, 'Observe', 3);
+    if (!this.token?.equals(packet.token) || (seq !== undefined && seq !== this.lastSeq)) return;
+    this.take(packet, ack);
   }
 
   private deliver(payload: Buffer, ack: Ack): void {

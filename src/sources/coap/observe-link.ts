@@ -94,7 +94,7 @@ export interface LinkOwner {
   token(): Buffer | null;
   /** A notification of the current registration (not a response to the outstanding request). */
   onNotification(packet: ParsedPacket, ack: Ack): void;
-  /** A retransmission of a notification the journal refused: to journal again (all its blocks, if block-wise). */
+  /** A retransmission of a notification the journal refused: to journal again (all its blocks, if block-wise) unless a newer one superseded it. */
   redeliver(packet: ParsedPacket, ack: Ack): void;
 }
 

@@ -11,7 +11,9 @@ import { Observation } from './observation.js';
  *
  * - A Confirmable notification is acknowledged only once its records are committed
  *   (as every source does); if the journal refuses it, it is not acknowledged and the
- *   device retransmits it (RFC 7252 §4.2). Retransmissions are recognised by Message ID
+ *   device retransmits it (RFC 7252 §4.2), journaled then unless a newer notification
+ *   was taken meanwhile (superseded: neither journaled nor acknowledged, so the older
+ *   value never follows the newer, §3.4). Retransmissions are recognised by Message ID
  *   and acknowledged again without journaling (§4.5).
  * - Notifications older than the newest seen (§3.4's rule, on ctx.clock) are not
  *   journaled, and start a new registration: a device that rebooted and numbers its

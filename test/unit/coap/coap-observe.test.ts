@@ -253,6 +253,47 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     expect(usages(h)).toEqual([1]);
   });
 
+  it('does not journal a refused notification\'s retransmission once a newer one was taken: notification order holds (RFC 7641 §3.4)', async () => {
+    const clock = new ManualClock();
+    let failNext = false;
+    const h = ingestHarness({
+      wrap: (j: Journal) => {
+        const held = new HeldJournal(j);
+        held.release();
+        const append = held.append.bind(held);
+        held.append = (entry, done) => {
+          if (!failNext) return append(entry, done);
+          failNext = false;
+          process.nextTick(done, new WeirError('WEIR_JOURNAL_BUSY', 'too many records waiting for a commit'), 0);
+        };
+        return held;
+      },
+    });
+    defer(() => h.close());
+    const d = await device();
+    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-8`] });
+    await source.start();
+    defer(() => source.stop());
+    const reg = await next(d);
+    const token = reg.packet.token;
+    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
+    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
+
+    failNext = true;
+    const n2 = notification({ con: true, mid: 910, token, seq: 2, payload: json(2) });
+    await d.send(n2, reg.port); // the journal refuses it: no ACK
+    expect(await d.next(300)).toBeNull();
+    await d.send(notification({ con: true, mid: 911, token, seq: 3, payload: json(3) }), reg.port);
+    expect((await next(d)).packet).toMatchObject({ ack: true, messageId: 911 });
+    expect(usages(h)).toEqual([1, 3]);
+    // Notification 2 retransmitted (RFC 7252 §4.2): superseded by 3, neither journaled nor acknowledged.
+    await d.send(n2, reg.port);
+    const late = await d.next(300);
+    expect(usages(h)).toEqual([1, 3]);
+    expect(late).toBeNull();
+    expect(obs()).toMatchObject({ state: 'observing', lastSequence: 3 });
+  });
+
   /** Block `num` (16 bytes, SZX 0) of `body` with Block2 and an ETag (RFC 7959 §2.6): a notification (seq) or a block GET's answer. */
   const blockOf = (body: Buffer, num: number, f: { con?: boolean; ack?: boolean; mid: number; token: Buffer; seq?: number }) => generate({
     confirmable: f.con ?? false, ack: f.ack ?? false, code: '2.05', messageId: f.mid, token: f.token,
