@@ -1,32 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generate, parse, type ParsedPacket } from 'coap-packet';
+import { generate, parse } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
-import { coapConfigSchema, type CoapConfigInput } from '../../../src/config/coap-schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
-import { WeirError } from '../../../src/core/errors.js';
-import type { Journal } from '../../../src/journal/journal.js';
-import { blockValue, optionValue, parseBlock, uint } from '../../../src/sources/coap/message.js';
-import { CoapObserveSource } from '../../../src/sources/coap/observe.js';
 import { RETRY_INITIAL_MS, isFresh } from '../../../src/sources/coap/observation.js';
 import { freePort } from '../../support/kafka-broker.js';
-import { makeContext, useCleanups } from '../support.js';
-import { COAP_SERVER, HeldJournal, RawPeer, coapClient, ingestHarness, type IngestHarness } from './support.js';
+import { useCleanups } from '../support.js';
+import { COAP_SERVER, RawPeer, coapClient, ingestHarness } from './support.js';
+import { T0, json, next, notification, observeOf, observer, observing, observingFirst, refusingHarness, scriptedDevice, usages } from './observe-support.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
 const defer = useCleanups();
-
-const T0 = 1_700_000_000_000;
-const json = (usage: number, i = usage) => JSON.stringify({ usage, occurred_at: T0 + i });
-
-function observer(h: IngestHarness, clock: ManualClock, coap: CoapConfigInput) {
-  // The observer runs on a ManualClock (silence, retransmission, backoff are exact);
-  // the journal keeps the system clock for its group commit.
-  const source = new CoapObserveSource(makeContext({}, clock), h.ingest, coapConfigSchema.parse(coap));
-  const obs = () => (source.status().observations as Array<Record<string, unknown>>)[0]!;
-  return { source, obs };
-}
-
-const usages = (h: IngestHarness) => h.records('readings').map((r) => (JSON.parse(r.body) as { metrics: { usage: number } }).metrics.usage);
 
 describe('CoAP observe against libcoap coap-server (the real device)', () => {
   const devices = new Set<ChildProcess>();
@@ -121,26 +104,8 @@ describe('CoAP observe against libcoap coap-server (the real device)', () => {
     expect(obs()).toMatchObject({ state: 'observing', notifications: 6, failures: 1, stale: 0 });
   });
 });
-
 describe('CoAP observe against a scripted device (raw UDP)', () => {
-  // libcoap cannot be made to restart its notification numbers while keeping an
-  // observer, nor to send a notification for a stale token; a raw UDP peer can.
-  async function device(): Promise<RawPeer> {
-    const peer = new RawPeer();
-    await peer.bind();
-    defer(() => peer.close());
-    return peer;
-  }
-  const next = async (d: RawPeer) => {
-    const got = await d.next();
-    if (!got) throw new Error('nothing arrived');
-    return { packet: parse(got.msg), port: got.rinfo.port };
-  };
-  const observeOf = (p: ParsedPacket) => p.options.find((o) => o.name === 'Observe')?.value;
-  const notification = (f: { con?: boolean; ack?: boolean; mid: number; token: Buffer; seq?: number; code?: string; payload?: string }) => generate({
-    confirmable: f.con ?? false, ack: f.ack ?? false, code: f.code ?? '2.05', messageId: f.mid, token: f.token,
-    options: f.seq === undefined ? [] : [{ name: 'Observe', value: uint(f.seq) }], payload: Buffer.from(f.payload ?? ''),
-  });
+  const device = () => scriptedDevice(defer);
 
   it('retransmits the registration, ACKs after the commit, drops outdated notifications (§3.4), RSTs old tokens, deregisters on stop', async () => {
     const clock = new ManualClock();
@@ -223,26 +188,10 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
 
   it('does not ACK a notification the journal refused, so the device retransmits it and it is journaled then', async () => {
     const clock = new ManualClock();
-    let failNext = true;
-    const h = ingestHarness({
-      wrap: (j: Journal) => {
-        const held = new HeldJournal(j);
-        held.release();
-        const append = held.append.bind(held);
-        held.append = (entry, done) => {
-          if (!failNext) return append(entry, done);
-          failNext = false;
-          process.nextTick(done, new WeirError('WEIR_JOURNAL_BUSY', 'too many records waiting for a commit'), 0);
-        };
-        return held;
-      },
-    });
+    const { h, refuseNext } = refusingHarness();
+    refuseNext();
     defer(() => h.close());
-    const d = await device();
-    const { source } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-2`] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
+    const { d, reg } = await observing(defer, h, clock, (port) => ({ observe: [`coap://127.0.0.1:${port}/t/raw-2`] }));
     const n = notification({ con: true, mid: 900, token: reg.packet.token, seq: 1, payload: json(1) });
     await d.send(generate({ ack: true, code: '0.00', messageId: reg.packet.messageId }), reg.port);
     await d.send(n, reg.port); // the first answer, separately: the journal refuses it
@@ -255,31 +204,11 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
 
   it('does not journal a refused notification\'s retransmission once a newer one was taken: notification order holds (RFC 7641 §3.4)', async () => {
     const clock = new ManualClock();
-    let failNext = false;
-    const h = ingestHarness({
-      wrap: (j: Journal) => {
-        const held = new HeldJournal(j);
-        held.release();
-        const append = held.append.bind(held);
-        held.append = (entry, done) => {
-          if (!failNext) return append(entry, done);
-          failNext = false;
-          process.nextTick(done, new WeirError('WEIR_JOURNAL_BUSY', 'too many records waiting for a commit'), 0);
-        };
-        return held;
-      },
-    });
+    const { h, refuseNext } = refusingHarness();
     defer(() => h.close());
-    const d = await device();
-    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-8`] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
-    const token = reg.packet.token;
-    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
-    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
+    const { d, obs, reg, token } = await observingFirst(defer, h, clock, '/t/raw-8');
 
-    failNext = true;
+    refuseNext();
     const n2 = notification({ con: true, mid: 910, token, seq: 2, payload: json(2) });
     await d.send(n2, reg.port); // the journal refuses it: no ACK
     expect(await d.next(300)).toBeNull();
@@ -294,166 +223,11 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     expect(obs()).toMatchObject({ state: 'observing', lastSequence: 3 });
   });
 
-  /** Block `num` (16 bytes, SZX 0) of `body` with Block2 and an ETag (RFC 7959 §2.6): a notification (seq) or a block GET's answer. */
-  const blockOf = (body: Buffer, num: number, f: { con?: boolean; ack?: boolean; mid: number; token: Buffer; seq?: number }) => generate({
-    confirmable: f.con ?? false, ack: f.ack ?? false, code: '2.05', messageId: f.mid, token: f.token,
-    options: [
-      ...(f.seq === undefined ? [] : [{ name: 'Observe', value: uint(f.seq) }]),
-      { name: 'ETag', value: Buffer.from('e1') },
-      { name: 'Block2', value: blockValue({ num, more: (num + 1) * 16 < body.length, szx: 0 }) },
-    ],
-    payload: body.subarray(num * 16, (num + 1) * 16),
-  });
-  /** Answers the gateway's GETs for blocks 1… of `body` (piggybacked), checking each asks for the next block. */
-  const serveBlocks = async (d: RawPeer, body: Buffer) => {
-    for (let num = 1; num * 16 < body.length; num++) {
-      const get = await next(d); // the next block is asked for: no ACK of the notification yet
-      expect(get.packet).toMatchObject({ confirmable: true, code: '0.01' });
-      expect(parseBlock(optionValue(get.packet, 'Block2')!)).toMatchObject({ num, szx: 0 });
-      expect(observeOf(get.packet)).toBeUndefined();
-      await d.send(blockOf(body, num, { ack: true, mid: get.packet.messageId, token: get.packet.token }), get.port);
-    }
-  };
-
-  it('ACKs a block-wise CON notification only once the whole value is committed; a failed fetch registers again (RFC 7959 §2.6)', async () => {
-    const clock = new ManualClock();
-    const h = ingestHarness();
-    defer(() => h.close());
-    const d = await device();
-    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-5`] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
-    const token = reg.packet.token;
-    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
-    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
-
-    // Notification 2 in three blocks: the device holds it until our ACK, which comes after the commit.
-    const body2 = Buffer.from(json(2));
-    expect(body2.length).toBeGreaterThan(32);
-    await d.send(blockOf(body2, 0, { con: true, mid: 600, token, seq: 2 }), reg.port);
-    await serveBlocks(d, body2);
-    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 600 });
-    expect(usages(h)).toEqual([1, 2]); // committed before the ACK left
-
-    // Notification 3: the device cannot serve block 1. Not acknowledged (its retransmission
-    // neither), and a new registration fetches the current value.
-    const body3 = Buffer.from(json(3));
-    await d.send(blockOf(body3, 0, { con: true, mid: 601, token, seq: 3 }), reg.port);
-    const get = await next(d);
-    expect(get.packet).toMatchObject({ confirmable: true, code: '0.01' });
-    await d.send(generate({ ack: true, code: '5.03', messageId: get.packet.messageId, token: get.packet.token }), get.port);
-    await waitFor(() => obs().state === 'backoff', 5000, 'condition', 10);
-    await d.send(blockOf(body3, 0, { con: true, mid: 601, token, seq: 3 }), reg.port);
-    expect(await d.next(300)).toBeNull();
-    clock.advance(RETRY_INITIAL_MS);
-    const reg2 = await next(d);
-    expect(observeOf(reg2.packet)).toEqual(Buffer.alloc(0));
-    await d.send(notification({ ack: true, mid: reg2.packet.messageId, token: reg2.packet.token, seq: 4, payload: json(3) }), reg2.port);
-    await waitFor(() => usages(h).length === 3, 5000, 'condition', 10);
-    expect(usages(h)).toEqual([1, 2, 3]);
-    expect(h.records('deadletter')).toEqual([]);
-  });
-
-  it('does not ACK a block-wise notification the journal refused: its retransmission fetches the blocks again', async () => {
-    const clock = new ManualClock();
-    let failNext = false;
-    const h = ingestHarness({
-      wrap: (j: Journal) => {
-        const held = new HeldJournal(j);
-        held.release();
-        const append = held.append.bind(held);
-        held.append = (entry, done) => {
-          if (!failNext) return append(entry, done);
-          failNext = false;
-          process.nextTick(done, new WeirError('WEIR_JOURNAL_BUSY', 'too many records waiting for a commit'), 0);
-        };
-        return held;
-      },
-    });
-    defer(() => h.close());
-    const d = await device();
-    const { source } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-6`] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
-    const token = reg.packet.token;
-    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
-    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
-
-    failNext = true;
-    const body = Buffer.from(json(2));
-    const n = blockOf(body, 0, { con: true, mid: 700, token, seq: 2 });
-    await d.send(n, reg.port);
-    await serveBlocks(d, body); // the journal refuses the whole value: no ACK
-    expect(await d.next(500)).toBeNull();
-    await d.send(n, reg.port); // the device's retransmission (RFC 7252 §4.2): fetched and journaled whole
-    await serveBlocks(d, body);
-    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 700 });
-    expect(usages(h)).toEqual([1, 2]);
-    expect(h.records('deadletter')).toEqual([]);
-  });
-
-  it('a newer single-block notification supersedes a block-wise one still being fetched: journaled in notification order (RFC 7641 §3.4, §4.5.2)', async () => {
-    const clock = new ManualClock();
-    const h = ingestHarness();
-    defer(() => h.close());
-    const d = await device();
-    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-7`] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
-    const token = reg.packet.token;
-    await d.send(notification({ ack: true, mid: reg.packet.messageId, token, seq: 1, payload: json(1) }), reg.port);
-    await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
-
-    // Notification 2 in three blocks; the device is slow to serve block 1 …
-    const body2 = Buffer.from(json(2));
-    await d.send(blockOf(body2, 0, { con: true, mid: 800, token, seq: 2 }), reg.port);
-    const get = await next(d);
-    expect(parseBlock(optionValue(get.packet, 'Block2')!)).toMatchObject({ num: 1 });
-    // … and meanwhile sends notification 3 in one block: journaled and ACKed at once.
-    await d.send(notification({ con: true, mid: 801, token, seq: 3, payload: json(3) }), reg.port);
-    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 801 });
-    expect(usages(h)).toEqual([1, 3]);
-
-    // The device now answers block 1, and would serve any further block asked for: the
-    // older value must not be journaled after the newer one, so nothing more is asked.
-    await d.send(blockOf(body2, 1, { ack: true, mid: get.packet.messageId, token: get.packet.token }), get.port);
-    const after: ParsedPacket[] = [];
-    for (let got = await d.next(300); got; got = await d.next(300)) {
-      const p = parse(got.msg);
-      after.push(p);
-      const b = optionValue(p, 'Block2');
-      if (p.code === '0.01' && b) await d.send(blockOf(body2, parseBlock(b)!.num, { ack: true, mid: p.messageId, token: p.token }), got.rinfo.port);
-    }
-    expect(usages(h)).toEqual([1, 3]);
-    expect(after).toEqual([]);
-    clock.advance(3000); // nor is the abandoned block GET retransmitted (RFC 7252 §4.2)
-    expect(await d.next(300)).toBeNull();
-    // Notification 2 was never acknowledged (nothing of it was committed), nor is its retransmission.
-    await d.send(blockOf(body2, 0, { con: true, mid: 800, token, seq: 2 }), reg.port);
-    expect(await d.next(300)).toBeNull();
-    expect(usages(h)).toEqual([1, 3]);
-
-    // The observation goes on: the next block-wise notification is fetched and journaled.
-    const body4 = Buffer.from(json(4));
-    await d.send(blockOf(body4, 0, { con: true, mid: 802, token, seq: 4 }), reg.port);
-    await serveBlocks(d, body4);
-    expect((await next(d)).packet).toMatchObject({ ack: true, code: '0.00', messageId: 802 });
-    expect(usages(h)).toEqual([1, 3, 4]);
-    expect(obs()).toMatchObject({ state: 'observing', registrations: 1, failures: 0, lastSequence: 4 });
-  });
-
   it('ignores an Observe value longer than 3 bytes (RFC 7641 §2, RFC 7252 §5.4.3): the answer is journaled, the resource polled', async () => {
     const clock = new ManualClock();
     const h = ingestHarness();
     defer(() => h.close());
-    const d = await device();
-    const { source, obs } = observer(h, clock, { observe: [`coap://127.0.0.1:${d.socket.address().port}/t/raw-4`] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
+    const { d, obs, reg } = await observing(defer, h, clock, (port) => ({ observe: [`coap://127.0.0.1:${port}/t/raw-4`] }));
     await d.send(generate({
       ack: true, code: '2.05', messageId: reg.packet.messageId, token: reg.packet.token,
       options: [{ name: 'Observe', value: Buffer.from([0, 0, 0, 7]) }], payload: Buffer.from(json(1)),
@@ -466,11 +240,7 @@ describe('CoAP observe against a scripted device (raw UDP)', () => {
     const clock = new ManualClock();
     const h = ingestHarness();
     defer(() => h.close());
-    const d = await device();
-    const { source, obs } = observer(h, clock, { observe: [{ url: `coap://127.0.0.1:${d.socket.address().port}/t/raw-3`, reregisterAfterSeconds: 30 }] });
-    await source.start();
-    defer(() => source.stop());
-    const reg = await next(d);
+    const { d, obs, reg } = await observing(defer, h, clock, (port) => ({ observe: [{ url: `coap://127.0.0.1:${port}/t/raw-3`, reregisterAfterSeconds: 30 }] }));
     await d.send(notification({ ack: true, mid: reg.packet.messageId, token: reg.packet.token, payload: json(1) }), reg.port); // no Observe
     await waitFor(() => usages(h).length === 1, 5000, 'condition', 10);
     expect(obs()).toMatchObject({ state: 'polling' });
