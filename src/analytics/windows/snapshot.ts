@@ -31,10 +31,11 @@ import type { CompiledSpec } from './spec.js';
 import type { SeriesKeys } from './series-keys.js';
 import type { SeriesTable } from './series-table.js';
 import { cmp, newDevice, type DeviceState, type SpecState } from './state.js';
+import { checkHeader, type Totals, type WindowsHeader } from './snapshot-header.js';
 import type { ProvisionalClock } from './types.js';
 import { addSeries, forEachSeries, newWindow, seriesCount, type OpenWindow } from './window-series.js';
 
-export type Totals = [late: number, futureSkew: number, invalid: number];
+export type { Totals, WindowsHeader } from './snapshot-header.js';
 
 export interface Decoded {
   devices: Map<string, DeviceState>;
@@ -44,20 +45,6 @@ export interface Decoded {
   dropped: number;
   /** The windows of provisional event times (device-windows.ts). */
   provisional: Map<OpenWindow, ProvisionalClock>;
-}
-
-/** Per spec: id, fingerprint (to detect changed definitions), row stride, 1 if keys carry a sketch. */
-type SpecEntry = [id: string, fingerprint: string, stride: number, sketched: 0 | 1];
-
-export interface WindowsHeader {
-  v: 2 | 3;
-  specs: SpecEntry[];
-  totals: Totals;
-  names: string[];
-  groups: Array<Readonly<Record<string, string>>>;
-  sketches: SketchState[];
-  /** Version 3: [ordinal of the window in the block, how it stands], ascending. */
-  clock?: Array<[window: number, clock: ProvisionalClock]>;
 }
 
 /** A snapshot ready to pack: `doubles` numbers for the block, written by fill(). */
@@ -174,30 +161,6 @@ class BlockReader {
     if (this.at + n > this.block.length) throw new Error('window snapshot: truncated');
     this.at += n;
   }
-}
-
-function checkHeader(h: unknown): WindowsHeader {
-  const x = h as WindowsHeader;
-  const ok = typeof x === 'object' && x !== null && (x.v === 2 ? x.clock === undefined : x.v === 3 && checkClock(x.clock))
-    && Array.isArray(x.specs) && Array.isArray(x.totals) && x.totals.length === 3
-    && Array.isArray(x.names) && x.names.every((n) => typeof n === 'string')
-    && Array.isArray(x.groups) && x.groups.every((g) => typeof g === 'object' && g !== null && Object.values(g).every((v) => typeof v === 'string'))
-    && Array.isArray(x.sketches)
-    && x.specs.every((s) => Array.isArray(s) && typeof s[0] === 'string' && typeof s[1] === 'string' && (s[2] === 8 || s[2] === 10) && (s[3] === 0 || s[3] === 1));
-  if (!ok) throw new Error('window snapshot: not a version 2 or 3 window-engine snapshot');
-  return x;
-}
-
-/** Version 3's clock list: ascending whole ordinals, each with 'unsynced' or a finite offset. */
-function checkClock(list: unknown): boolean {
-  if (!Array.isArray(list)) return false;
-  let last = -1;
-  for (const e of list as unknown[]) {
-    if (!Array.isArray(e) || e.length !== 2 || !Number.isSafeInteger(e[0]) || (e[0] as number) <= last) return false;
-    if (e[1] !== 'unsynced' && !Number.isFinite(e[1])) return false;
-    last = e[0] as number;
-  }
-  return true;
 }
 
 /**
