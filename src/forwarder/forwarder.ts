@@ -134,6 +134,7 @@ export class Forwarder implements ForwarderHandle {
           break;
         }
         this.connected = true;
+        this.resends.connected();
         this.setState('up');
       }
       let batch = this.unacked;

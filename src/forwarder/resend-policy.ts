@@ -16,7 +16,10 @@ export type SendFailureKind = 'send' | 'timeout' | 'producer_reset';
  * after WEIR_KAFKA_PRODUCER_RESET (Kafka no longer knows the producer), or any error
  * the client did not classify.
  *
- * Call order: failed() after each failed send, succeeded() after each acknowledged one.
+ * Call order: failed() after each failed send, succeeded() after each acknowledged one,
+ * connected() when a new client is up: its first timeout is its own first (a client
+ * replaced after two timeouts would otherwise be replaced again at its first, a new
+ * producer id each time, and copies on Kafka each time the lost answer was a write).
  * No errors.
  */
 export class ResendPolicy {
@@ -32,6 +35,10 @@ export class ResendPolicy {
   }
 
   succeeded(): void {
+    this.timedOut = false;
+  }
+
+  connected(): void {
     this.timedOut = false;
   }
 }

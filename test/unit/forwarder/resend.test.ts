@@ -101,6 +101,20 @@ describe('Forwarder, after a failed send', () => {
     expect(seqsOf(client.sent[2]!)).toEqual([1, 2]);
   });
 
+  it('gives a new client its own first timeout: it sends the same batch again before it is replaced too', async () => {
+    const timeout = () => sendFailure(new MultipleErrors('Producing messages failed.', [new TimeoutError('Request timed out')]), true);
+    const { client, nextSend, startWith } = await setup([timeout(), timeout(), timeout()]);
+    await startWith(1);
+    await nextSend(); // first timeout: same client
+    await waitFor(async () => client.disconnects === 1, 5000, 'the client dropped after the second');
+    await nextSend(); // the new client's first send: it times out (the third in a row)
+    expect(client.connects).toBe(2);
+    await nextSend(); // its own first timeout: the same batch on the same client, not a third client
+    expect(client.sent[3]).toBe(client.sent[2]);
+    expect(client.connects).toBe(2);
+    expect(client.disconnects).toBe(1);
+  });
+
   it('replaces the client when Kafka no longer knows its producer', async () => {
     const lost = sendFailure(new MultipleErrors('Producing messages failed.', [new ProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER')]));
     expect(lost.code).toBe('WEIR_KAFKA_PRODUCER_RESET');
